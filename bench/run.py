@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""authgate benchmark: one command (see bench/README.md).
+
+Builds release binaries, measures the ceilings (a bare actix-web handler, one verifying an Ed25519
+JWT, one-core bcrypt) and authgate on SQLite and PostgreSQL in the same run, and writes each
+authgate figure as a ratio to its ceiling, so results compare across machines.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROFILE = "release"
+PASSWORD = "bench password 123"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def http(method, url, body=None, headers=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, dict(r.headers), r.read(), r.headers.get_all("Set-Cookie") or []
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read(), e.headers.get_all("Set-Cookie") or []
+
+
+def cookie(cookies, name):
+    for c in cookies:
+        m = re.match(rf"{name}=([^;]*)", c)
+        if m:
+            return m.group(1)
+    return None
+
+
+def wait_ready(base, timeout=30.0):
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            if http("GET", base + "/readyz")[0] == 200:
+                return time.monotonic() - start
+        except OSError:
+            pass
+        time.sleep(0.001)
+    raise RuntimeError(f"{base} not ready")
+
+
+class Proc:
+    """A server process with CPU and memory readings from /proc."""
+
+    def __init__(self, cmd, env):
+        self.p = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def cpu_seconds(self):
+        fields = open(f"/proc/{self.p.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_kb(self, field="VmRSS"):
+        for line in open(f"/proc/{self.p.pid}/status"):
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        return 0
+
+    def reset_peak(self):
+        try:
+            with open(f"/proc/{self.p.pid}/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            pass
+
+    def stop(self):
+        self.p.terminate()
+        try:
+            self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+
+
+def wrk(url, script, env, duration, connections, threads):
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    if script:
+        cmd += ["-s", os.path.join(ROOT, "bench", script)]
+    out = subprocess.run(cmd + [url], cwd=ROOT, env={**os.environ, "THREADS": str(threads), **env},
+                         capture_output=True, text=True, check=True).stdout
+    line = next((l for l in out.splitlines() if l.startswith("RESULT ")), None)
+    if line:
+        return json.loads(line[len("RESULT "):])
+    # Plain runs (no script): parse wrk's own summary.
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    def pct(p):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50_ms": pct(50), "p99_ms": pct(99),
+            "errors": sum(map(int, errors.groups())) if errors else 0,
+            "non2xx": int(non2xx.group(1)) if non2xx else 0}
+
+
+def measure(server, url, script, env, args, connections=None, threads=None):
+    """One wrk run with the server's CPU (cores busy) and peak RSS during it."""
+    server.reset_peak()
+    cpu0, t0 = server.cpu_seconds(), time.monotonic()
+    r = wrk(url, script, env, args.duration, connections or args.connections, threads or args.threads)
+    r["server_cpu_cores"] = (server.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+    r["server_peak_rss_mb"] = server.rss_kb("VmHWM") / 1024
+    return r
+
+
+def build(args):
+    if args.no_build:
+        return
+    subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "authgate", "--example", "bench-tools"],
+                   cwd=ROOT, check=True)
+
+
+def target_dir():
+    return os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+
+
+def ceilings(args, work):
+    tools = os.path.join(target_dir(), PROFILE, "examples", "bench-tools")
+    port = free_port()
+    token_file = os.path.join(work, "ceiling-tokens")
+    server = Proc([tools, "ceiling", f"127.0.0.1:{port}", token_file], {})
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        if os.path.exists(token_file) and os.path.getsize(token_file) > 0:
+            try:
+                if http("GET", base + "/plain")[0] == 200:
+                    break
+            except OSError:
+                pass
+        time.sleep(0.01)
+    ed, hs = open(token_file).read().split()
+    for name, tok in (("ed", ed), ("hs", hs)):
+        open(os.path.join(work, f"{name}.tokens"), "w").write(tok + "\n")
+    c = {
+        "bare_get": measure(server, base + "/plain", None, {}, args),
+        "bare_post_cookie": measure(server, base + "/cookie", "post.lua", {}, args),
+        "ed25519_verify": measure(server, base + "/ed25519", "check.lua", {"TOKENS": os.path.join(work, "ed.tokens"), "CHECK_PATH": "/ed25519"}, args),
+        "hs256_verify": measure(server, base + "/hs256", "check.lua", {"TOKENS": os.path.join(work, "hs.tokens"), "CHECK_PATH": "/hs256"}, args),
+    }
+    server.stop()
+    seconds = 1 if args.smoke else 3
+    rate = float(subprocess.run([tools, "bcrypt", "10", str(seconds)], capture_output=True, text=True, check=True).stdout)
+    c["bcrypt_one_core"] = {"rps": rate}
+    c["bcrypt_all_cores"] = {"rps": rate * os.cpu_count()}
+    return c
+
+
+def seed(base, n_users, n_sessions):
+    """Users (password PASSWORD) and signed-in sessions: (emails, access tokens, refresh tokens)."""
+    emails = [f"bench{i}@example.com" for i in range(n_users)]
+    access, refresh = [], []
+    for e in emails:
+        st, _, _, cookies = http("POST", base + "/api/v1/auth/signup/", {"email": e, "password": PASSWORD, "name": "Bench"})
+        assert st in (201, 409), st
+    for i in range(n_sessions):
+        st, _, body, _ = http("POST", base + "/api/v1/auth/token/", {"grant_type": "password", "login": emails[i % n_users], "password": PASSWORD})
+        assert st == 200, (st, body)
+        b = json.loads(body)
+        access.append(b["access_token"])
+        refresh.append(b["refresh_token"])
+    return emails, access, refresh
+
+
+def write_lines(path, lines):
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def run_backend(backend, db_url, args, work):
+    binary = os.path.join(target_dir(), PROFILE, "authgate")
+    tools = os.path.join(target_dir(), PROFILE, "examples", "bench-tools")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"AUTHGATE_LISTEN": f"127.0.0.1:{port}", "AUTHGATE_DATABASE_URL": db_url, "AUTHGATE_LOG": "warn",
+           "AUTHGATE_LOG_FORMAT": "json", "AUTHGATE_COOKIE_SECURE": "false"}
+    r = {}
+    first = Proc([binary, "serve"], env)
+    r["start_to_ready_new_db_ms"] = wait_ready(base) * 1000
+    first.stop()
+    server = Proc([binary, "serve"], env)
+    r["start_to_ready_ms"] = wait_ready(base) * 1000
+    time.sleep(0.5)
+    r["idle_rss_mb"] = server.rss_kb() / 1024
+
+    sessions = 64 if not args.smoke else 8
+    emails, access, refresh_a = seed(base, 16 if not args.smoke else 4, sessions)
+    _, _, refresh_b = seed(base, len(emails), sessions)
+    files = {name: os.path.join(work, f"{backend}-{name}") for name in ("users", "access", "refresh_a", "refresh_b", "distinct")}
+    write_lines(files["users"], emails)
+    write_lines(files["access"], access)
+    write_lines(files["refresh_a"], refresh_a)
+    write_lines(files["refresh_b"], refresh_b)
+    distinct_count = int(args.duration * 45_000) if not args.smoke else 2_000
+    subprocess.run([tools, "mint", db_url, str(distinct_count), files["distinct"]], check=True)
+
+    s = {}
+    s["check_reused_verify"] = measure(server, base + "/api/v1/auth/verify/", "check.lua", {"TOKENS": files["access"]}, args)
+    s["check_distinct_verify"] = measure(server, base + "/api/v1/auth/verify/", "check.lua", {"TOKENS": files["distinct"], "MODE": "distinct"}, args)
+    s["user_get_reused"] = measure(server, base + "/api/v1/auth/user/", "check.lua", {"TOKENS": files["access"], "CHECK_PATH": "/api/v1/auth/user/"}, args)
+    s["jwks"] = measure(server, base + "/.well-known/jwks.json", None, {}, args)
+    s["refresh_rotation"] = measure(server, base + "/api/v1/auth/custom-refresh/", "refresh.lua", {"TOKENS": files["refresh_a"]}, args)
+    s["signin"] = measure(server, base + "/api/v1/auth/signin/", "signin.lua", {"USERS": files["users"]}, args)
+    # Token-check latency alone, then while sign-in saturates the CPU (bcrypt on the blocking pool).
+    s["check_light_idle"] = measure(server, base + "/api/v1/auth/verify/", "check.lua", {"TOKENS": files["access"]}, args, connections=4, threads=1)
+    signin_bg = subprocess.Popen(["wrk", "-t1", "-c16", f"-d{args.duration + 2}s", "-s", "bench/signin.lua", base + "/api/v1/auth/signin/"],
+                                 cwd=ROOT, env={**os.environ, "USERS": files["users"], "THREADS": "1"}, stdout=subprocess.DEVNULL)
+    time.sleep(1)
+    s["check_light_during_signin"] = measure(server, base + "/api/v1/auth/verify/", "check.lua", {"TOKENS": files["access"]}, args, connections=4, threads=1)
+    signin_bg.wait()
+    time.sleep(3 if args.profile != "release" else 1)  # let queued sign-ins finish first
+    s["mixed"] = measure(server, base + "/api/v1/auth/verify/", "mixed.lua", {"TOKENS": files["access"], "USERS": files["users"], "REFRESH": files["refresh_b"]}, args)
+    r["peak_rss_mixed_mb"] = s["mixed"]["server_peak_rss_mb"]
+    r["scenarios"] = s
+    server.stop()
+    return r
+
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+def report(c, results, args):
+    lines = [
+        "# authgate benchmark results", "",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores, {cpu_model()}, {platform.system()} {platform.release()}",
+        f"- load: wrk {args.threads} threads × {args.connections} connections, {args.duration} s per scenario, on the same machine as the server",
+        f"- command: `python3 bench/run.py{' --smoke' if args.smoke else ''}`", "",
+        "## Ceilings (same run)", "",
+        "| ceiling | requests/s | p50 ms | p99 ms |", "| --- | --- | --- | --- |",
+    ]
+    for k, v in c.items():
+        lines.append(f"| {k} | {v['rps']:.0f} | {v.get('p50_ms', 0):.3f} | {v.get('p99_ms', 0):.3f} |")
+    for backend, r in results.items():
+        s = r["scenarios"]
+        lines += ["", f"## authgate on {backend}", "",
+                  "| scenario | requests/s | p50 ms | p99 ms | errors | non-2xx | server CPU (cores) | peak RSS MB |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for k, v in s.items():
+            lines.append(f"| {k} | {v['rps']:.0f} | {v['p50_ms']:.3f} | {v['p99_ms']:.3f} | {v['errors']} | {v['non2xx']} | {v['server_cpu_cores']:.2f} | {v['server_peak_rss_mb']:.1f} |")
+        lines += ["", f"Start to `/readyz` 200: {r['start_to_ready_ms']:.0f} ms on an existing database "
+                  f"({r['start_to_ready_new_db_ms']:.0f} ms creating it); idle RSS {r['idle_rss_mb']:.1f} MB; "
+                  f"peak RSS under the mixed load {r['peak_rss_mixed_mb']:.1f} MB."]
+    sq = results.get("sqlite")
+    if sq:
+        s = sq["scenarios"]
+        t = [
+            ("token check, reused tokens ≥ 80 % of the bare handler", s["check_reused_verify"]["rps"] / c["bare_get"]["rps"], 0.80),
+            ("token check, distinct tokens ≥ 90 % of the Ed25519-verifying handler", s["check_distinct_verify"]["rps"] / c["ed25519_verify"]["rps"], 0.90),
+            ("sign-in ≥ 90 % of the bcrypt ceiling (all cores)", s["signin"]["rps"] / c["bcrypt_all_cores"]["rps"], 0.90),
+        ]
+        p99_ratio = s["check_light_during_signin"]["p99_ms"] / max(s["check_light_idle"]["p99_ms"], 1e-9)
+        lines += ["", "## Targets (SQLite)", "", "| target | measured | verdict |", "| --- | --- | --- |"]
+        for name, ratio, goal in t:
+            lines.append(f"| {name} | {ratio * 100:.0f} % | {verdict(ratio >= goal)} |")
+        lines.append(f"| token-check p99 during saturated sign-in ≤ 2× idle p99 | {p99_ratio:.2f}× | {verdict(p99_ratio <= 2)} |")
+        rr = s["refresh_rotation"]
+        lines.append(f"| refresh with rotation ≥ 7,000/s, zero errors | {rr['rps']:.0f}/s, {rr['errors'] + rr['non2xx']} errors | {verdict(rr['rps'] >= 7000 and rr['errors'] + rr['non2xx'] == 0)} |")
+        pg = results.get("postgresql")
+        if pg:
+            prr = pg["scenarios"]["refresh_rotation"]["rps"]
+            lines.append(f"| refresh on PostgreSQL within 2× of SQLite | {prr:.0f}/s ({rr['rps'] / max(prr, 1):.2f}×) | {verdict(prr * 2 >= rr['rps'])} |")
+        lines.append(f"| peak RSS under the mixed load ≤ 32 MB | {sq['peak_rss_mixed_mb']:.1f} MB | {verdict(sq['peak_rss_mixed_mb'] <= 32)} |")
+        lines.append(f"| idle RSS ≤ 16 MB | {sq['idle_rss_mb']:.1f} MB | {verdict(sq['idle_rss_mb'] <= 16)} |")
+        lines.append(f"| start to `/readyz` ≤ 100 ms (existing SQLite database) | {sq['start_to_ready_ms']:.0f} ms | {verdict(sq['start_to_ready_ms'] <= 100)} |")
+    return "\n".join(lines) + "\n"
+
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--backends", default="sqlite,postgresql")
+    ap.add_argument("--pg-url", default=os.environ.get("AUTHGATE_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument("--smoke", action="store_true", help="a few seconds, SQLite only, results under bench/results/ (CI)")
+    ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--profile", default="release", help="binaries to use (debug only to test the scripts)")
+    args = ap.parse_args()
+    global PROFILE
+    PROFILE = args.profile
+    if args.smoke:
+        args.duration, args.connections, args.backends = 1, 4, "sqlite"
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+    build(args)
+    work = tempfile.mkdtemp(prefix="authgate-bench-")
+    c = ceilings(args, work)
+    results = {}
+    for backend in args.backends.split(","):
+        if backend == "sqlite":
+            results["sqlite"] = run_backend("sqlite", f"sqlite://{work}/bench.db", args, work)
+        else:
+            name = f"authgate_bench_{os.getpid()}"
+            admin = args.pg_url
+            subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {name}"], check=True)
+            try:
+                results["postgresql"] = run_backend("postgresql", admin.rsplit("/", 1)[0] + "/" + name, args, work)
+            finally:
+                subprocess.run(["psql", admin, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False)
+    text = report(c, results, args)
+    out_dir = os.path.join(ROOT, "bench", "results") if args.smoke else os.path.join(ROOT, "bench")
+    os.makedirs(out_dir, exist_ok=True)
+    out = os.path.join(out_dir, "RESULTS.md")
+    open(out, "w").write(text)
+    json.dump({"ceilings": c, "results": results}, open(os.path.join(out_dir, "results.json"), "w"), indent=1)
+    print(text)
+    print(f"written to {out}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+//! Helpers for the benchmark (`bench/run.py`), built with the same dependencies as authgate:
+//!
+//! - `ceiling ADDR TOKEN_FILE`: the reference servers the issue measures against, in one
+//!   actix-web process (same worker count as authgate): `GET /plain` (bare handler), `POST /cookie`
+//!   (204 + a cookie), `GET /ed25519` (verifies one Ed25519 JWT per request, jsonwebtoken,
+//!   no cache), `GET /hs256`. It writes the tokens the `/ed25519` and `/hs256` routes expect.
+//! - `bcrypt COST SECONDS`: verifies on one thread for SECONDS and prints verifications/second.
+//! - `mint DATABASE_URL COUNT FILE`: signs COUNT distinct access tokens with authgate's current
+//!   key (read from its database like a replica would), one per line, for the distinct-token run.
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde_json::json;
+
+struct Keys {
+    ed: DecodingKey,
+    hs: DecodingKey,
+}
+
+fn bearer(req: &HttpRequest) -> &str {
+    req.headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+}
+
+fn check(req: &HttpRequest, key: &DecodingKey, alg: Algorithm) -> HttpResponse {
+    let mut v = Validation::new(alg);
+    v.set_audience(&["bench"]);
+    match jsonwebtoken::decode::<serde_json::Value>(bearer(req), key, &v) {
+        Ok(_) => HttpResponse::NoContent().finish(),
+        Err(_) => HttpResponse::Unauthorized().finish(),
+    }
+}
+
+async fn ceiling(addr: &str, token_file: &str) -> std::io::Result<()> {
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let doc = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng)
+        .map_err(|_| std::io::Error::other("keygen"))?;
+    let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(doc.as_ref())
+        .map_err(|_| std::io::Error::other("key"))?;
+    use aws_lc_rs::signature::KeyPair as _;
+    let x = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        pair.public_key().as_ref(),
+    );
+    let claims =
+        json!({"sub": "bench", "aud": "bench", "exp": chrono::Utc::now().timestamp() + 86_400});
+    let ed_token = jsonwebtoken::encode(
+        &Header::new(Algorithm::EdDSA),
+        &claims,
+        &EncodingKey::from_ed_der(doc.as_ref()),
+    )
+    .map_err(std::io::Error::other)?;
+    let secret = b"0123456789abcdef0123456789abcdef";
+    let hs_token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .map_err(std::io::Error::other)?;
+    std::fs::write(token_file, format!("{ed_token}\n{hs_token}\n"))?;
+    let keys = web::Data::new(Keys {
+        ed: DecodingKey::from_ed_components(&x).map_err(std::io::Error::other)?,
+        hs: DecodingKey::from_secret(secret),
+    });
+    HttpServer::new(move || {
+        App::new()
+            .app_data(keys.clone())
+            .route(
+                "/plain",
+                web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+            )
+            .route(
+                "/cookie",
+                web::post().to(|| async {
+                    HttpResponse::NoContent()
+                        .insert_header(("set-cookie", "session=abc; HttpOnly; Secure; Path=/"))
+                        .finish()
+                }),
+            )
+            .route(
+                "/ed25519",
+                web::get().to(|req: HttpRequest, k: web::Data<Keys>| async move {
+                    check(&req, &k.ed, Algorithm::EdDSA)
+                }),
+            )
+            .route(
+                "/hs256",
+                web::get().to(|req: HttpRequest, k: web::Data<Keys>| async move {
+                    check(&req, &k.hs, Algorithm::HS256)
+                }),
+            )
+    })
+    .disable_signals()
+    .bind(addr)?
+    .run()
+    .await
+}
+
+fn bcrypt_rate(cost: u32, seconds: u64) {
+    let hash = bcrypt::hash("bench password", cost).unwrap_or_default();
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_secs(seconds) {
+        let _ = bcrypt::verify("bench password", &hash);
+        n += 1;
+    }
+    println!("{:.2}", n as f64 / start.elapsed().as_secs_f64());
+}
+
+fn mint(db_url: &str, count: usize, file: &str) -> anyhow::Result<()> {
+    let url = authgate::settings::DatabaseUrl::parse(db_url).map_err(anyhow::Error::msg)?;
+    let pool = authgate::db::build_pool(&url, 1, Duration::from_secs(5));
+    let sealer = authgate::crypto::sealing::Sealer::new(None)?;
+    let keys =
+        authgate::tokens::KeyStore::new(authgate::settings::JwtAlgorithm::EdDsa, None, sealer);
+    let mut conn = pool.get()?;
+    keys.load(&mut conn)?;
+    let issuer = authgate::tokens::access::TokenIssuer::new(
+        "http://localhost:8080".into(),
+        "authgate".into(),
+        Duration::from_secs(3600),
+        0,
+    );
+    let mut out = std::io::BufWriter::new(std::fs::File::create(file)?);
+    for i in 0..count {
+        let (token, _) = issuer.sign(
+            &keys,
+            authgate::tokens::access::Issue {
+                user_id: &format!("00000000-0000-4000-8000-{i:012}"),
+                session_id: "bench",
+                email: "bench@example.com",
+                email_verified: true,
+                amr: vec!["pwd".into()],
+                aal: "aal1",
+            },
+        )?;
+        writeln!(out, "{token}")?;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("ceiling") if args.len() == 4 => ceiling(&args[2], &args[3]).await?,
+        Some("bcrypt") if args.len() == 4 => bcrypt_rate(args[2].parse()?, args[3].parse()?),
+        Some("mint") if args.len() == 5 => mint(&args[2], args[3].parse()?, &args[4])?,
+        _ => anyhow::bail!("usage: bench-tools ceiling ADDR TOKEN_FILE | bcrypt COST SECONDS | mint DATABASE_URL COUNT FILE"),
+    }
+    Ok(())
+}

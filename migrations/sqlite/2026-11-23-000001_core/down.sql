@@ -1,0 +1,4 @@
+DROP TABLE auth_events;
+DROP TABLE signing_keys;
+DROP TABLE sessions;
+DROP TABLE users;

@@ -1,0 +1,334 @@
+//! The subcommands: `serve` (default), `migrate`, `healthcheck`.
+
+use std::io::{Read as _, Write as _};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::settings::{Cli, Command, InvitesAction, KeysAction, Settings, UsersAction};
+use crate::startup::Application;
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let settings = cli.settings;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            crate::telemetry::init(settings.log_format, &settings.log);
+            report(serve(settings).await)
+        }
+        Command::Migrate => {
+            crate::telemetry::init(settings.log_format, &settings.log);
+            report(migrate(&settings))
+        }
+        Command::Healthcheck => healthcheck(&settings),
+        Command::Keys { action } => {
+            crate::telemetry::init(settings.log_format, "warn");
+            report(keys(&settings, action))
+        }
+        Command::Users { action } => {
+            crate::telemetry::init(settings.log_format, "warn");
+            report(users(&settings, action))
+        }
+        Command::Invites { action } => {
+            crate::telemetry::init(settings.log_format, "warn");
+            report(invites(&settings, action))
+        }
+    }
+}
+
+/// A connection for an admin command, with migrations applied when enabled.
+fn admin_connection(settings: &Settings) -> anyhow::Result<crate::db::PooledConnection> {
+    settings.check().map_err(anyhow::Error::msg)?;
+    let pool = crate::db::build_pool(&settings.database_url, 1, settings.database_timeout);
+    let mut conn = pool.get()?;
+    if settings.auto_migrate {
+        crate::db::run_migrations(&mut conn)?;
+    }
+    Ok(conn)
+}
+
+fn find_user(
+    conn: &mut crate::db::DbConnection,
+    raw_email: &str,
+) -> anyhow::Result<crate::db::users::UserRow> {
+    let email = crate::domain::Email::parse(raw_email).map_err(|e| anyhow::anyhow!(e.message))?;
+    crate::db::users::find_by_email(conn, email.as_str())?
+        .ok_or_else(|| anyhow::anyhow!("no account with the address {}", email.as_str()))
+}
+
+fn users(settings: &Settings, action: UsersAction) -> anyhow::Result<()> {
+    use crate::db;
+    let mut conn = admin_connection(settings)?;
+    match action {
+        UsersAction::Create {
+            email,
+            name,
+            verified,
+        } => {
+            let email =
+                crate::domain::Email::parse(&email).map_err(|e| anyhow::anyhow!(e.message))?;
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let password =
+                crate::domain::Password::parse(line.trim_end_matches(['\r', '\n']).to_owned())
+                    .map_err(|e| anyhow::anyhow!("password from standard input: {}", e.message))?;
+            let name = name.unwrap_or_else(|| {
+                email
+                    .as_str()
+                    .split('@')
+                    .next()
+                    .unwrap_or("user")
+                    .to_owned()
+            });
+            let name =
+                crate::domain::DisplayName::parse(&name).map_err(|e| anyhow::anyhow!(e.message))?;
+            let hasher = crate::crypto::password::PasswordHasher::new(
+                settings.password_pepper.as_ref(),
+                settings.bcrypt_cost,
+            )?;
+            let hash = hasher.hash(&password)?;
+            let now = db::now();
+            let id = uuid::Uuid::new_v4().to_string();
+            db::users::insert(
+                &mut conn,
+                &db::users::NewUser {
+                    id: &id,
+                    email: email.as_str(),
+                    email_verified: verified,
+                    password_hash: &hash,
+                    name: name.as_str(),
+                    contact_type: None,
+                    contact_value: None,
+                    disabled: false,
+                    created_at: now,
+                    updated_at: now,
+                },
+            )
+            .map_err(|e| match e {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ) => anyhow::anyhow!("an account with the address {} exists", email.as_str()),
+                e => e.into(),
+            })?;
+            println!("created user {id} <{}>", email.as_str());
+        }
+        UsersAction::List => {
+            println!(
+                "{:<36} {:<32} {:<8} {:<8} {:<5} {:<24}",
+                "ID", "EMAIL", "VERIFIED", "STATUS", "TOTP", "CREATED"
+            );
+            for u in db::users::all(&mut conn)? {
+                println!(
+                    "{:<36} {:<32} {:<8} {:<8} {:<5} {:<24}",
+                    u.id,
+                    u.email,
+                    if u.email_verified { "yes" } else { "no" },
+                    if u.disabled { "disabled" } else { "active" },
+                    if u.totp_secret.is_some() { "on" } else { "off" },
+                    crate::service::users::rfc3339(u.created_at)
+                );
+            }
+        }
+        UsersAction::Disable { email } => {
+            let user = find_user(&mut conn, &email)?;
+            let now = db::now();
+            let ended = db::write_transaction(&mut conn, |conn| {
+                db::users::set_disabled(conn, &user.id, true, now)?;
+                db::sessions::revoke_all_for_user(conn, &user.id, None, "user_disabled", now)
+            })?;
+            println!("disabled {}; {ended} session(s) ended", user.email);
+        }
+        UsersAction::Enable { email } => {
+            let user = find_user(&mut conn, &email)?;
+            db::users::set_disabled(&mut conn, &user.id, false, db::now())?;
+            println!("enabled {}", user.email);
+        }
+    }
+    Ok(())
+}
+
+fn invites(settings: &Settings, action: InvitesAction) -> anyhow::Result<()> {
+    let mut conn = admin_connection(settings)?;
+    let t = |v: Option<chrono::NaiveDateTime>| {
+        v.map(crate::service::users::rfc3339)
+            .unwrap_or_else(|| "never".into())
+    };
+    match action {
+        InvitesAction::Create { uses, expires } => {
+            if uses == 0 {
+                anyhow::bail!("--uses must be at least 1");
+            }
+            let (code, row) = crate::service::invites::create(&mut conn, uses, expires)?;
+            println!("{code}");
+            eprintln!(
+                "invitation code for {uses} signup(s), expires {}; only its hash is stored",
+                t(row.expires_at)
+            );
+        }
+        InvitesAction::List => {
+            println!(
+                "{:<16} {:<6} {:<8} {:<24} {:<24}",
+                "HASH", "USES", "MAX", "EXPIRES", "CREATED"
+            );
+            for r in crate::db::invites::all(&mut conn)? {
+                println!(
+                    "{:<16} {:<6} {:<8} {:<24} {:<24}",
+                    &r.code_hash[..16.min(r.code_hash.len())],
+                    r.uses,
+                    r.max_uses,
+                    t(r.expires_at),
+                    t(Some(r.created_at))
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn keys(settings: &Settings, action: KeysAction) -> anyhow::Result<()> {
+    use crate::tokens::keys;
+    settings.check().map_err(anyhow::Error::msg)?;
+    let pool = crate::db::build_pool(&settings.database_url, 1, settings.database_timeout);
+    let mut conn = pool.get()?;
+    if settings.auto_migrate {
+        crate::db::run_migrations(&mut conn)?;
+    }
+    let sealer = crate::crypto::sealing::Sealer::new(settings.encryption_key.as_ref())?;
+    match action {
+        KeysAction::List => {
+            let now = crate::db::now();
+            println!(
+                "{:<18} {:<6} {:<8} {:<24} {:<24} {:<24} {:<24}",
+                "KID", "ALG", "STATUS", "CREATED", "SIGNS FROM", "RETIRES", "EXPIRES"
+            );
+            let t = |v: Option<chrono::NaiveDateTime>| {
+                v.map(crate::service::users::rfc3339)
+                    .unwrap_or_else(|| "-".into())
+            };
+            for row in crate::db::keys::all(&mut conn)? {
+                println!(
+                    "{:<18} {:<6} {:<8} {:<24} {:<24} {:<24} {:<24}",
+                    row.kid,
+                    row.algorithm,
+                    keys::status(&row, now),
+                    t(Some(row.created_at)),
+                    t(Some(row.activates_at)),
+                    t(row.retired_at),
+                    t(row.expires_at)
+                );
+            }
+        }
+        KeysAction::Rotate => {
+            let row = keys::rotate(
+                &mut conn,
+                settings.jwt_algorithm,
+                &sealer,
+                settings.key_publish_delay,
+                2 * settings.access_token_ttl,
+            )?;
+            println!(
+                "new {} key {} published; it signs from {} (replicas pick it up within {:?})",
+                row.algorithm,
+                row.kid,
+                crate::service::users::rfc3339(row.activates_at),
+                settings.key_reload_interval
+            );
+        }
+    }
+    Ok(())
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("authgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    tracing::info!(settings = ?settings, "starting");
+    let app = Application::build(settings).await?;
+    tracing::info!(port = app.port(), "listening");
+    let stop = app.shutdown_trigger();
+    tokio::spawn(async move {
+        match shutdown_signal().await {
+            Ok(name) => tracing::info!(signal = name, "shutdown requested"),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for shutdown signals");
+                return;
+            }
+        }
+        stop.await;
+    });
+    app.run_until_stopped().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    settings.check().map_err(anyhow::Error::msg)?;
+    let pool = crate::db::build_pool(&settings.database_url, 1, settings.database_timeout);
+    let mut conn = pool.get()?;
+    let applied = crate::db::run_migrations(&mut conn)?;
+    println!("{} migration(s) applied", applied.len());
+    Ok(())
+}
+
+/// Asks the local `/readyz` with a bare HTTP/1.1 request, so the container image needs no curl.
+fn healthcheck(settings: &Settings) -> ExitCode {
+    let mut addr = settings.listen;
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            addr = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), addr.port())
+        }
+        _ => {}
+    }
+    let probe = || -> std::io::Result<bool> {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(
+            stream,
+            "GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut head = [0u8; 16];
+        let n = stream.read(&mut head)?;
+        Ok(head[..n].starts_with(b"HTTP/1.1 200"))
+    };
+    match probe() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("authgate healthcheck: {addr}/readyz is not ready");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("authgate healthcheck: {addr}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// SIGTERM (Kubernetes, Docker) or SIGINT (Ctrl-C): both drain gracefully.
+async fn shutdown_signal() -> std::io::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => Ok("SIGTERM"),
+            _ = int.recv() => Ok("SIGINT"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await?;
+        Ok("ctrl-c")
+    }
+}

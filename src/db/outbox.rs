@@ -1,0 +1,171 @@
+//! Queries on `outbox`: messages waiting to be sent (DESIGN §6).
+//!
+//! A message is `pending` until a sender claims it; a claim moves it to `sending` and pushes
+//! `next_attempt_at` forward by a lease, so a sender that dies mid-send leaves a row that is
+//! claimed again once the lease has run out. After a successful send the row is `sent`; after
+//! the retry budget it is `failed`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
+
+use super::schema::outbox;
+use super::DbConnection;
+
+pub const PENDING: &str = "pending";
+pub const SENDING: &str = "sending";
+pub const SENT: &str = "sent";
+pub const FAILED: &str = "failed";
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = outbox)]
+pub struct OutboxRow {
+    pub id: String,
+    pub kind: String,
+    pub recipient: String,
+    pub subject: String,
+    /// Sealed with the row id as context.
+    pub body_text: Vec<u8>,
+    pub body_html: Option<Vec<u8>>,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = outbox)]
+pub struct NewOutbox<'a> {
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub recipient: &'a str,
+    pub subject: &'a str,
+    pub body_text: &'a [u8],
+    pub body_html: Option<&'a [u8]>,
+    pub status: &'a str,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConnection, row: &NewOutbox<'_>) -> QueryResult<()> {
+    diesel::insert_into(outbox::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// When the newest message to this recipient was queued, if any since `since`.
+pub fn latest_to(
+    conn: &mut DbConnection,
+    recipient: &str,
+    since: NaiveDateTime,
+) -> QueryResult<Option<NaiveDateTime>> {
+    outbox::table
+        .filter(outbox::recipient.eq(recipient))
+        .filter(outbox::created_at.gt(since))
+        .select(diesel::dsl::max(outbox::created_at))
+        .first(conn)
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// Placeholders are numbered in order of appearance: SQLite numbers `$N` parameters that way.
+const DUE: &str = "SELECT id FROM outbox WHERE kind = $1 AND status IN ('pending', 'sending') \
+    AND next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT $3";
+
+/// Claims up to `limit` due messages for this sender and returns them. Runs its own write
+/// transaction: on PostgreSQL the due rows are locked with `FOR UPDATE SKIP LOCKED`, so replicas
+/// claiming at the same moment get disjoint sets; on SQLite `BEGIN IMMEDIATE` serialises claims.
+pub fn claim_due(
+    conn: &mut DbConnection,
+    kind: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<OutboxRow>> {
+    super::write_transaction(conn, |conn| {
+        let ids: Vec<String> = match conn {
+            DbConnection::Postgresql(pg) => {
+                diesel::sql_query(format!("{DUE} FOR UPDATE SKIP LOCKED"))
+                    .bind::<Text, _>(kind)
+                    .bind::<Timestamp, _>(now)
+                    .bind::<BigInt, _>(limit)
+                    .load::<IdRow>(pg)?
+            }
+            DbConnection::Sqlite(c) => diesel::sql_query(DUE)
+                .bind::<Text, _>(kind)
+                .bind::<Timestamp, _>(now)
+                .bind::<BigInt, _>(limit)
+                .load::<IdRow>(c)?,
+        }
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+            .set((
+                outbox::status.eq(SENDING),
+                outbox::attempts.eq(outbox::attempts + 1),
+                outbox::next_attempt_at.eq(lease_until),
+            ))
+            .execute(conn)?;
+        outbox::table
+            .filter(outbox::id.eq_any(&ids))
+            .select(OutboxRow::as_select())
+            .load(conn)
+    })
+}
+
+pub fn mark_sent(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(outbox::table.find(id))
+        .set((
+            outbox::status.eq(SENT),
+            outbox::sent_at.eq(Some(at)),
+            outbox::last_error.eq(None::<String>),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Records a failed attempt: retried at `retry_at`, or `failed` for good when `None`.
+pub fn mark_failed_attempt(
+    conn: &mut DbConnection,
+    id: &str,
+    error: &str,
+    retry_at: Option<NaiveDateTime>,
+) -> QueryResult<()> {
+    let target = outbox::table.find(id);
+    match retry_at {
+        Some(at) => diesel::update(target)
+            .set((
+                outbox::status.eq(PENDING),
+                outbox::next_attempt_at.eq(at),
+                outbox::last_error.eq(Some(error)),
+            ))
+            .execute(conn),
+        None => diesel::update(target)
+            .set((
+                outbox::status.eq(FAILED),
+                outbox::last_error.eq(Some(error)),
+            ))
+            .execute(conn),
+    }
+    .map(drop)
+}
+
+/// Messages not yet sent nor given up (for the backlog metric and tests).
+pub fn backlog(conn: &mut DbConnection) -> QueryResult<i64> {
+    outbox::table
+        .filter(outbox::status.eq_any([PENDING, SENDING]))
+        .count()
+        .get_result(conn)
+}

@@ -1,0 +1,250 @@
+//! The one error type at the HTTP edge. Every failure leaves the service as
+//! `{"error": "<code>", "message": "..."}` with its status; 500s are opaque to the client and the
+//! whole cause chain goes to the log.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Input that does not parse or break a rule; the code names the rule.
+    #[error("{message}")]
+    Validation { code: &'static str, message: String },
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    /// No usable credentials were presented.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// A token was presented but is not acceptable (RFC 6750 `invalid_token`).
+    #[error("the access token is invalid or expired")]
+    InvalidToken,
+    #[error("the refresh token is invalid or the session has ended")]
+    InvalidRefreshToken,
+    #[error("refresh token reuse detected: {0}; the session has been revoked")]
+    RefreshTokenReused(&'static str),
+    #[error("cross-site request refused")]
+    CsrfRejected,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("not found")]
+    NotFound,
+    /// No captcha token, or the provider refused it (the reason is logged, never returned).
+    #[error("captcha verification failed; solve the challenge again")]
+    CaptchaInvalid,
+    /// The captcha provider could not give an answer in time (fail closed).
+    #[error("captcha verification is unavailable, retry shortly")]
+    CaptchaUnavailable,
+    /// A one-time code that is wrong, expired, used, voided or out of attempts: one answer for
+    /// all, so a guesser learns nothing.
+    #[error("the code is invalid or has expired; request a new one")]
+    InvalidCode,
+    #[error("the email address has not been verified yet")]
+    EmailNotVerified,
+    /// The password was right; the account also needs its TOTP code (`code`).
+    #[error("this account requires a second factor: send the code from the authenticator app")]
+    MfaRequired,
+    /// A state conflict other than a taken email (a phone number in use, TOTP already on).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error("too many requests; retry after {retry_after} seconds")]
+    TooManyRequests { retry_after: u64 },
+    #[error("the {0} dependency is unavailable, retry shortly")]
+    Unavailable(&'static str),
+    /// The database cannot take writes (disk full, read-only file system); reads may still work.
+    #[error("the database storage is {0}; nothing was changed")]
+    Storage(&'static str),
+    /// Proxy mode: the route needs a multi-factor (`aal2`) sign-in.
+    #[error("this page requires a sign-in with a second factor")]
+    Aal2Required,
+    /// Proxy mode: the upstream could not be reached or broke the exchange.
+    #[error("the upstream application is unavailable")]
+    UpstreamUnavailable,
+    /// Proxy mode: the upstream did not answer within `AUTHGATE_UPSTREAM_TIMEOUT`.
+    #[error("the upstream application did not answer in time")]
+    UpstreamTimeout,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// The wire form of every error.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    pub error: &'a str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn validation(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Validation { code, .. } => code,
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Unauthenticated => "unauthenticated",
+            Self::InvalidToken => "invalid_token",
+            Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::RefreshTokenReused(_) => "refresh_token_reused",
+            Self::CsrfRejected => "csrf_rejected",
+            Self::Forbidden(_) => "forbidden",
+            Self::EmailTaken => "email_taken",
+            Self::NotFound => "not_found",
+            Self::CaptchaInvalid => "captcha_invalid",
+            Self::CaptchaUnavailable => "captcha_unavailable",
+            Self::InvalidCode => "invalid_code",
+            Self::EmailNotVerified => "email_not_verified",
+            Self::MfaRequired => "mfa_required",
+            Self::Conflict { code, .. } => code,
+            Self::WrongPassword => "invalid_old_password",
+            Self::TooManyRequests { .. } => "too_many_requests",
+            Self::Unavailable(_) => "service_unavailable",
+            Self::Storage(_) => "storage_unavailable",
+            Self::Aal2Required => "mfa_required",
+            Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::UpstreamTimeout => "upstream_timeout",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::NotFound => Self::NotFound,
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::EmailTaken,
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                Self::Unavailable("database")
+            }
+            Error::DatabaseError(_, info) if storage_problem(info.message()).is_some() => {
+                Self::Storage(storage_problem(info.message()).unwrap_or("unavailable"))
+            }
+            Error::DatabaseError(_, info) if is_transient(info.message()) => {
+                Self::Unavailable("database")
+            }
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+/// SQLite reports a full disk or a read-only file system only through its message.
+fn storage_problem(message: &str) -> Option<&'static str> {
+    let m = message.to_ascii_lowercase();
+    if m.contains("database or disk is full") || m.contains("no space left") {
+        Some("full")
+    } else if m.contains("readonly database") || m.contains("read-only file system") {
+        Some("read-only")
+    } else if m.contains("disk i/o error") {
+        Some("failing (I/O error)")
+    } else {
+        None
+    }
+}
+
+/// SQLite's lock timeout and PostgreSQL's connection loss surface as generic errors with these texts.
+fn is_transient(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("database is locked")
+        || m.contains("server closed the connection")
+        || m.contains("connection refused")
+        || m.contains("terminating connection")
+        || m.contains("no connection to the server")
+}
+
+impl From<crate::db::PoolError> for ApiError {
+    fn from(_: crate::db::PoolError) -> Self {
+        Self::Unavailable("database")
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Self::Internal(anyhow::anyhow!("blocking task failed: {e}"))
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Validation { .. }
+            | Self::CaptchaInvalid
+            | Self::InvalidCode
+            | Self::WrongPassword => StatusCode::BAD_REQUEST,
+            Self::EmailNotVerified | Self::Aal2Required => StatusCode::FORBIDDEN,
+            Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::InvalidCredentials
+            | Self::Unauthenticated
+            | Self::InvalidToken
+            | Self::InvalidRefreshToken
+            | Self::MfaRequired
+            | Self::RefreshTokenReused(_) => StatusCode::UNAUTHORIZED,
+            Self::CsrfRejected | Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::EmailTaken | Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Unavailable(_) | Self::Storage(_) | Self::CaptchaUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            Self::Internal(e) => tracing::error!(error = ?e, "request failed"),
+            Self::Unavailable(dep) => tracing::warn!(dependency = dep, "dependency unavailable"),
+            Self::Storage(what) => {
+                tracing::error!(storage = what, "database storage cannot take writes")
+            }
+            _ => {}
+        }
+        let mut resp = HttpResponse::build(status);
+        match self {
+            Self::InvalidToken => {
+                resp.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+                ));
+            }
+            Self::Unavailable(_) | Self::Storage(_) | Self::CaptchaUnavailable => {
+                resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            }
+            Self::TooManyRequests { retry_after } => {
+                resp.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after)));
+            }
+            // RFC 9110: every 401 names a scheme.
+            _ if status == StatusCode::UNAUTHORIZED => {
+                resp.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            _ => {}
+        }
+        resp.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        resp.json(ErrorBody {
+            error: self.code(),
+            message: self.to_string(),
+        })
+    }
+}
+
+/// A ready-made envelope response for the places that are not handlers (extractor errors,
+/// default service, middleware).
+pub fn envelope(status: StatusCode, code: &str, message: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(ErrorBody {
+            error: code,
+            message: message.into(),
+        })
+}

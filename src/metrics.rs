@@ -1,0 +1,147 @@
+//! Prometheus metrics, one registry per application (tests run several apps in one process, so a
+//! global recorder would mix their counts). Names are prefixed `authgate_`.
+
+use prometheus::{
+    Encoder as _, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub signins: IntCounterVec,
+    pub signups: IntCounterVec,
+    pub refreshes: IntCounterVec,
+    pub sessions_created: IntCounterVec,
+    pub sessions_revoked: IntCounterVec,
+    pub db_pool: IntGaugeVec,
+    pub keys_published: IntGauge,
+    pub outbox_deliveries: IntCounterVec,
+    pub outbox_backlog: IntGauge,
+    pub captcha: IntCounterVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn counter(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+impl Metrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "authgate_http_request_duration_seconds",
+                "HTTP request latency by route template.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["route", "method"],
+        )?;
+        registry.register(Box::new(http_duration.clone()))?;
+        let db_pool = IntGaugeVec::new(
+            Opts::new(
+                "authgate_db_pool_connections",
+                "Database pool connections by state (idle, in_use).",
+            ),
+            &["state"],
+        )?;
+        registry.register(Box::new(db_pool.clone()))?;
+        let keys_published = IntGauge::new(
+            "authgate_signing_keys_published",
+            "Signing keys in the JWKS.",
+        )?;
+        registry.register(Box::new(keys_published.clone()))?;
+        let outbox_backlog = IntGauge::new(
+            "authgate_outbox_backlog",
+            "Mail and SMS waiting to be sent.",
+        )?;
+        registry.register(Box::new(outbox_backlog.clone()))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(Self {
+            http_requests: counter(
+                &registry,
+                "authgate_http_requests_total",
+                "HTTP requests by route template, method and status.",
+                &["route", "method", "status"],
+            )?,
+            signins: counter(
+                &registry,
+                "authgate_signin_total",
+                "Sign-in attempts by outcome.",
+                &["outcome"],
+            )?,
+            signups: counter(
+                &registry,
+                "authgate_signup_total",
+                "Sign-ups by outcome.",
+                &["outcome"],
+            )?,
+            refreshes: counter(
+                &registry,
+                "authgate_refresh_total",
+                "Refresh-token exchanges by outcome (rotated, grace, reused, invalid).",
+                &["outcome"],
+            )?,
+            sessions_created: counter(
+                &registry,
+                "authgate_sessions_created_total",
+                "Sessions opened, by method.",
+                &["method"],
+            )?,
+            sessions_revoked: counter(
+                &registry,
+                "authgate_sessions_revoked_total",
+                "Sessions ended, by reason.",
+                &["reason"],
+            )?,
+            outbox_deliveries: counter(
+                &registry,
+                "authgate_outbox_deliveries_total",
+                "Outbox delivery attempts by kind and outcome (sent, retry, failed).",
+                &["kind", "outcome"],
+            )?,
+            captcha: counter(
+                &registry,
+                "authgate_captcha_verifications_total",
+                "Captcha verifications by outcome (success, rejected, unavailable).",
+                &["outcome"],
+            )?,
+            outbox_backlog,
+            http_duration,
+            db_pool,
+            keys_published,
+            registry,
+        })
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::warn!(error = %e, "metrics encoding failed");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+}

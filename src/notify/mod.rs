@@ -1,0 +1,157 @@
+//! Outgoing mail (DESIGN §6): written to the `outbox` table in the transaction that causes it,
+//! delivered by a background sender with retries and backoff. A request never waits on SMTP.
+
+pub mod mailer;
+pub mod sender;
+pub mod sms;
+pub mod templates;
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+
+use crate::db::{self, outbox::NewOutbox, DbConnection};
+use crate::startup::AppState;
+pub use mailer::Mailer;
+pub use templates::{Rendered, Template, Templates};
+
+/// `kind` of mail rows.
+pub const KIND_MAIL: &str = "mail";
+/// `kind` of SMS rows (`body_text` holds the sealed message, `subject` is empty).
+pub const KIND_SMS: &str = "sms";
+
+/// Sealing context of a stored body: the row id and the part, so a body copied to another row
+/// or part does not open.
+pub fn body_context(id: &str, part: &str) -> Vec<u8> {
+    format!("outbox:{id}:{part}").into_bytes()
+}
+
+/// Queues a mail in the caller's transaction. The bodies are sealed (they hold codes). Call
+/// [`wake`] after the transaction commits so the sender picks it up at once.
+pub fn queue_mail(
+    state: &AppState,
+    conn: &mut DbConnection,
+    to: &str,
+    mail: &Rendered,
+) -> diesel::QueryResult<String> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let now = db::now();
+    let text = state
+        .sealer
+        .seal(mail.text.as_bytes(), &body_context(&id, "text"));
+    let html = state
+        .sealer
+        .seal(mail.html.as_bytes(), &body_context(&id, "html"));
+    db::outbox::insert(
+        conn,
+        &NewOutbox {
+            id: &id,
+            kind: KIND_MAIL,
+            recipient: to,
+            subject: &mail.subject,
+            body_text: &text,
+            body_html: Some(&html),
+            status: db::outbox::PENDING,
+            attempts: 0,
+            next_attempt_at: now,
+            created_at: now,
+        },
+    )?;
+    Ok(id)
+}
+
+/// Queues an SMS in the caller's transaction; the message (it holds a code) is sealed.
+pub fn queue_sms(
+    state: &AppState,
+    conn: &mut DbConnection,
+    to: &str,
+    message: &str,
+) -> diesel::QueryResult<String> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let now = db::now();
+    let text = state
+        .sealer
+        .seal(message.as_bytes(), &body_context(&id, "text"));
+    db::outbox::insert(
+        conn,
+        &NewOutbox {
+            id: &id,
+            kind: KIND_SMS,
+            recipient: to,
+            subject: "",
+            body_text: &text,
+            body_html: None,
+            status: db::outbox::PENDING,
+            attempts: 0,
+            next_attempt_at: now,
+            created_at: now,
+        },
+    )?;
+    Ok(id)
+}
+
+/// Tells the sender that mail is waiting (cheap; a wake-up with nothing to do is harmless).
+pub fn wake(state: &AppState) {
+    state.outbox_wake.notify_one();
+}
+
+/// Seconds left before another code mail may go to this address (per-address cooldown,
+/// DESIGN §7), or `None` when one may go now. Kept in the database so replicas share it.
+pub fn cooldown_left(
+    state: &AppState,
+    conn: &mut DbConnection,
+    recipient: &str,
+) -> diesel::QueryResult<Option<u64>> {
+    let cooldown = state.settings.mail_cooldown;
+    if cooldown.is_zero() {
+        return Ok(None);
+    }
+    let now = db::now();
+    let window = chrono::Duration::from_std(cooldown).unwrap_or(chrono::Duration::MAX);
+    let since = now.checked_sub_signed(window).unwrap_or(NaiveDateTime::MIN);
+    Ok(db::outbox::latest_to(conn, recipient, since)?.map(|last| {
+        let elapsed = (now - last).to_std().unwrap_or_default();
+        cooldown.saturating_sub(elapsed).as_secs().max(1)
+    }))
+}
+
+/// Messages are given up after this age.
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
+const FAST_PHASE: Duration = Duration::from_secs(3600);
+const FAST_CAP: Duration = Duration::from_secs(30);
+const SLOW_INTERVAL: Duration = Duration::from_secs(300);
+
+/// When to retry after the `attempts`-th failed attempt of a message of this `age` (DESIGN §6):
+/// from 1 s doubling up to 30 s during the first hour, then every 5 minutes, and `None` (give
+/// up) once the message is 24 hours old.
+pub fn retry_delay(attempts: i32, age: Duration) -> Option<Duration> {
+    if age >= GIVE_UP_AFTER {
+        return None;
+    }
+    if age >= FAST_PHASE {
+        return Some(SLOW_INTERVAL);
+    }
+    let exp = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(5);
+    Some(Duration::from_secs(1u64 << exp).min(FAST_CAP))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_30s_then_every_5_minutes_then_gives_up() {
+        let s = Duration::from_secs;
+        let young = s(10);
+        let delays: Vec<u64> = (1..=8)
+            .map(|a| retry_delay(a, young).unwrap().as_secs())
+            .collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(retry_delay(40, s(3600)), Some(s(300)));
+        assert_eq!(retry_delay(40, s(23 * 3600)), Some(s(300)));
+        assert_eq!(retry_delay(40, s(24 * 3600)), None);
+        assert_eq!(retry_delay(0, young), Some(s(1)));
+    }
+}

@@ -1,0 +1,152 @@
+//! The background sender: claims due outbox rows, delivers them, records the outcome.
+//!
+//! It wakes every `AUTHGATE_OUTBOX_POLL_INTERVAL` and whenever a request queues mail. Database
+//! work runs on the blocking pool. A row is marked `sent` right after the SMTP server accepted
+//! it; a failure schedules a retry ([`super::retry_delay`]). Claims are leased: a sender that
+//! dies mid-send leaves `sending` rows that any sender claims again once the lease has run out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use tokio::sync::watch;
+
+use crate::db::{self, outbox::OutboxRow};
+use crate::startup::AppState;
+
+use super::{body_context, retry_delay, KIND_MAIL, KIND_SMS};
+
+const BATCH: i64 = 16;
+
+/// Runs until `stop` turns true, finishing the batch in hand first.
+pub async fn run(state: web::Data<AppState>, mut stop: watch::Receiver<bool>) {
+    let state = state.into_inner();
+    loop {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let batch = match claim(&state).await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox: claiming due mail failed; retrying later");
+                    break;
+                }
+            };
+            if batch.is_empty() {
+                break;
+            }
+            let sends = batch.into_iter().map(|row| deliver(&state, row));
+            futures_util::future::join_all(sends).await;
+        }
+        tokio::select! {
+            _ = state.outbox_wake.notified() => {}
+            _ = tokio::time::sleep(state.settings.outbox_poll_interval) => {}
+            changed = stop.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn lease(state: &AppState) -> Duration {
+    state.settings.smtp_timeout.max(state.settings.sms_timeout) + Duration::from_secs(60)
+}
+
+async fn claim(state: &Arc<AppState>) -> anyhow::Result<Vec<OutboxRow>> {
+    let s = state.clone();
+    web::block(move || -> anyhow::Result<Vec<OutboxRow>> {
+        let mut conn = s.pool.get()?;
+        let now = db::now();
+        let lease = chrono::Duration::from_std(lease(&s)).unwrap_or(chrono::Duration::MAX);
+        let until = now.checked_add_signed(lease).unwrap_or(now);
+        let mut rows = db::outbox::claim_due(&mut conn, KIND_MAIL, now, until, BATCH)?;
+        rows.extend(db::outbox::claim_due(
+            &mut conn, KIND_SMS, now, until, BATCH,
+        )?);
+        Ok(rows)
+    })
+    .await?
+}
+
+async fn deliver(state: &Arc<AppState>, row: OutboxRow) {
+    let opened = state
+        .sealer
+        .open(&row.body_text, &body_context(&row.id, "text"))
+        .and_then(|text| {
+            let html = row
+                .body_html
+                .as_deref()
+                .map(|h| state.sealer.open(h, &body_context(&row.id, "html")))
+                .transpose()?;
+            Ok((text, html))
+        });
+    let outcome = match opened {
+        Ok((text, _)) if row.kind == KIND_SMS => {
+            super::sms::send(state, &row.recipient, &String::from_utf8_lossy(&text)).await
+        }
+        Ok((text, html)) => {
+            let text = String::from_utf8_lossy(&text).into_owned();
+            let html = html.map(|h| String::from_utf8_lossy(&h).into_owned());
+            state
+                .mailer
+                .send(&row.recipient, &row.subject, text, html)
+                .await
+        }
+        Err(e) => Err(super::mailer::SendError {
+            message: format!("stored body cannot be opened: {e}"),
+            permanent: true,
+        }),
+    };
+    let s = state.clone();
+    let id = row.id.clone();
+    let attempts = row.attempts;
+    let kind = row.kind.clone();
+    let age = (db::now() - row.created_at).to_std().unwrap_or_default();
+    let recorded = web::block(move || -> anyhow::Result<()> {
+        let mut conn = s.pool.get()?;
+        match outcome {
+            Ok(()) => {
+                db::outbox::mark_sent(&mut conn, &id, db::now())?;
+                s.metrics
+                    .outbox_deliveries
+                    .with_label_values(&[kind.as_str(), "sent"])
+                    .inc();
+                if kind == KIND_SMS {
+                    tracing::info!(outbox_id = %id, attempts, "sms sent");
+                } else {
+                    tracing::info!(outbox_id = %id, attempts, "mail sent");
+                }
+            }
+            Err(e) => {
+                let retry = (!e.permanent).then(|| retry_delay(attempts, age)).flatten();
+                let retry_at = retry.map(|d| {
+                    let d = chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+                    db::now().checked_add_signed(d).unwrap_or_else(db::now)
+                });
+                db::outbox::mark_failed_attempt(&mut conn, &id, &e.message, retry_at)?;
+                let outcome = if retry.is_some() { "retry" } else { "failed" };
+                s.metrics
+                    .outbox_deliveries
+                    .with_label_values(&[kind.as_str(), outcome])
+                    .inc();
+                match retry {
+                    Some(after) => tracing::warn!(outbox_id = %id, attempts, error = %e.message,
+                        retry_in_ms = after.as_millis() as u64, "message not sent; will retry"),
+                    None => tracing::error!(outbox_id = %id, attempts, error = %e.message,
+                        "message not sent; giving up"),
+                }
+            }
+        }
+        Ok(())
+    })
+    .await;
+    match recorded {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(outbox_id = %row.id, error = %e,
+            "outbox: recording the outcome failed; the lease will expire and the mail be retried"),
+        Err(e) => tracing::warn!(outbox_id = %row.id, error = %e, "outbox: recording task failed"),
+    }
+}

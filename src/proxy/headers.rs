@@ -1,0 +1,272 @@
+//! The headers that cross the proxy: hop-by-hop ones dropped (RFC 9110 §7.6.1), the `X-Auth-*`
+//! family replaced by authgate's own, the `X-Forwarded-*` trio set, authgate's cookies removed.
+
+use std::net::IpAddr;
+
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Always hop-by-hop, whatever `Connection` says (RFC 9110 §7.6.1, plus the de-facto
+/// `Proxy-Connection` and `Keep-Alive`).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Headers named hop-by-hop by the message's own `Connection` header.
+fn connection_listed(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+fn is_hop_by_hop(name: &HeaderName, listed: &[String]) -> bool {
+    let n = name.as_str();
+    HOP_BY_HOP.contains(&n) || listed.iter().any(|l| l == n)
+}
+
+pub fn is_identity_header(name: &HeaderName) -> bool {
+    name.as_str().starts_with("x-auth-")
+}
+
+/// What the request to the upstream carries besides the client's end-to-end headers.
+pub struct Forwarding<'a> {
+    pub identity: Vec<(HeaderName, HeaderValue)>,
+    /// `Some(token)` when `AUTHGATE_PROXY_PASS_TOKEN` is on and a valid token was presented.
+    pub pass_token: Option<&'a str>,
+    /// authgate's cookie names, removed from `Cookie`.
+    pub cookie_names: [&'a str; 2],
+    /// The TCP peer, and whether it is a trusted proxy whose `X-Forwarded-*` is believed.
+    pub peer: Option<IpAddr>,
+    pub peer_trusted: bool,
+    /// `http` or `https`, as the client reached authgate.
+    pub scheme: &'static str,
+}
+
+/// The header map for the upstream request. `Host`, the body framing headers and the
+/// WebSocket handshake headers are left to the client that sends it.
+pub fn upstream_request_headers(incoming: &HeaderMap, fwd: &Forwarding<'_>) -> HeaderMap {
+    let listed = connection_listed(incoming);
+    let mut out = HeaderMap::with_capacity(incoming.len() + 8);
+    for (name, value) in incoming {
+        let n = name.as_str();
+        if is_hop_by_hop(name, &listed)
+            || is_identity_header(name)
+            || matches!(
+                n,
+                "host"
+                    | "content-length"
+                    | "expect"
+                    | "x-forwarded-for"
+                    | "x-forwarded-proto"
+                    | "x-forwarded-host"
+                    | "forwarded"
+                    | "cookie"
+            )
+            || n.starts_with("sec-websocket-")
+        {
+            continue;
+        }
+        if n == "authorization" && is_bearer(value) {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    if let Some(cookie) = strip_cookies(incoming, &fwd.cookie_names) {
+        out.insert(header::COOKIE, cookie);
+    }
+    if let Some(token) = fwd.pass_token {
+        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
+            out.insert(header::AUTHORIZATION, v);
+        }
+    }
+    for (name, value) in &fwd.identity {
+        out.insert(name.clone(), value.clone());
+    }
+    let believed = |name: &str| {
+        if fwd.peer_trusted {
+            incoming.get(name).and_then(|v| v.to_str().ok())
+        } else {
+            None
+        }
+    };
+    let peer = fwd.peer.map(|ip| ip.to_string());
+    let xff = match (believed("x-forwarded-for"), peer) {
+        (Some(chain), Some(peer)) => Some(format!("{chain}, {peer}")),
+        (None, Some(peer)) => Some(peer),
+        (Some(chain), None) => Some(chain.to_owned()),
+        (None, None) => None,
+    };
+    if let Some(v) = xff.and_then(|x| HeaderValue::from_str(&x).ok()) {
+        out.insert(HeaderName::from_static("x-forwarded-for"), v);
+    }
+    let proto = believed("x-forwarded-proto").unwrap_or(fwd.scheme);
+    if let Ok(v) = HeaderValue::from_str(proto) {
+        out.insert(HeaderName::from_static("x-forwarded-proto"), v);
+    }
+    let host = believed("x-forwarded-host")
+        .map(|h| HeaderValue::from_str(h).ok())
+        .unwrap_or_else(|| incoming.get(header::HOST).cloned());
+    if let Some(v) = host {
+        out.insert(HeaderName::from_static("x-forwarded-host"), v);
+    }
+    out
+}
+
+fn is_bearer(value: &HeaderValue) -> bool {
+    value
+        .as_bytes()
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"bearer "))
+}
+
+/// The `Cookie` header without authgate's cookies; `None` when nothing is left.
+fn strip_cookies(incoming: &HeaderMap, names: &[&str; 2]) -> Option<HeaderValue> {
+    let kept: Vec<&str> = incoming
+        .get_all(header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or_default().trim();
+            !pair.is_empty() && !names.contains(&name)
+        })
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&kept.join("; ")).ok()
+}
+
+/// The upstream response's headers without hop-by-hop ones and without `Content-Length`
+/// (the body's size is set from it separately).
+pub fn client_response_headers(
+    upstream: &HeaderMap,
+) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+    let listed = connection_listed(upstream);
+    upstream
+        .iter()
+        .filter(move |(name, _)| !is_hop_by_hop(name, &listed) && *name != header::CONTENT_LENGTH)
+}
+
+/// A WebSocket upgrade request (RFC 6455 §4.1).
+pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    let upgrade = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|p| p.trim().eq_ignore_ascii_case("websocket"))
+        });
+    upgrade && connection_listed(headers).iter().any(|n| n == "upgrade")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn get<'m>(h: &'m HeaderMap, name: &str) -> &'m str {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("<missing>")
+    }
+
+    fn fwd<'a>(trusted: bool) -> Forwarding<'a> {
+        Forwarding {
+            identity: vec![(
+                HeaderName::from_static("x-auth-user-id"),
+                HeaderValue::from_static("real"),
+            )],
+            pass_token: None,
+            cookie_names: ["access_token", "refresh_token"],
+            peer: Some("203.0.113.9".parse().unwrap()),
+            peer_trusted: trusted,
+            scheme: "http",
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_headers_are_dropped() {
+        let h = map(&[
+            ("connection", "keep-alive, x-secret-hop"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret-hop", "1"),
+            ("te", "trailers"),
+            ("proxy-authorization", "Basic abc"),
+            ("x-app", "kept"),
+        ]);
+        let out = upstream_request_headers(&h, &fwd(false));
+        for gone in [
+            "connection",
+            "keep-alive",
+            "x-secret-hop",
+            "te",
+            "proxy-authorization",
+        ] {
+            assert!(!out.contains_key(gone), "{gone}");
+        }
+        assert_eq!(get(&out, "x-app"), "kept");
+    }
+
+    #[test]
+    fn identity_family_is_replaced_and_spoofs_vanish() {
+        let h = map(&[
+            ("X-Auth-User-Id", "spoofed"),
+            ("x-auth-anything", "spoofed"),
+            ("authorization", "Bearer abc.def"),
+            ("cookie", "access_token=t; theme=dark; refresh_token=r"),
+        ]);
+        let out = upstream_request_headers(&h, &fwd(false));
+        assert_eq!(out.get_all("x-auth-user-id").count(), 1);
+        assert_eq!(get(&out, "x-auth-user-id"), "real");
+        assert!(!out.contains_key("x-auth-anything"));
+        assert!(!out.contains_key("authorization"));
+        assert_eq!(get(&out, "cookie"), "theme=dark");
+    }
+
+    #[test]
+    fn forwarded_headers_believe_only_trusted_peers() {
+        let h = map(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-proto", "https"),
+            ("host", "app.example.com"),
+        ]);
+        let out = upstream_request_headers(&h, &fwd(false));
+        assert_eq!(get(&out, "x-forwarded-for"), "203.0.113.9");
+        assert_eq!(get(&out, "x-forwarded-proto"), "http");
+        assert_eq!(get(&out, "x-forwarded-host"), "app.example.com");
+        let out = upstream_request_headers(&h, &fwd(true));
+        assert_eq!(get(&out, "x-forwarded-for"), "6.6.6.6, 203.0.113.9");
+        assert_eq!(get(&out, "x-forwarded-proto"), "https");
+    }
+
+    #[test]
+    fn websocket_upgrade_needs_both_headers() {
+        assert!(is_websocket_upgrade(&map(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "websocket")
+        ])));
+        assert!(!is_websocket_upgrade(&map(&[("upgrade", "websocket")])));
+    }
+}

@@ -1,0 +1,182 @@
+//! `signup/`, `signin/`, `custom-refresh/`, `custom-logout/` (seed 001).
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
+use serde::Deserialize;
+
+use crate::domain::{DisplayName, Email, Password};
+use crate::error::ApiError;
+use crate::http::{auth::presented_token, cookies, ClientInfo};
+use crate::routes::{blocking, blocking_hashing};
+use crate::service::accounts::{self, Contact, SignIn, SignUp};
+use crate::service::sessions::{self, Issued};
+use crate::service::users;
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct ContactBody {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignUpBody {
+    email: String,
+    password: String,
+    name: String,
+    #[serde(default)]
+    contact: Option<ContactBody>,
+    // Checked by the captcha gate before the handler runs.
+    #[serde(default)]
+    #[allow(dead_code)]
+    captcha: Option<String>,
+    #[serde(default)]
+    invite_code: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignInBody {
+    login: String,
+    password: String,
+    #[serde(default)]
+    remember_me: bool,
+    #[serde(default)]
+    #[allow(dead_code)]
+    captcha: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// Sets both cookies and marks the response uncacheable (it carries tokens).
+pub fn with_session_cookies(
+    resp: &mut HttpResponseBuilder,
+    settings: &crate::settings::Settings,
+    issued: Issued,
+) {
+    crate::telemetry::record_identity(&issued.user_id, &issued.session_id);
+    resp.cookie(cookies::access(settings, issued.access_token));
+    resp.cookie(cookies::refresh(
+        settings,
+        issued.refresh_token,
+        issued.persist_for,
+    ));
+    resp.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+}
+
+pub async fn signup(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    body: web::Json<SignUpBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let input = SignUp {
+        email: Email::parse(&body.email)?,
+        password: Password::parse(body.password)?,
+        name: DisplayName::parse(&body.name)?,
+        contact: body
+            .contact
+            .map(|c| Contact::parse(&c.kind, &c.value))
+            .transpose()?,
+        invite_code: body.invite_code,
+    };
+    let (view, issued) = blocking_hashing(&state, move |state, conn| {
+        let (user, issued) = accounts::sign_up(state, conn, &client, input)?;
+        Ok((users::view(state, conn, user)?, issued))
+    })
+    .await?;
+    crate::notify::wake(&state);
+    let mut resp = HttpResponse::Created();
+    with_session_cookies(&mut resp, &state.settings, issued);
+    Ok(resp.json(view))
+}
+
+pub async fn signin(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    body: web::Json<SignInBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let input = SignIn {
+        // An address that cannot exist still costs a hash check and answers like a wrong password.
+        email: Email::parse(&body.login),
+        password: Password::parse_for_sign_in(body.password)?,
+        remember_me: body.remember_me,
+        code: body.code,
+    };
+    let issued = blocking_hashing(&state, move |state, conn| {
+        accounts::sign_in(state, conn, &client, input)
+    })
+    .await?;
+    let mut resp = HttpResponse::NoContent();
+    with_session_cookies(&mut resp, &state.settings, issued);
+    Ok(resp.finish())
+}
+
+pub async fn refresh(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let token = req
+        .cookie(&state.settings.refresh_cookie_name)
+        .map(|c| c.value().to_owned());
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Ok(clear_cookies_error(&state, ApiError::InvalidRefreshToken));
+    };
+    match blocking(&state, move |state, conn| {
+        sessions::refresh(state, conn, &client, &token)
+    })
+    .await
+    {
+        Ok(issued) => {
+            let mut resp = HttpResponse::NoContent();
+            with_session_cookies(&mut resp, &state.settings, issued);
+            Ok(resp.finish())
+        }
+        Err(e @ (ApiError::InvalidRefreshToken | ApiError::RefreshTokenReused(_))) => {
+            Ok(clear_cookies_error(&state, e))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A 401 from refresh also expires both cookies, so the browser stops sending dead tokens.
+fn clear_cookies_error(state: &AppState, e: ApiError) -> HttpResponse {
+    let mut resp = actix_web::ResponseError::error_response(&e);
+    for c in cookies::cleared(&state.settings) {
+        let _ = resp.add_cookie(&c);
+    }
+    resp
+}
+
+pub async fn logout(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let refresh_token = req
+        .cookie(&state.settings.refresh_cookie_name)
+        .map(|c| c.value().to_owned());
+    let access_sid = presented_token(&req, &state.settings.access_cookie_name)
+        .and_then(|(t, _)| state.tokens.verify(&state.keys, &t).ok())
+        .map(|c| c.sid);
+    if refresh_token.is_some() || access_sid.is_some() {
+        blocking(&state, move |state, conn| {
+            sessions::logout(
+                conn,
+                state,
+                &client,
+                refresh_token.as_deref(),
+                access_sid.as_deref(),
+            )
+        })
+        .await?;
+    }
+    let mut resp = HttpResponse::NoContent();
+    for c in cookies::cleared(&state.settings) {
+        resp.cookie(c);
+    }
+    resp.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    Ok(resp.finish())
+}

@@ -1,0 +1,74 @@
+//! `verify-email/` and `verify-email/resend/` (seed 001, DESIGN §5).
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use crate::domain::{Email, OneTimeCode};
+use crate::error::ApiError;
+use crate::http::{ClientInfo, MaybeAuthenticated};
+use crate::notify;
+use crate::routes::{accepted, blocking};
+use crate::service::email::{self, Subject};
+use crate::service::users;
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct VerifyBody {
+    verification_code: String,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResendBody {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    captcha: Option<String>,
+}
+
+/// The signed-in caller, else the address in the body, else 401.
+fn subject(auth: MaybeAuthenticated, email: Option<String>) -> Result<Subject, ApiError> {
+    match (auth.0, email) {
+        (Some(auth), _) => Ok(Subject::User(auth.claims.sub)),
+        (None, Some(raw)) => Ok(Subject::Email(Email::parse(&raw)?)),
+        (None, None) => Err(ApiError::Unauthenticated),
+    }
+}
+
+pub async fn verify(
+    state: web::Data<AppState>,
+    auth: MaybeAuthenticated,
+    client: ClientInfo,
+    body: web::Json<VerifyBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let who = subject(auth, body.email)?;
+    let code = OneTimeCode::parse(&body.verification_code)?;
+    let view = blocking(&state, move |state, conn| {
+        let user = email::verify(state, conn, &client, who, code)?;
+        users::view(state, conn, user)
+    })
+    .await?;
+    // An email change queues a notice to the old address.
+    notify::wake(&state);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(view))
+}
+
+pub async fn resend(
+    state: web::Data<AppState>,
+    auth: MaybeAuthenticated,
+    client: ClientInfo,
+    body: web::Json<ResendBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let who = subject(auth, body.email)?;
+    state.mail_ip_limit.check(client.ip)?;
+    blocking(&state, move |state, conn| email::resend(state, conn, who)).await?;
+    notify::wake(&state);
+    Ok(accepted())
+}

@@ -1,0 +1,69 @@
+//! HTTP handlers: each turns the request into domain values, runs the service on the blocking
+//! pool, and shapes the response. No SQL and no crypto here.
+
+pub mod auth;
+pub mod demo;
+pub mod email;
+pub mod health;
+pub mod jwks;
+pub mod mfa;
+pub mod password;
+pub mod phone;
+pub mod sessions;
+pub mod token;
+pub mod user;
+pub mod verify;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpResponse};
+
+use crate::db::DbConnection;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Like [`blocking`], for work that hashes a password: at most (cores − 1) run at once, so a
+/// sign-in storm leaves a core to the token checks (DESIGN §8).
+pub async fn blocking_hashing<T, F>(state: &web::Data<AppState>, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&AppState, &mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let _permit = state
+        .hash_permits
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    blocking(state, f).await
+}
+
+/// Runs database and bcrypt work on the blocking pool with a pooled connection, inside the
+/// request's tracing span.
+pub async fn blocking<T, F>(state: &web::Data<AppState>, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&AppState, &mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let state = state.clone().into_inner();
+    let span = tracing::Span::current();
+    web::block(move || {
+        let _entered = span.enter();
+        let mut conn = state.pool.get()?;
+        f(&state, &mut conn)
+    })
+    .await?
+}
+
+/// 202 for the endpoints that answer alike whether or not an account exists.
+pub fn accepted() -> HttpResponse {
+    HttpResponse::Accepted()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(serde_json::json!({
+            "message": "if an account matches, a mail with a code is on its way"
+        }))
+}
+
+pub fn no_content() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .finish()
+}

@@ -1,0 +1,86 @@
+//! `password/forgot/`, `password/reset/` (seeds 002-004) and `user/password/`.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use crate::domain::{Email, OneTimeCode, Password};
+use crate::error::ApiError;
+use crate::http::{Authenticated, ClientInfo};
+use crate::notify;
+use crate::routes::{accepted, blocking, no_content};
+use crate::service::password::{self, Change, Reset};
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct ForgotBody {
+    email: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    captcha: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResetBody {
+    email: String,
+    code: String,
+    password: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChangeBody {
+    old_password: String,
+    password: String,
+}
+
+pub async fn forgot(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    body: web::Json<ForgotBody>,
+) -> Result<HttpResponse, ApiError> {
+    let email = Email::parse(&body.email)?;
+    state.mail_ip_limit.check(client.ip)?;
+    blocking(&state, move |state, conn| {
+        password::forgot(state, conn, &email)
+    })
+    .await?;
+    notify::wake(&state);
+    Ok(accepted())
+}
+
+pub async fn reset(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    body: web::Json<ResetBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let input = Reset {
+        email: Email::parse(&body.email),
+        code: OneTimeCode::parse(&body.code)?,
+        password: Password::parse(body.password)?,
+    };
+    blocking(&state, move |state, conn| {
+        password::reset(state, conn, &client, input)
+    })
+    .await?;
+    Ok(no_content())
+}
+
+pub async fn change(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    client: ClientInfo,
+    body: web::Json<ChangeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let input = Change {
+        user_id: auth.claims.sub,
+        session_id: auth.claims.sid,
+        old_password: Password::parse_for_sign_in(body.old_password)?,
+        password: Password::parse(body.password)?,
+    };
+    blocking(&state, move |state, conn| {
+        password::change(state, conn, &client, input)
+    })
+    .await?;
+    Ok(no_content())
+}

@@ -1,0 +1,134 @@
+//! Phone binding (`user/phone/code/`, `user/phone/`, `DELETE user/phone/`) and SMS sign-in
+//! (`sms/code/`, `sms/signin/`).
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use crate::domain::{OneTimeCode, Phone};
+use crate::error::ApiError;
+use crate::http::{Authenticated, ClientInfo};
+use crate::notify;
+use crate::routes::mfa::ReauthBody;
+use crate::routes::{blocking, no_content};
+use crate::service::phone::{self, SmsSignIn};
+use crate::service::users;
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct PhoneBody {
+    phone: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    captcha: Option<String>,
+}
+
+fn sms_accepted() -> HttpResponse {
+    HttpResponse::Accepted()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(serde_json::json!({
+            "message": "if the number can receive it, an SMS with a code is on its way"
+        }))
+}
+
+pub async fn request_binding(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    client: ClientInfo,
+    body: web::Json<PhoneBody>,
+) -> Result<HttpResponse, ApiError> {
+    let phone = Phone::parse(&body.phone)?;
+    state.mail_ip_limit.check(client.ip)?;
+    let user_id = auth.claims.sub;
+    blocking(&state, move |state, conn| {
+        phone::request_binding(state, conn, &user_id, &phone)
+    })
+    .await?;
+    notify::wake(&state);
+    Ok(sms_accepted())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BindBody {
+    phone: String,
+    code: String,
+}
+
+pub async fn bind(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    client: ClientInfo,
+    body: web::Json<BindBody>,
+) -> Result<HttpResponse, ApiError> {
+    let phone = Phone::parse(&body.phone)?;
+    let code = OneTimeCode::parse(&body.code)?;
+    let user_id = auth.claims.sub;
+    let view = blocking(&state, move |state, conn| {
+        let user = phone::bind(state, conn, &client, &user_id, &phone, &code)?;
+        users::view(state, conn, user)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(view))
+}
+
+pub async fn unbind(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    body: web::Json<ReauthBody>,
+) -> Result<HttpResponse, ApiError> {
+    let proof = body.into_inner().into_proof()?;
+    let user_id = auth.claims.sub;
+    blocking(&state, move |state, conn| {
+        phone::unbind(state, conn, &user_id, proof)
+    })
+    .await?;
+    Ok(no_content())
+}
+
+pub async fn sms_code(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    body: web::Json<PhoneBody>,
+) -> Result<HttpResponse, ApiError> {
+    let phone = Phone::parse(&body.phone)?;
+    state.mail_ip_limit.check(client.ip)?;
+    blocking(&state, move |state, conn| {
+        phone::request_sign_in(state, conn, &phone)
+    })
+    .await?;
+    notify::wake(&state);
+    Ok(sms_accepted())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SmsSignInBody {
+    phone: String,
+    code: String,
+    #[serde(default)]
+    code_totp: Option<String>,
+    #[serde(default)]
+    remember_me: bool,
+}
+
+pub async fn sms_signin(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    body: web::Json<SmsSignInBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let input = SmsSignIn {
+        phone: Phone::parse(&body.phone)?,
+        code: OneTimeCode::parse(&body.code)?,
+        code_totp: body.code_totp,
+        remember_me: body.remember_me,
+    };
+    let issued = blocking(&state, move |state, conn| {
+        phone::sign_in(state, conn, &client, input)
+    })
+    .await?;
+    let mut resp = HttpResponse::NoContent();
+    crate::routes::auth::with_session_cookies(&mut resp, &state.settings, issued);
+    Ok(resp.finish())
+}

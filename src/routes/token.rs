@@ -1,0 +1,135 @@
+//! `token/` and `token/revoke/`: tokens in the body for clients that keep them themselves
+//! (mobile, CLI, servers). Same sessions, rotation, grace and reuse rules as the cookies.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Email, Password};
+use crate::error::ApiError;
+use crate::http::ClientInfo;
+use crate::routes::blocking;
+use crate::service::accounts::{self, SignIn};
+use crate::service::sessions::{self, Issued};
+use crate::service::users::{self, UserView};
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct TokenBody {
+    grant_type: String,
+    #[serde(default)]
+    login: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    remember_me: bool,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    captcha: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: String,
+    user: UserView,
+}
+
+enum Grant {
+    Password(SignIn),
+    Refresh(String),
+}
+
+fn parse(body: TokenBody) -> Result<Grant, ApiError> {
+    let missing = |field: &str| {
+        ApiError::validation(
+            "invalid_request",
+            format!("{field} is required for this grant_type"),
+        )
+    };
+    match body.grant_type.as_str() {
+        "password" => Ok(Grant::Password(SignIn {
+            email: Email::parse(&body.login.ok_or_else(|| missing("login"))?),
+            password: Password::parse_for_sign_in(
+                body.password.ok_or_else(|| missing("password"))?,
+            )?,
+            remember_me: body.remember_me,
+            code: body.code,
+        })),
+        "refresh_token" => Ok(Grant::Refresh(
+            body.refresh_token.ok_or_else(|| missing("refresh_token"))?,
+        )),
+        _ => Err(ApiError::validation(
+            "unsupported_grant_type",
+            "grant_type must be password or refresh_token",
+        )),
+    }
+}
+
+pub async fn token(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    body: web::Json<TokenBody>,
+) -> Result<HttpResponse, ApiError> {
+    let grant = parse(body.into_inner())?;
+    let _permit = match grant {
+        Grant::Password(_) => Some(
+            state
+                .hash_permits
+                .acquire()
+                .await
+                .map_err(|e| ApiError::Internal(e.into()))?,
+        ),
+        Grant::Refresh(_) => None,
+    };
+    let (issued, user) = blocking(&state, move |state, conn| {
+        let issued: Issued = match grant {
+            Grant::Password(input) => accounts::sign_in(state, conn, &client, input)?,
+            Grant::Refresh(token) => sessions::refresh(state, conn, &client, &token)?,
+        };
+        let user = users::current(state, conn, &issued.user_id)?;
+        Ok((issued, user))
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
+        .json(TokenResponse {
+            access_token: issued.access_token,
+            token_type: "Bearer",
+            expires_in: issued.access_expires_in.as_secs(),
+            refresh_token: issued.refresh_token,
+            user,
+        }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RevokeBody {
+    token: String,
+}
+
+/// RFC 7009 style: ends the session a refresh (or access) token belongs to, and answers 200
+/// whatever the token was, so it reveals nothing about it.
+pub async fn revoke(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    body: web::Json<RevokeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let token = body.into_inner().token;
+    if token.len() <= 8192 {
+        let access_sid = state.tokens.verify(&state.keys, &token).ok().map(|c| c.sid);
+        blocking(&state, move |state, conn| {
+            sessions::logout(conn, state, &client, Some(&token), access_sid.as_deref())
+        })
+        .await?;
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .finish())
+}

@@ -1,0 +1,80 @@
+//! `GET user/` and `PATCH user/`.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::domain::{Avatar, DisplayName, Email, Invalid};
+use crate::error::ApiError;
+use crate::http::{Authenticated, ClientInfo};
+use crate::notify;
+use crate::routes::blocking;
+use crate::service::profile::{self, Patch};
+use crate::service::users;
+use crate::startup::AppState;
+
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = auth.claims.sub;
+    let view = blocking(&state, move |state, conn| {
+        users::current(state, conn, &user_id)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(view))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PatchBody {
+    #[serde(default)]
+    name: Option<String>,
+    /// Absent: unchanged; `null`: cleared; a string: an https URL.
+    #[serde(default, deserialize_with = "present")]
+    avatar: Option<Value>,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// A field that is present (even as `null`) becomes `Some`; serde maps `null` to `None` otherwise.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+pub async fn patch(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    client: ClientInfo,
+    body: web::Json<PatchBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let patch = Patch {
+        name: body.name.as_deref().map(DisplayName::parse).transpose()?,
+        avatar: match body.avatar {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(s)) => Some(Some(Avatar::parse(&s)?)),
+            Some(_) => {
+                return Err(
+                    Invalid::new("invalid_avatar", "avatar must be a string or null").into(),
+                )
+            }
+        },
+        email: body.email.as_deref().map(Email::parse).transpose()?,
+    };
+    if patch.email.is_some() {
+        state.mail_ip_limit.check(client.ip)?;
+    }
+    let user_id = auth.claims.sub;
+    let view = blocking(&state, move |state, conn| {
+        profile::update(state, conn, &user_id, patch)
+    })
+    .await?;
+    notify::wake(&state);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(view))
+}

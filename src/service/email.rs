@@ -1,0 +1,273 @@
+//! Email verification (sign-up code, resend) and email change (DESIGN §5 `verify-email/`,
+//! `verify-email/resend/`, `PATCH user/` with `email`).
+
+use std::time::Duration;
+
+use crate::db::{self, users::UserRow, DbConnection};
+use crate::domain::{Email, OneTimeCode};
+use crate::error::ApiError;
+use crate::http::ClientInfo;
+use crate::notify::{self, templates, Template};
+use crate::service::audit::{self, Event};
+use crate::service::codes::{self, Checked, Purpose};
+use crate::startup::AppState;
+
+/// Who a verify/resend request is about: the signed-in caller, or an address typed in the body.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    User(String),
+    Email(Email),
+}
+
+/// A user id that cannot exist: unknown accounts run the same queries against it, so they cost
+/// about as long as known ones and answer alike.
+const NOBODY: &str = "00000000-0000-0000-0000-000000000000";
+
+fn find(conn: &mut DbConnection, who: &Subject) -> Result<Option<UserRow>, ApiError> {
+    Ok(match who {
+        Subject::User(id) => db::users::find_by_id(conn, id)?,
+        Subject::Email(email) => db::users::find_by_email(conn, email.as_str())?,
+    }
+    .filter(|u| !u.disabled))
+}
+
+/// The link a mail carries: the front-end (or this service's) origin, a path, the address and
+/// the code.
+pub fn link(state: &AppState, path: &str, email: &str, code: &OneTimeCode) -> String {
+    let base = state
+        .settings
+        .frontend_url
+        .as_deref()
+        .unwrap_or(&state.settings.public_url);
+    format!(
+        "{base}/{path}?email={}&code={}",
+        templates::url_encode(email),
+        code.expose()
+    )
+}
+
+/// A mail carrying a code: which template, to whom, for which account, and where its link goes.
+pub struct CodeMail<'a> {
+    pub template: Template,
+    pub to: &'a str,
+    pub account_email: &'a str,
+    pub code: &'a OneTimeCode,
+    pub ttl: Duration,
+    pub link_path: &'a str,
+}
+
+/// Renders and queues a mail carrying a code.
+pub fn queue_code_mail(
+    state: &AppState,
+    conn: &mut DbConnection,
+    m: CodeMail<'_>,
+) -> diesel::QueryResult<()> {
+    let link = link(state, m.link_path, m.account_email, m.code);
+    let expires_in = templates::human_duration(m.ttl);
+    let mail = state.templates.render(
+        m.template,
+        &[
+            ("product", &state.settings.product_name),
+            ("code", m.code.expose()),
+            ("link", &link),
+            ("email", m.account_email),
+            ("new_email", m.to),
+            ("expires_in", &expires_in),
+        ],
+    );
+    notify::queue_mail(state, conn, m.to, &mail).map(drop)
+}
+
+/// Issues an email verification code for a new account and queues its mail (inside the sign-up
+/// transaction).
+pub fn queue_verification(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user: &UserRow,
+) -> diesel::QueryResult<()> {
+    let ttl = state.settings.email_code_ttl;
+    let code = codes::issue(conn, &user.id, Purpose::EmailVerification, None, ttl)?;
+    queue_code_mail(
+        state,
+        conn,
+        CodeMail {
+            template: Template::VerifyEmail,
+            to: &user.email,
+            account_email: &user.email,
+            code: &code,
+            ttl,
+            link_path: "verify-email",
+        },
+    )
+}
+
+/// Checks a verification code: confirms the address, or applies a pending email change (the
+/// old address gets a notice). One answer for every kind of failure: 400 `invalid_code`.
+pub fn verify(
+    state: &AppState,
+    conn: &mut DbConnection,
+    client: &ClientInfo,
+    who: Subject,
+    code: OneTimeCode,
+) -> Result<UserRow, ApiError> {
+    let step = db::write_transaction(conn, |conn| -> Result<Option<UserRow>, ApiError> {
+        let user = find(conn, &who)?;
+        let user_id = user.as_ref().map_or(NOBODY, |u| u.id.as_str());
+        let purposes = [Purpose::EmailVerification, Purpose::EmailChange];
+        let Checked::Matched(row) = codes::check(conn, user_id, &purposes, &code)? else {
+            return Ok(None);
+        };
+        let Some(user) = user else {
+            return Ok(None);
+        };
+        let now = db::now();
+        match Purpose::parse(&row.purpose) {
+            Some(Purpose::EmailChange) => {
+                let new_email = row.target.as_deref().ok_or(ApiError::InvalidCode)?;
+                if db::users::find_by_email(conn, new_email)?.is_some_and(|o| o.id != user.id) {
+                    return Err(ApiError::EmailTaken);
+                }
+                db::users::set_verified_email(conn, &user.id, new_email, now)?;
+                db::codes::void_all(conn, &user.id, &[Purpose::EmailVerification.as_str()], now)?;
+                let notice = state.templates.render(
+                    Template::EmailChanged,
+                    &[
+                        ("product", &state.settings.product_name),
+                        ("email", &user.email),
+                        ("new_email", new_email),
+                    ],
+                );
+                notify::queue_mail(state, conn, &user.email, &notice)?;
+                audit::record(
+                    conn,
+                    client,
+                    Event {
+                        kind: "email_change",
+                        outcome: "success",
+                        user_id: Some(&user.id),
+                        session_id: None,
+                        method: Some("code"),
+                    },
+                );
+            }
+            _ => {
+                db::users::set_email_verified(conn, &user.id, now)?;
+                audit::record(
+                    conn,
+                    client,
+                    Event {
+                        kind: "email_verification",
+                        outcome: "success",
+                        user_id: Some(&user.id),
+                        session_id: None,
+                        method: Some("code"),
+                    },
+                );
+            }
+        }
+        let user = db::users::find_by_id(conn, &user.id)?.ok_or(ApiError::NotFound)?;
+        Ok(Some(user))
+    })?;
+    step.ok_or(ApiError::InvalidCode)
+}
+
+/// Issues a new code (voiding the previous one) for whatever the account is waiting to verify:
+/// its own address while unverified, else a pending email change. Unknown accounts, verified
+/// ones with nothing pending and addresses still cooling down get no mail and the same answer.
+pub fn resend(state: &AppState, conn: &mut DbConnection, who: Subject) -> Result<(), ApiError> {
+    let user = find(conn, &who)?;
+    let user_id = user.as_ref().map_or(NOBODY, |u| u.id.as_str()).to_owned();
+    let now = db::now();
+    let pending_change = db::codes::live(conn, &user_id, &[Purpose::EmailChange.as_str()], now)?
+        .into_iter()
+        .next();
+    let Some(user) = user else {
+        // Same shape as a known account: the cooldown lookup and a write transaction.
+        notify::cooldown_left(state, conn, NOBODY)?;
+        db::write_transaction(conn, |conn| {
+            db::codes::void_all(conn, NOBODY, &[Purpose::EmailVerification.as_str()], now)
+        })?;
+        return Ok(());
+    };
+    let (purpose, template, to) = if !user.email_verified {
+        (
+            Purpose::EmailVerification,
+            Template::VerifyEmail,
+            user.email.clone(),
+        )
+    } else if let Some(target) = pending_change.and_then(|c| c.target) {
+        (Purpose::EmailChange, Template::EmailChange, target)
+    } else {
+        return Ok(());
+    };
+    if notify::cooldown_left(state, conn, &to)?.is_some() {
+        tracing::info!(user_id = %user.id, "verification resend skipped: address cooling down");
+        return Ok(());
+    }
+    let ttl = state.settings.email_code_ttl;
+    db::write_transaction(conn, |conn| {
+        let code = codes::issue(
+            conn,
+            &user.id,
+            purpose,
+            Some(&to)
+                .filter(|_| purpose == Purpose::EmailChange)
+                .map(String::as_str),
+            ttl,
+        )?;
+        queue_code_mail(
+            state,
+            conn,
+            CodeMail {
+                template,
+                to: &to,
+                account_email: &user.email,
+                code: &code,
+                ttl,
+                link_path: "verify-email",
+            },
+        )
+    })?;
+    Ok(())
+}
+
+/// Starts an email change: a code goes to the new address; the change applies when it is
+/// verified (`verify-email/`). 409 when another account has the address; 429 while the new
+/// address is cooling down.
+pub fn request_change(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    new_email: &Email,
+) -> Result<(), ApiError> {
+    if new_email.as_str() == user.email {
+        return Ok(());
+    }
+    if db::users::find_by_email(conn, new_email.as_str())?.is_some() {
+        return Err(ApiError::EmailTaken);
+    }
+    if let Some(retry_after) = notify::cooldown_left(state, conn, new_email.as_str())? {
+        return Err(ApiError::TooManyRequests { retry_after });
+    }
+    let ttl = state.settings.email_code_ttl;
+    let code = codes::issue(
+        conn,
+        &user.id,
+        Purpose::EmailChange,
+        Some(new_email.as_str()),
+        ttl,
+    )?;
+    queue_code_mail(
+        state,
+        conn,
+        CodeMail {
+            template: Template::EmailChange,
+            to: new_email.as_str(),
+            account_email: &user.email,
+            code: &code,
+            ttl,
+            link_path: "verify-email",
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! TOTP second factor (RFC 6238: 30 s steps, 6 digits, HMAC-SHA-1 for authenticator apps) and
+//! re-authentication for sensitive changes. The secret is sealed at rest; every accepted step
+//! is stored so a code works once; wrong codes lock the account's second factor for a growing
+//! delay (DESIGN §7).
+
+use std::time::Duration;
+
+use totp_rs::{Algorithm, Builder, Totp};
+
+use crate::db::{self, users::UserRow, DbConnection};
+use crate::domain::Password;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+pub const STEP_SECONDS: u64 = 30;
+pub const DIGITS: u8 = 6;
+/// Wrong codes allowed before the first delay.
+pub const FREE_FAILURES: i32 = 5;
+const FIRST_DELAY: Duration = Duration::from_secs(30);
+const MAX_DELAY: Duration = Duration::from_secs(3600);
+const SECRET_BYTES: usize = 20;
+
+/// Sealing context of a user's TOTP secret: a sealed secret copied to another user does not open.
+fn context(user_id: &str) -> Vec<u8> {
+    format!("totp:{user_id}").into_bytes()
+}
+
+/// `otpauth://` labels may not contain ':'.
+fn label(s: &str) -> String {
+    s.replace(':', " ")
+}
+
+fn totp(secret: Vec<u8>, issuer: Option<&str>, account: &str) -> Result<Totp, ApiError> {
+    Builder::new()
+        .with_algorithm(Algorithm::SHA1)
+        .with_digits(DIGITS)
+        .with_skew(1)
+        .with_step_duration(STEP_SECONDS)
+        .with_secret(secret)
+        .with_account_name(label(account))
+        .with_issuer(issuer.map(label))
+        .build()
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("building TOTP: {e:?}")))
+}
+
+/// The delay imposed after `failures` consecutive wrong codes: none for the first four, then
+/// 30 s doubling at each further failure, at most an hour.
+pub fn lock_delay(failures: i32) -> Option<Duration> {
+    if failures < FREE_FAILURES {
+        return None;
+    }
+    let exp = u32::try_from(failures - FREE_FAILURES).unwrap_or(0).min(12);
+    Some((FIRST_DELAY * (1u32 << exp)).min(MAX_DELAY))
+}
+
+fn unix_now() -> u64 {
+    u64::try_from(db::now().and_utc().timestamp()).unwrap_or(0)
+}
+
+/// The freshly issued secret and its provisioning URL.
+pub struct Enrollment {
+    pub secret: String,
+    pub otpauth_url: String,
+}
+
+/// Issues a new pending secret (replacing an unconfirmed one). 409 when TOTP is already on.
+pub fn begin(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+) -> Result<Enrollment, ApiError> {
+    let user = active_user(conn, user_id)?;
+    if user.totp_secret.is_some() {
+        return Err(ApiError::Conflict {
+            code: "totp_already_enabled",
+            message: "TOTP is already enabled; disable it first to enroll a new authenticator"
+                .into(),
+        });
+    }
+    let secret = crate::crypto::random_bytes::<SECRET_BYTES>().to_vec();
+    let sealed = state.sealer.seal(&secret, &context(&user.id));
+    let t = totp(secret, Some(&state.settings.product_name), &user.email)?;
+    let otpauth_url = t
+        .to_url()
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("otpauth URL: {e:?}")))?;
+    db::users::set_totp_pending(conn, &user.id, Some(&sealed))?;
+    Ok(Enrollment {
+        secret: t.secret().to_base32(),
+        otpauth_url,
+    })
+}
+
+fn active_user(conn: &mut DbConnection, user_id: &str) -> Result<UserRow, ApiError> {
+    match db::users::find_by_id(conn, user_id)? {
+        Some(u) if !u.disabled => Ok(u),
+        _ => Err(ApiError::InvalidToken),
+    }
+}
+
+/// 429 while the second factor is locked after wrong codes.
+fn ensure_not_locked(user: &UserRow) -> Result<(), ApiError> {
+    let now = db::now();
+    match user.totp_locked_until {
+        Some(until) if until > now => Err(ApiError::TooManyRequests {
+            retry_after: (until - now).num_seconds().max(1).unsigned_abs(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn record_failure(conn: &mut DbConnection, user_id: &str) -> Result<(), ApiError> {
+    let failures = db::users::record_totp_failure(conn, user_id)?;
+    if let Some(delay) = lock_delay(failures) {
+        let until = db::now()
+            .checked_add_signed(chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX))
+            .unwrap_or_else(db::now);
+        db::users::lock_totp_until(conn, user_id, until)?;
+        tracing::warn!(
+            user_id,
+            failures,
+            delay_s = delay.as_secs(),
+            "TOTP locked after wrong codes"
+        );
+    }
+    Ok(())
+}
+
+/// Checks a TOTP code of a user with TOTP enabled. Must run inside the caller's write
+/// transaction, which must commit even on `Ok(false)` so the failure counts. `Err` 429 while
+/// locked; `Ok(false)` for a wrong, replayed or malformed code, or when TOTP is off.
+pub fn check_code(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+    code: &str,
+) -> Result<bool, ApiError> {
+    let Some(user) = db::users::find_by_id(conn, user_id)? else {
+        return Ok(false);
+    };
+    ensure_not_locked(&user)?;
+    let Some(sealed) = &user.totp_secret else {
+        return Ok(false);
+    };
+    let secret = state
+        .sealer
+        .open(sealed, &context(&user.id))
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let step = totp(secret, None, "")?.check(code.trim(), unix_now());
+    if let Some(step) = step.and_then(|s| i64::try_from(s).ok()) {
+        if db::users::accept_totp_step(conn, &user.id, step)? {
+            return Ok(true);
+        }
+    }
+    record_failure(conn, &user.id)?;
+    Ok(false)
+}
+
+/// What `mfa/totp/confirm/` received: one code, or two consecutive codes (seed 002).
+pub enum Confirmation {
+    One(String),
+    Two(String, String),
+}
+
+/// Enables the pending secret when the code(s) match it. 400 `invalid_code` otherwise (counted
+/// toward the lock); 409 `totp_not_pending` when there is nothing to confirm.
+pub fn confirm(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+    codes: Confirmation,
+) -> Result<(), ApiError> {
+    let accepted = db::write_transaction(conn, |conn| -> Result<bool, ApiError> {
+        let user = active_user(conn, user_id)?;
+        ensure_not_locked(&user)?;
+        let Some(sealed) = user.totp_pending.clone() else {
+            return Err(ApiError::Conflict {
+                code: "totp_not_pending",
+                message: "no TOTP enrollment is pending: start one with POST mfa/totp/".into(),
+            });
+        };
+        let secret = state
+            .sealer
+            .open(&sealed, &context(&user.id))
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        let t = totp(secret, None, "")?;
+        let now = unix_now();
+        let step = match &codes {
+            Confirmation::One(c) => t.check(c.trim(), now),
+            Confirmation::Two(a, b) => match (t.check(a.trim(), now), t.check(b.trim(), now)) {
+                (Some(s1), Some(s2)) if s2 == s1 + 1 => Some(s2),
+                _ => None,
+            },
+        };
+        match step.and_then(|s| i64::try_from(s).ok()) {
+            Some(step) => {
+                db::users::set_totp(conn, &user.id, Some(&sealed), Some(step), db::now())?;
+                Ok(true)
+            }
+            None => {
+                record_failure(conn, &user.id)?;
+                Ok(false)
+            }
+        }
+    })?;
+    if accepted {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidCode)
+    }
+}
+
+/// Proof that the caller is the owner, for sensitive changes: the password, or a current TOTP
+/// code (only when TOTP is on).
+pub enum Reauth {
+    Password(Password),
+    Code(String),
+}
+
+/// Checks the proof; 400 `invalid_password` / `invalid_code` when it fails.
+pub fn reauthenticate(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+    proof: &Reauth,
+) -> Result<UserRow, ApiError> {
+    let user = active_user(conn, user_id)?;
+    match proof {
+        Reauth::Password(p) => {
+            if state.hasher.verify(p, &user.password_hash) {
+                Ok(user)
+            } else {
+                Err(ApiError::validation(
+                    "invalid_password",
+                    "the password is wrong",
+                ))
+            }
+        }
+        Reauth::Code(c) => {
+            let ok = db::write_transaction(conn, |conn| check_code(state, conn, &user.id, c))?;
+            if ok {
+                Ok(user)
+            } else {
+                Err(ApiError::InvalidCode)
+            }
+        }
+    }
+}
+
+/// Turns TOTP off after re-authentication. 409 `totp_not_enabled` when it is off.
+pub fn disable(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+    proof: Reauth,
+) -> Result<(), ApiError> {
+    let user = active_user(conn, user_id)?;
+    if user.totp_secret.is_none() {
+        return Err(ApiError::Conflict {
+            code: "totp_not_enabled",
+            message: "TOTP is not enabled".into(),
+        });
+    }
+    let user = reauthenticate(state, conn, user_id, &proof)?;
+    db::users::set_totp(conn, &user.id, None, None, db::now())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delay_grows_after_five_failures_and_is_capped() {
+        assert_eq!(lock_delay(4), None);
+        assert_eq!(lock_delay(5), Some(Duration::from_secs(30)));
+        assert_eq!(lock_delay(6), Some(Duration::from_secs(60)));
+        assert_eq!(lock_delay(7), Some(Duration::from_secs(120)));
+        assert_eq!(lock_delay(40), Some(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn matches_the_rfc_6238_sha1_vector() {
+        let t = totp(b"12345678901234567890".to_vec(), None, "").unwrap();
+        // RFC 6238 Appendix B, T = 59: 94287082 (8 digits); its last 6 digits.
+        assert_eq!(t.generate(59).to_string(), "287082");
+        assert_eq!(t.check("287082", 59), Some(1));
+        assert_eq!(t.check("287082", 59 + 3 * 30), None);
+    }
+}

@@ -1,0 +1,14 @@
+//! What the endpoints do, as plain synchronous functions over a connection: no actix here.
+//! Handlers run them on the blocking pool.
+
+pub mod accounts;
+pub mod audit;
+pub mod codes;
+pub mod email;
+pub mod invites;
+pub mod mfa;
+pub mod password;
+pub mod phone;
+pub mod profile;
+pub mod sessions;
+pub mod users;

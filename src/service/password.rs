@@ -1,0 +1,172 @@
+//! Password recovery (`password/forgot/`, `password/reset/`) and change (`user/password/`).
+
+use crate::db::{self, DbConnection};
+use crate::domain::{Email, OneTimeCode, Password};
+use crate::error::ApiError;
+use crate::http::ClientInfo;
+use crate::notify::{self, Template};
+use crate::service::audit::{self, Event};
+use crate::service::codes::{self, Checked, Purpose};
+use crate::service::email::{queue_code_mail, CodeMail};
+use crate::startup::AppState;
+
+const NOBODY: &str = "00000000-0000-0000-0000-000000000000";
+
+/// Mails a reset code to the account's stored address. Unknown and disabled accounts, and an
+/// address still cooling down, get no mail; the caller answers 202 alike in every case, and the
+/// database work has the same shape (a lookup, the cooldown query, a write transaction).
+pub fn forgot(state: &AppState, conn: &mut DbConnection, email: &Email) -> Result<(), ApiError> {
+    let user = db::users::find_by_email(conn, email.as_str())?.filter(|u| !u.disabled);
+    let recipient = user.as_ref().map_or(email.as_str(), |u| u.email.as_str());
+    let cooling = notify::cooldown_left(state, conn, recipient)?.is_some();
+    let ttl = state.settings.reset_code_ttl;
+    db::write_transaction(conn, |conn| -> Result<(), ApiError> {
+        match &user {
+            Some(user) if !cooling => {
+                let code = codes::issue(conn, &user.id, Purpose::PasswordReset, None, ttl)?;
+                queue_code_mail(
+                    state,
+                    conn,
+                    CodeMail {
+                        template: Template::PasswordReset,
+                        to: &user.email,
+                        account_email: &user.email,
+                        code: &code,
+                        ttl,
+                        link_path: "reset-password",
+                    },
+                )?;
+            }
+            _ => {
+                db::codes::void_all(conn, NOBODY, &[Purpose::PasswordReset.as_str()], db::now())?;
+            }
+        }
+        Ok(())
+    })?;
+    if user.is_some() && cooling {
+        tracing::info!("password reset mail skipped: address cooling down");
+    }
+    Ok(())
+}
+
+pub struct Reset {
+    pub email: Result<Email, crate::domain::Invalid>,
+    pub code: OneTimeCode,
+    pub password: Password,
+}
+
+/// Sets a new password with a reset code and ends every session of the user. The address is
+/// proven by the code, so it counts as verified.
+pub fn reset(
+    state: &AppState,
+    conn: &mut DbConnection,
+    client: &ClientInfo,
+    input: Reset,
+) -> Result<(), ApiError> {
+    let hash = state
+        .hasher
+        .hash(&input.password)
+        .map_err(ApiError::Internal)?;
+    let done = db::write_transaction(conn, |conn| -> Result<bool, ApiError> {
+        let user = match &input.email {
+            Ok(email) => db::users::find_by_email(conn, email.as_str())?,
+            Err(_) => None,
+        };
+        let user_id = user.as_ref().map_or(NOBODY, |u| u.id.as_str());
+        let checked = codes::check(conn, user_id, &[Purpose::PasswordReset], &input.code)?;
+        let (Checked::Matched(_), Some(user)) = (checked, user) else {
+            return Ok(false);
+        };
+        let now = db::now();
+        db::users::set_password(conn, &user.id, &hash, now)?;
+        if !user.email_verified {
+            db::users::set_email_verified(conn, &user.id, now)?;
+        }
+        let revoked =
+            db::sessions::revoke_all_for_user(conn, &user.id, None, "password_reset", now)?;
+        audit::record(
+            conn,
+            client,
+            Event {
+                kind: "password_reset",
+                outcome: "success",
+                user_id: Some(&user.id),
+                session_id: None,
+                method: Some("code"),
+            },
+        );
+        tracing::info!(user_id = %user.id, sessions_revoked = revoked, "password reset");
+        Ok(true)
+    })?;
+    if done {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidCode)
+    }
+}
+
+pub struct Change {
+    pub user_id: String,
+    pub session_id: String,
+    pub old_password: Password,
+    pub password: Password,
+}
+
+/// Changes the password of the signed-in user after checking the current one, and ends every
+/// other session of the user (the caller's stays).
+pub fn change(
+    state: &AppState,
+    conn: &mut DbConnection,
+    client: &ClientInfo,
+    input: Change,
+) -> Result<(), ApiError> {
+    let user = match db::users::find_by_id(conn, &input.user_id)? {
+        Some(u) if !u.disabled => u,
+        _ => return Err(ApiError::InvalidToken),
+    };
+    if !state
+        .hasher
+        .verify(&input.old_password, &user.password_hash)
+    {
+        audit::record(
+            conn,
+            client,
+            Event {
+                kind: "password_change",
+                outcome: "bad_password",
+                user_id: Some(&user.id),
+                session_id: Some(&input.session_id),
+                method: Some("password"),
+            },
+        );
+        return Err(ApiError::WrongPassword);
+    }
+    let hash = state
+        .hasher
+        .hash(&input.password)
+        .map_err(ApiError::Internal)?;
+    db::write_transaction(conn, |conn| -> Result<(), ApiError> {
+        let now = db::now();
+        db::users::set_password(conn, &user.id, &hash, now)?;
+        db::sessions::revoke_all_for_user(
+            conn,
+            &user.id,
+            Some(&input.session_id),
+            "password_change",
+            now,
+        )?;
+        db::codes::void_all(conn, &user.id, &[Purpose::PasswordReset.as_str()], now)?;
+        audit::record(
+            conn,
+            client,
+            Event {
+                kind: "password_change",
+                outcome: "success",
+                user_id: Some(&user.id),
+                session_id: Some(&input.session_id),
+                method: Some("password"),
+            },
+        );
+        Ok(())
+    })
+}

@@ -1,0 +1,258 @@
+//! Phone numbers: binding one to an account with an SMS code, and signing in by SMS (DESIGN §5).
+//! Codes: 6 digits, 5 minutes, 5 attempts, single use; per-number send cooldown shared with mail.
+
+use std::time::Duration;
+
+use crate::db::{self, users::UserRow, DbConnection};
+use crate::domain::{OneTimeCode, Phone};
+use crate::error::ApiError;
+use crate::http::ClientInfo;
+use crate::notify;
+use crate::service::accounts;
+use crate::service::audit::{self, Event};
+use crate::service::codes::{self, Checked, Purpose};
+use crate::service::mfa::{self, Reauth};
+use crate::service::sessions::Issued;
+use crate::startup::AppState;
+
+pub const SMS_CODE_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// A user id that cannot exist: unknown numbers run the same queries against it.
+const NOBODY: &str = "00000000-0000-0000-0000-000000000000";
+
+fn message(state: &AppState, code: &OneTimeCode, what: &str) -> String {
+    format!(
+        "{} {what} code: {}. It expires in 5 minutes. Do not share it.",
+        state.settings.product_name,
+        code.expose()
+    )
+}
+
+fn phone_taken() -> ApiError {
+    ApiError::Conflict {
+        code: "phone_taken",
+        message: "this phone number belongs to another account".into(),
+    }
+}
+
+/// Sends a binding code to a new number for the signed-in user. 409 when another account has
+/// the number; 429 while the number is cooling down.
+pub fn request_binding(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+    phone: &Phone,
+) -> Result<(), ApiError> {
+    let user = active(conn, user_id)?;
+    if db::users::find_by_phone(conn, phone.as_str())?.is_some_and(|o| o.id != user.id) {
+        return Err(phone_taken());
+    }
+    if let Some(retry_after) = notify::cooldown_left(state, conn, phone.as_str())? {
+        return Err(ApiError::TooManyRequests { retry_after });
+    }
+    db::write_transaction(conn, |conn| {
+        let code = codes::issue(
+            conn,
+            &user.id,
+            Purpose::PhoneBinding,
+            Some(phone.as_str()),
+            SMS_CODE_TTL,
+        )?;
+        notify::queue_sms(
+            state,
+            conn,
+            phone.as_str(),
+            &message(state, &code, "verification"),
+        )
+        .map(drop)
+    })?;
+    Ok(())
+}
+
+fn active(conn: &mut DbConnection, user_id: &str) -> Result<UserRow, ApiError> {
+    match db::users::find_by_id(conn, user_id)? {
+        Some(u) if !u.disabled => Ok(u),
+        _ => Err(ApiError::InvalidToken),
+    }
+}
+
+/// Binds the number the code was sent to. 400 `invalid_code` for a wrong, expired or used code,
+/// or one sent to another number.
+pub fn bind(
+    state: &AppState,
+    conn: &mut DbConnection,
+    client: &ClientInfo,
+    user_id: &str,
+    phone: &Phone,
+    code: &OneTimeCode,
+) -> Result<UserRow, ApiError> {
+    let _ = state;
+    let bound = db::write_transaction(conn, |conn| -> Result<Option<UserRow>, ApiError> {
+        let user = active(conn, user_id)?;
+        let Checked::Matched(row) = codes::check(conn, &user.id, &[Purpose::PhoneBinding], code)?
+        else {
+            return Ok(None);
+        };
+        if row.target.as_deref() != Some(phone.as_str()) {
+            return Ok(None);
+        }
+        if db::users::find_by_phone(conn, phone.as_str())?.is_some_and(|o| o.id != user.id) {
+            return Err(phone_taken());
+        }
+        db::users::set_phone(conn, &user.id, Some(phone.as_str()), db::now())?;
+        audit::record(
+            conn,
+            client,
+            Event {
+                kind: "phone_bound",
+                outcome: "success",
+                user_id: Some(&user.id),
+                session_id: None,
+                method: Some("sms"),
+            },
+        );
+        Ok(db::users::find_by_id(conn, &user.id)?)
+    })?;
+    bound.ok_or(ApiError::InvalidCode)
+}
+
+/// Removes the number after re-authentication (password or TOTP code).
+pub fn unbind(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+    proof: Reauth,
+) -> Result<(), ApiError> {
+    let user = mfa::reauthenticate(state, conn, user_id, &proof)?;
+    db::users::set_phone(conn, &user.id, None, db::now())?;
+    db::codes::void_all(conn, &user.id, &[Purpose::SmsSignIn.as_str()], db::now())?;
+    Ok(())
+}
+
+/// `sms/code/`: a sign-in code to a bound number. Unknown numbers, disabled accounts and numbers
+/// cooling down get no SMS and the same answer.
+pub fn request_sign_in(
+    state: &AppState,
+    conn: &mut DbConnection,
+    phone: &Phone,
+) -> Result<(), ApiError> {
+    let user = db::users::find_by_phone(conn, phone.as_str())?.filter(|u| !u.disabled);
+    let cooling = notify::cooldown_left(state, conn, phone.as_str())?.is_some();
+    let Some(user) = user.filter(|_| !cooling) else {
+        // The same shape of work as a known number: a write transaction.
+        db::write_transaction(conn, |conn| {
+            db::codes::void_all(conn, NOBODY, &[Purpose::SmsSignIn.as_str()], db::now())
+        })?;
+        return Ok(());
+    };
+    db::write_transaction(conn, |conn| {
+        let code = codes::issue(conn, &user.id, Purpose::SmsSignIn, None, SMS_CODE_TTL)?;
+        notify::queue_sms(
+            state,
+            conn,
+            phone.as_str(),
+            &message(state, &code, "sign-in"),
+        )
+        .map(drop)
+    })?;
+    Ok(())
+}
+
+pub struct SmsSignIn {
+    pub phone: Phone,
+    pub code: OneTimeCode,
+    pub code_totp: Option<String>,
+    pub remember_me: bool,
+}
+
+/// `sms/signin/`: opens a session for the account with this number. 400 `invalid_code` for a
+/// wrong code or an unknown number; for an account with TOTP, 401 `mfa_required` without
+/// `code_totp` (the SMS code stays usable) and 401 `invalid_credentials` with a wrong one.
+pub fn sign_in(
+    state: &AppState,
+    conn: &mut DbConnection,
+    client: &ClientInfo,
+    input: SmsSignIn,
+) -> Result<Issued, ApiError> {
+    let result = check_and_open(state, conn, client, input);
+    state
+        .metrics
+        .signins
+        .with_label_values(&[accounts::sign_in_outcome(&result)])
+        .inc();
+    result
+}
+
+fn check_and_open(
+    state: &AppState,
+    conn: &mut DbConnection,
+    client: &ClientInfo,
+    input: SmsSignIn,
+) -> Result<Issued, ApiError> {
+    let user = db::users::find_by_phone(conn, input.phone.as_str())?;
+    let user_id = user.as_ref().map_or(NOBODY, |u| u.id.as_str()).to_owned();
+    let needs_totp = user.as_ref().is_some_and(|u| u.totp_secret.is_some());
+    let matched = db::write_transaction(conn, |conn| -> Result<bool, ApiError> {
+        match codes::check(conn, &user_id, &[Purpose::SmsSignIn], &input.code)? {
+            // Rolled back: the SMS code stays usable for the retry with `code_totp`.
+            Checked::Matched(_) if needs_totp && input.code_totp.is_none() => {
+                Err(ApiError::MfaRequired)
+            }
+            Checked::Matched(_) => Ok(true),
+            Checked::Refused => Ok(false),
+        }
+    });
+    let user = match (matched, user) {
+        (Ok(true), Some(u)) => u,
+        (Err(ApiError::MfaRequired), Some(u)) => {
+            audit::record(
+                conn,
+                client,
+                Event {
+                    kind: "signin",
+                    outcome: "mfa_required",
+                    user_id: Some(&u.id),
+                    session_id: None,
+                    method: Some("sms"),
+                },
+            );
+            return Err(ApiError::MfaRequired);
+        }
+        (Err(e), _) => return Err(e),
+        (Ok(_), user) => {
+            audit::record(
+                conn,
+                client,
+                Event {
+                    kind: "signin",
+                    outcome: "bad_code",
+                    user_id: user.as_ref().map(|u| u.id.as_str()),
+                    session_id: None,
+                    method: Some("sms"),
+                },
+            );
+            return Err(ApiError::InvalidCode);
+        }
+    };
+    if user.disabled {
+        return Err(ApiError::Forbidden("this account is disabled"));
+    }
+    let (amr, aal) = accounts::second_factor(
+        state,
+        conn,
+        client,
+        &user,
+        input.code_totp.as_deref(),
+        "sms",
+    )?;
+    accounts::open_session(
+        state,
+        conn,
+        client,
+        &user,
+        input.remember_me,
+        &amr,
+        aal,
+        "sms",
+    )
+}

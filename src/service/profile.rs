@@ -1,0 +1,43 @@
+//! `PATCH user/`: name, avatar, and the start of an email change.
+
+use crate::db::{self, DbConnection};
+use crate::domain::{Avatar, DisplayName, Email};
+use crate::error::ApiError;
+use crate::service::email;
+use crate::service::users::{self, UserView};
+use crate::startup::AppState;
+
+#[derive(Debug, Default)]
+pub struct Patch {
+    pub name: Option<DisplayName>,
+    /// `Some(None)` clears the avatar.
+    pub avatar: Option<Option<Avatar>>,
+    pub email: Option<Email>,
+}
+
+/// Applies name and avatar at once; a new email only after its code is verified.
+pub fn update(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+    patch: Patch,
+) -> Result<UserView, ApiError> {
+    let user = db::write_transaction(conn, |conn| -> Result<_, ApiError> {
+        let user = match db::users::find_by_id(conn, user_id)? {
+            Some(u) if !u.disabled => u,
+            _ => return Err(ApiError::InvalidToken),
+        };
+        let now = db::now();
+        if let Some(name) = &patch.name {
+            db::users::set_name(conn, &user.id, name.as_str(), now)?;
+        }
+        if let Some(avatar) = &patch.avatar {
+            db::users::set_avatar(conn, &user.id, avatar.as_ref().map(Avatar::as_str), now)?;
+        }
+        if let Some(new_email) = &patch.email {
+            email::request_change(state, conn, &user, new_email)?;
+        }
+        db::users::find_by_id(conn, &user.id)?.ok_or(ApiError::NotFound)
+    })?;
+    users::view(state, conn, user)
+}

@@ -1,0 +1,381 @@
+//! Sessions and their refresh tokens (DESIGN §3).
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+
+use crate::db::{self, sessions::NewSession, DbConnection};
+use crate::error::ApiError;
+use crate::http::ClientInfo;
+use crate::service::audit::{self, Event};
+use crate::startup::AppState;
+use crate::tokens::access::Issue;
+use crate::tokens::refresh;
+
+/// What the client receives after a sign-in or refresh.
+#[derive(Debug)]
+pub struct Issued {
+    pub access_token: String,
+    pub access_expires_in: Duration,
+    pub refresh_token: String,
+    /// For the cookie: the remaining lifetime of a remember-me session, else `None`.
+    pub persist_for: Option<Duration>,
+    pub session_id: String,
+    pub user_id: String,
+}
+
+pub struct NewSessionFor<'a> {
+    pub user: &'a db::users::UserRow,
+    pub remember_me: bool,
+    pub amr: &'a [&'a str],
+    pub aal: &'a str,
+}
+
+fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+fn remaining(until: NaiveDateTime, now: NaiveDateTime) -> Duration {
+    (until - now).to_std().unwrap_or_default()
+}
+
+/// Opens a session (counter 0) and issues its first tokens.
+pub fn create(
+    state: &AppState,
+    conn: &mut DbConnection,
+    client: &ClientInfo,
+    s: NewSessionFor<'_>,
+) -> Result<Issued, ApiError> {
+    let now = db::now();
+    let id = uuid::Uuid::new_v4();
+    let sid = id.to_string();
+    let secret = crate::crypto::random_bytes::<32>();
+    let lifetime = if s.remember_me {
+        state.settings.remember_me_ttl
+    } else {
+        state.settings.session_ttl
+    };
+    let expires_at = now
+        .checked_add_signed(chrono_duration(lifetime))
+        .unwrap_or(NaiveDateTime::MAX);
+    let amr = s.amr.join(",");
+    let ip = client.ip_string();
+    db::sessions::insert(
+        conn,
+        &NewSession {
+            id: &sid,
+            user_id: &s.user.id,
+            secret: &state.sealer.seal(&secret, sid.as_bytes()),
+            counter: 0,
+            rotated_at: now,
+            created_at: now,
+            last_used_at: now,
+            expires_at,
+            remember_me: s.remember_me,
+            amr: &amr,
+            aal: s.aal,
+            ip: ip.as_deref(),
+            user_agent: client.user_agent.as_deref(),
+        },
+    )?;
+    let (access_token, _) = state
+        .tokens
+        .sign(
+            &state.keys,
+            Issue {
+                user_id: &s.user.id,
+                session_id: &sid,
+                email: &s.user.email,
+                email_verified: s.user.email_verified,
+                amr: s.amr.iter().map(|a| (*a).to_owned()).collect(),
+                aal: s.aal,
+            },
+        )
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    state
+        .metrics
+        .sessions_created
+        .with_label_values(&[s.amr.last().copied().unwrap_or("pwd")])
+        .inc();
+    Ok(Issued {
+        access_token,
+        access_expires_in: state.settings.access_token_ttl,
+        refresh_token: refresh::encode(&id, 0, &secret),
+        persist_for: s.remember_me.then(|| remaining(expires_at, now)),
+        session_id: sid,
+        user_id: s.user.id.clone(),
+    })
+}
+
+enum Step {
+    /// The next tokens, and whether the step rotated or repeated (grace).
+    Issued(Issued, &'static str),
+    Reused(&'static str),
+    Invalid,
+}
+
+/// Exchanges a refresh token for the next one (DESIGN §3): the current token rotates; the
+/// previous one inside the grace window gets the current token again; anything older revokes the
+/// session. The session row is locked for the whole step, so concurrent refreshes serialise.
+pub fn refresh(
+    state: &AppState,
+    conn: &mut DbConnection,
+    client: &ClientInfo,
+    token: &str,
+) -> Result<Issued, ApiError> {
+    let Some(presented) = refresh::parse(token) else {
+        state
+            .metrics
+            .refreshes
+            .with_label_values(&["invalid"])
+            .inc();
+        return Err(ApiError::InvalidRefreshToken);
+    };
+    let sid = presented.session_id.to_string();
+    let grace = chrono_duration(state.settings.refresh_reuse_grace);
+    let idle = chrono_duration(state.settings.session_idle_timeout);
+    let step = db::write_transaction(conn, |conn| -> Result<Step, ApiError> {
+        let Some(row) = db::sessions::find_for_update(conn, &sid)? else {
+            return Ok(Step::Invalid);
+        };
+        let secret = state
+            .sealer
+            .open(&row.secret, sid.as_bytes())
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        if !presented.mac_valid(&secret) || row.revoked_at.is_some() {
+            return Ok(Step::Invalid);
+        }
+        let now = db::now();
+        if now >= row.expires_at || now - row.last_used_at > idle {
+            revoke(state, conn, &sid, "expired", now)?;
+            return Ok(Step::Invalid);
+        }
+        let user = match db::users::find_by_id(conn, &row.user_id)? {
+            Some(u) if !u.disabled => u,
+            _ => {
+                revoke(state, conn, &sid, "user_disabled", now)?;
+                return Ok(Step::Invalid);
+            }
+        };
+        let current = u64::try_from(row.counter).unwrap_or(0);
+        let next = if presented.counter == current {
+            let next = current + 1;
+            db::sessions::rotate(conn, &sid, i64::try_from(next).unwrap_or(i64::MAX), now)?;
+            next
+        } else if presented.counter.checked_add(1) == Some(current) && now - row.rotated_at <= grace
+        {
+            current
+        } else {
+            let cause = if presented.counter.checked_add(1) == Some(current) {
+                "the previous refresh token was presented after the grace window"
+            } else {
+                "an old refresh token was presented again"
+            };
+            revoke(state, conn, &sid, "refresh_token_reused", now)?;
+            audit::record(
+                conn,
+                client,
+                Event {
+                    kind: "refresh_reuse",
+                    outcome: "session_revoked",
+                    user_id: Some(&row.user_id),
+                    session_id: Some(&sid),
+                    method: None,
+                },
+            );
+            return Ok(Step::Reused(cause));
+        };
+        let amr: Vec<String> = row
+            .amr
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let (access_token, _) = state
+            .tokens
+            .sign(
+                &state.keys,
+                Issue {
+                    user_id: &user.id,
+                    session_id: &sid,
+                    email: &user.email,
+                    email_verified: user.email_verified,
+                    amr,
+                    aal: &row.aal,
+                },
+            )
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        let outcome = if next == current { "grace" } else { "rotated" };
+        Ok(Step::Issued(
+            Issued {
+                access_token,
+                access_expires_in: state.settings.access_token_ttl,
+                refresh_token: refresh::encode(&presented.session_id, next, &secret),
+                persist_for: row.remember_me.then(|| remaining(row.expires_at, now)),
+                session_id: sid.clone(),
+                user_id: user.id,
+            },
+            outcome,
+        ))
+    })?;
+    let (result, outcome) = match step {
+        Step::Issued(issued, outcome) => (Ok(issued), outcome),
+        Step::Reused(cause) => {
+            tracing::warn!(session_id = %sid, cause, "refresh token reuse: session revoked");
+            (Err(ApiError::RefreshTokenReused(cause)), "reused")
+        }
+        Step::Invalid => (Err(ApiError::InvalidRefreshToken), "invalid"),
+    };
+    state.metrics.refreshes.with_label_values(&[outcome]).inc();
+    result
+}
+
+/// Ends the session a refresh token (or, failing that, an access token's `sid`) names.
+/// Idempotent: unknown, forged or already-ended sessions are not an error.
+pub fn logout(
+    conn: &mut DbConnection,
+    state: &AppState,
+    client: &ClientInfo,
+    refresh_token: Option<&str>,
+    access_sid: Option<&str>,
+) -> Result<(), ApiError> {
+    let mut target: Option<(String, String)> = None;
+    if let Some(presented) = refresh_token.and_then(refresh::parse) {
+        let sid = presented.session_id.to_string();
+        if let Some(row) = db::sessions::find(conn, &sid)? {
+            let secret = state
+                .sealer
+                .open(&row.secret, sid.as_bytes())
+                .map_err(|e| ApiError::Internal(e.into()))?;
+            if presented.mac_valid(&secret) {
+                target = Some((sid, row.user_id));
+            }
+        }
+    }
+    if target.is_none() {
+        if let Some(sid) = access_sid {
+            if let Some(row) = db::sessions::find(conn, sid)? {
+                target = Some((row.id, row.user_id));
+            }
+        }
+    }
+    if let Some((sid, user_id)) = target {
+        if revoke(state, conn, &sid, "logout", db::now())? {
+            audit::record(
+                conn,
+                client,
+                Event {
+                    kind: "logout",
+                    outcome: "session_revoked",
+                    user_id: Some(&user_id),
+                    session_id: Some(&sid),
+                    method: None,
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Ends a session (if still live) and counts it; true when this call ended it.
+pub fn revoke(
+    state: &AppState,
+    conn: &mut DbConnection,
+    session_id: &str,
+    reason: &'static str,
+    at: NaiveDateTime,
+) -> Result<bool, ApiError> {
+    let ended = db::sessions::revoke(conn, session_id, reason, at)? > 0;
+    if ended {
+        state
+            .metrics
+            .sessions_revoked
+            .with_label_values(&[reason])
+            .inc();
+    }
+    Ok(ended)
+}
+
+/// One entry of `GET sessions/`.
+#[derive(Debug, serde::Serialize)]
+pub struct SessionView {
+    pub id: String,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub remember_me: bool,
+    pub current: bool,
+}
+
+/// The caller's live sessions; `current` marks the one its access token belongs to.
+pub fn list(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+    current_sid: &str,
+) -> Result<Vec<SessionView>, ApiError> {
+    let now = db::now();
+    let idle = chrono_duration(state.settings.session_idle_timeout);
+    let idle_since = now.checked_sub_signed(idle).unwrap_or(NaiveDateTime::MIN);
+    Ok(db::sessions::live_for_user(conn, user_id, now, idle_since)?
+        .into_iter()
+        .map(|s| SessionView {
+            current: s.id == current_sid,
+            created_at: crate::service::users::rfc3339(s.created_at),
+            last_used_at: crate::service::users::rfc3339(s.last_used_at),
+            id: s.id,
+            ip: s.ip,
+            user_agent: s.user_agent,
+            remember_me: s.remember_me,
+        })
+        .collect())
+}
+
+/// Ends one of the caller's sessions. 404 for an unknown id or another user's session (the
+/// same answer, so ids of others cannot be probed).
+pub fn revoke_own(
+    state: &AppState,
+    conn: &mut DbConnection,
+    client: &ClientInfo,
+    user_id: &str,
+    session_id: &str,
+) -> Result<(), ApiError> {
+    let row = db::sessions::find(conn, session_id)?;
+    match row {
+        Some(row) if row.user_id == user_id && row.revoked_at.is_none() => {
+            if revoke(state, conn, session_id, "user_revoked", db::now())? {
+                audit::record(
+                    conn,
+                    client,
+                    Event {
+                        kind: "session_revoke",
+                        outcome: "session_revoked",
+                        user_id: Some(user_id),
+                        session_id: Some(session_id),
+                        method: None,
+                    },
+                );
+            }
+            Ok(())
+        }
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// Ends every session of the user but `keep` (the caller's), counting each.
+pub fn revoke_all_but(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+    keep: Option<&str>,
+    reason: &'static str,
+) -> Result<usize, ApiError> {
+    let n = db::sessions::revoke_all_for_user(conn, user_id, keep, reason, db::now())?;
+    state
+        .metrics
+        .sessions_revoked
+        .with_label_values(&[reason])
+        .inc_by(u64::try_from(n).unwrap_or(0));
+    Ok(n)
+}

@@ -1,0 +1,99 @@
+//! The user object every endpoint returns (DESIGN §5, `GET user/`).
+
+use chrono::{NaiveDateTime, SecondsFormat};
+use serde::Serialize;
+
+use crate::db::{self, users::UserRow, DbConnection};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct ContactView {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HistoryEntry {
+    pub at: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub method: Option<String>,
+    pub outcome: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub name: String,
+    pub avatar: Option<String>,
+    pub phone: Option<String>,
+    pub totp_enabled: bool,
+    pub contact: Option<ContactView>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub last_sign_in_at: Option<String>,
+    pub sessions: i64,
+    pub history: Vec<HistoryEntry>,
+}
+
+pub fn rfc3339(t: NaiveDateTime) -> String {
+    t.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+const HISTORY_LEN: i64 = 10;
+
+pub fn view(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user: UserRow,
+) -> Result<UserView, ApiError> {
+    let now = db::now();
+    let idle = chrono::Duration::from_std(state.settings.session_idle_timeout)
+        .unwrap_or(chrono::Duration::MAX);
+    let idle_since = now.checked_sub_signed(idle).unwrap_or(NaiveDateTime::MIN);
+    let sessions = db::sessions::count_live(conn, &user.id, now, idle_since)?;
+    let history = db::events::recent_sign_ins(conn, &user.id, HISTORY_LEN)?
+        .into_iter()
+        .map(|e| HistoryEntry {
+            at: rfc3339(e.created_at),
+            ip: e.ip,
+            user_agent: e.user_agent,
+            method: e.method,
+            outcome: e.outcome,
+        })
+        .collect();
+    Ok(UserView {
+        contact: match (user.contact_type, user.contact_value) {
+            (Some(kind), Some(value)) => Some(ContactView { kind, value }),
+            _ => None,
+        },
+        id: user.id,
+        email: user.email,
+        email_verified: user.email_verified,
+        name: user.name,
+        avatar: user.avatar,
+        phone: user.phone,
+        totp_enabled: user.totp_secret.is_some(),
+        created_at: rfc3339(user.created_at),
+        updated_at: rfc3339(user.updated_at),
+        last_sign_in_at: user.last_sign_in_at.map(rfc3339),
+        sessions,
+        history,
+    })
+}
+
+/// The caller's user; a deleted or disabled account is treated like an invalid token.
+pub fn current(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+) -> Result<UserView, ApiError> {
+    match db::users::find_by_id(conn, user_id)? {
+        Some(u) if !u.disabled => view(state, conn, u),
+        _ => Err(ApiError::InvalidToken),
+    }
+}

@@ -1,0 +1,563 @@
+//! Building the service: shared state created once, the route table, the HTTP server bound
+//! before it starts (port 0 in tests).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::{from_fn, NormalizePath};
+use actix_web::{dev::Server, web, App, HttpRequest, HttpResponse, HttpServer, Route};
+use anyhow::Context as _;
+
+use crate::crypto::{password::PasswordHasher, sealing::Sealer};
+use crate::db::{self, Pool};
+use crate::error::envelope;
+use crate::routes;
+use crate::settings::Settings;
+use crate::tokens::access::TokenIssuer;
+use crate::tokens::KeyStore;
+
+/// Everything a request may need, built once and shared by every worker.
+pub struct AppState {
+    pub settings: Settings,
+    pub pool: Pool,
+    pub keys: Arc<KeyStore>,
+    pub tokens: TokenIssuer,
+    pub hasher: PasswordHasher,
+    pub sealer: Sealer,
+    pub metrics: crate::metrics::Metrics,
+    /// The private metrics listener's port, when `AUTHGATE_METRICS_LISTEN` is set.
+    pub metrics_port: Option<u16>,
+    /// Set when shutdown begins: `/readyz` answers 503 so load balancers stop sending traffic.
+    pub draining: std::sync::atomic::AtomicBool,
+    /// Password hashes running at once: one fewer than the cores (at least one).
+    pub hash_permits: tokio::sync::Semaphore,
+    /// The one outbound HTTP client (connection reuse, rustls); callers set per-request timeouts.
+    pub http_client: reqwest::Client,
+    /// The configured captcha provider; `None` when `AUTHGATE_CAPTCHA_PROVIDER=none`.
+    pub captcha: Option<crate::captcha::Verifier>,
+    pub mailer: crate::notify::Mailer,
+    pub templates: crate::notify::Templates,
+    /// Woken when a request queues mail, so the sender does not wait for its next poll.
+    pub outbox_wake: tokio::sync::Notify,
+    /// Per-IP hourly cap on the endpoints that send mail.
+    pub mail_ip_limit: crate::rate_limit::IpWindowLimit,
+}
+
+/// Forward-auth checks arriving with the original request path appended (Envoy).
+pub const VERIFY_PREFIXED: &str = "/api/v1/auth/verify/{tail:.*}";
+
+/// Largest accepted JSON body (DESIGN §5).
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// The public endpoints that require a captcha token when a provider is configured (DESIGN §6),
+/// declared here once: `configure` wraps the POST route of each listed path in
+/// `crate::http::captcha::require_captcha`, so an endpoint added to `route_table()` under one of
+/// these paths is protected with no code in its handler. Paths not served yet are listed on purpose.
+/// `token/` is listed as a whole; the gate itself exempts its `refresh_token` grant.
+pub const CAPTCHA_ROUTES: &[&str] = &[
+    "/api/v1/auth/signup/",
+    "/api/v1/auth/signin/",
+    "/api/v1/auth/token/",
+    "/api/v1/auth/password/forgot/",
+    "/api/v1/auth/verify-email/resend/",
+    "/api/v1/auth/sms/code/",
+];
+
+/// Whether `(method, path)` of the route table passes through the captcha gate.
+pub fn requires_captcha(method: &Method, path: &str) -> bool {
+    *method == Method::POST && CAPTCHA_ROUTES.contains(&path)
+}
+
+/// Every route the service serves, as the API contract names it (trailing slash included).
+/// The same list registers the routes and is compared with `openapi.yml` by a test.
+pub fn route_table() -> Vec<(Method, &'static str, Route)> {
+    use routes::{auth, email, health, jwks, mfa, password, phone, sessions, token, user, verify};
+    vec![
+        (
+            Method::POST,
+            "/api/v1/auth/signup/",
+            web::post().to(auth::signup),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/signin/",
+            web::post().to(auth::signin),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/custom-refresh/",
+            web::post().to(auth::refresh),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/custom-logout/",
+            web::post().to(auth::logout),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/verify-email/",
+            web::post().to(email::verify),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/verify-email/resend/",
+            web::post().to(email::resend),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/password/forgot/",
+            web::post().to(password::forgot),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/password/reset/",
+            web::post().to(password::reset),
+        ),
+        (Method::GET, "/api/v1/auth/user/", web::get().to(user::get)),
+        (
+            Method::POST,
+            "/api/v1/auth/token/",
+            web::post().to(token::token),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/token/revoke/",
+            web::post().to(token::revoke),
+        ),
+        (
+            Method::GET,
+            "/api/v1/auth/verify/",
+            web::get().to(verify::verify),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/verify/",
+            web::post().to(verify::verify),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/auth/user/",
+            web::patch().to(user::patch),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/user/password/",
+            web::post().to(password::change),
+        ),
+        (
+            Method::GET,
+            "/api/v1/auth/sessions/",
+            web::get().to(sessions::list),
+        ),
+        // Before `{id}`: resources match in registration order.
+        (
+            Method::POST,
+            "/api/v1/auth/sessions/revoke-others/",
+            web::post().to(sessions::revoke_others),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/auth/sessions/{id}/",
+            web::delete().to(sessions::revoke),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/mfa/totp/",
+            web::post().to(mfa::enroll),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/auth/mfa/totp/",
+            web::delete().to(mfa::disable),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/mfa/totp/confirm/",
+            web::post().to(mfa::confirm),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/sms/code/",
+            web::post().to(phone::sms_code),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/sms/signin/",
+            web::post().to(phone::sms_signin),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/user/phone/code/",
+            web::post().to(phone::request_binding),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/user/phone/",
+            web::post().to(phone::bind),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/auth/user/phone/",
+            web::delete().to(phone::unbind),
+        ),
+        (Method::GET, "/", web::get().to(health::root)),
+        (Method::GET, "/healthz", web::get().to(health::healthz)),
+        (Method::GET, "/readyz", web::get().to(health::readyz)),
+        (Method::GET, "/metrics", web::get().to(health::metrics)),
+        (
+            Method::GET,
+            "/.well-known/jwks.json",
+            web::get().to(jwks::jwks),
+        ),
+        (
+            Method::GET,
+            "/.well-known/openid-configuration",
+            web::get().to(jwks::discovery),
+        ),
+        (Method::GET, "/openapi.yml", web::get().to(health::openapi)),
+    ]
+}
+
+/// `(method, path)` of every route, for the contract test.
+pub fn routes() -> Vec<(Method, &'static str)> {
+    route_table().into_iter().map(|(m, p, _)| (m, p)).collect()
+}
+
+/// Paths are registered without their trailing slash; `NormalizePath::trim` makes both forms match.
+fn registered_path(path: &str) -> String {
+    if path == "/" {
+        path.to_owned()
+    } else {
+        path.trim_end_matches('/').to_owned()
+    }
+}
+
+/// Registers the route table. In proxy mode `/` is the upstream's (DESIGN §10), so authgate's
+/// info route is left out and the default service forwards it.
+fn configure(cfg: &mut web::ServiceConfig, proxy_mode: bool) {
+    let mut resources: Vec<(String, actix_web::Resource)> = Vec::new();
+    for (method, path, route) in route_table() {
+        if proxy_mode && path == "/" {
+            continue;
+        }
+        let route = if requires_captcha(&method, path) {
+            route.wrap(from_fn(crate::http::captcha::require_captcha))
+        } else {
+            route
+        };
+        let path = registered_path(path);
+        match resources.iter().position(|(p, _)| *p == path) {
+            Some(i) => {
+                let (p, r) = resources.remove(i);
+                resources.insert(i, (p, r.route(route)));
+            }
+            None => resources.push((path.clone(), web::resource(path).route(route))),
+        }
+    }
+    for (_, resource) in resources {
+        cfg.service(resource.default_service(web::to(method_not_allowed)));
+    }
+    // Envoy's ext_authz appends the client's path to the check URL and keeps the client's
+    // method: every method on every path below verify/ is the same check.
+    cfg.service(web::resource(VERIFY_PREFIXED).route(web::route().to(routes::verify::verify)));
+}
+
+/// The example SPA and its protected demo API (`AUTHGATE_DEMO=true`), kept out of
+/// `route_table()`: they are not part of the API contract.
+fn configure_demo(cfg: &mut web::ServiceConfig) {
+    use routes::demo;
+    cfg.service(web::resource("/demo").route(web::get().to(demo::index)))
+        .service(web::resource("/demo/api/hello").route(web::get().to(demo::hello)))
+        .service(web::resource("/demo/{file}").route(web::get().to(demo::file)));
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    envelope(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this method is not allowed on this path",
+    )
+}
+
+/// JSON extractor failures become the envelope: 413 too large, 415 wrong type, 400 otherwise.
+fn json_error(err: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as E;
+    let resp = match &err {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => envelope(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "request body is larger than 16 KiB",
+        ),
+        E::ContentType => envelope(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "request bodies must be application/json",
+        ),
+        E::Deserialize(e) if e.is_data() => envelope(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("invalid request body: {e}"),
+        ),
+        E::Deserialize(_) => envelope(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "request body is not valid JSON",
+        ),
+        _ => envelope(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "request body could not be read",
+        ),
+    };
+    actix_web::error::InternalError::from_response(err, resp).into()
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Prepares the database (migrations, keys), binds the listener and builds the server
+    /// without starting it.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.check().map_err(anyhow::Error::msg)?;
+        if settings.encryption_key.is_none() {
+            tracing::warn!("AUTHGATE_ENCRYPTION_KEY is not set: session secrets and private signing keys are stored unencrypted");
+        }
+        if !settings.cookie_secure {
+            tracing::warn!("AUTHGATE_COOKIE_SECURE=false: cookies travel over plain http; use only for local development");
+        }
+        let sealer = Sealer::new(settings.encryption_key.as_ref())?;
+        let mailer = crate::notify::Mailer::new(&settings)?;
+        if settings.demo {
+            tracing::warn!(
+                "AUTHGATE_DEMO=true: serving the example SPA under /demo/; not for production"
+            );
+        }
+        if !mailer.is_smtp() {
+            tracing::warn!("AUTHGATE_SMTP_URL is not set: mail (with its codes) is written to the log instead of being sent; development only");
+        }
+        let templates = crate::notify::Templates::load(settings.mail_templates_dir.as_deref())?;
+        let pool = db::build_pool(
+            &settings.database_url,
+            settings.database_pool_size,
+            settings.database_timeout,
+        );
+        let keys = Arc::new(KeyStore::new(
+            settings.jwt_algorithm,
+            settings.jwt_secret.clone(),
+            sealer.clone(),
+        ));
+        let hasher = {
+            let (pepper, cost) = (settings.password_pepper.clone(), settings.bcrypt_cost);
+            web::block(move || PasswordHasher::new(pepper.as_ref(), cost)).await??
+        };
+        {
+            let (pool, keys, migrate) = (pool.clone(), keys.clone(), settings.auto_migrate);
+            web::block(move || -> anyhow::Result<()> {
+                let mut conn = pool.get().context("connecting to the database")?;
+                if migrate {
+                    for m in db::run_migrations(&mut conn)? {
+                        tracing::info!(migration = %m, "applied migration");
+                    }
+                }
+                keys.load(&mut conn).context("loading signing keys")
+            })
+            .await??;
+        }
+        let tokens = TokenIssuer::new(
+            settings.public_url.clone(),
+            settings.audience.clone(),
+            settings.access_token_ttl,
+            settings.token_cache_size,
+        );
+        let http_client = reqwest::Client::builder()
+            .user_agent(concat!("authgate/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(settings.captcha_timeout.min(Duration::from_secs(5)))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("building the HTTP client")?;
+        let captcha = crate::captcha::Verifier::from_settings(&settings);
+        if let Some(v) = &captcha {
+            tracing::info!(
+                provider = v.provider().as_str(),
+                "captcha required on public endpoints"
+            );
+        }
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let workers = settings.workers;
+        let shutdown_timeout = settings.shutdown_timeout.as_secs();
+        let metrics_listener = match settings.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?),
+            None => None,
+        };
+        let metrics_port = match &metrics_listener {
+            Some(l) => Some(l.local_addr()?.port()),
+            None => None,
+        };
+        let state = web::Data::new(AppState {
+            pool,
+            keys,
+            tokens,
+            hasher,
+            sealer,
+            metrics: crate::metrics::Metrics::new()?,
+            metrics_port,
+            draining: std::sync::atomic::AtomicBool::new(false),
+            hash_permits: tokio::sync::Semaphore::new(match settings.password_hash_concurrency {
+                0 => std::thread::available_parallelism()
+                    .map_or(1, |n| n.get().saturating_sub(1))
+                    .max(1),
+                n => n,
+            }),
+            http_client,
+            captcha,
+            mailer,
+            templates,
+            outbox_wake: tokio::sync::Notify::new(),
+            mail_ip_limit: crate::rate_limit::IpWindowLimit::new(
+                settings.mail_per_ip_per_hour,
+                std::time::Duration::from_secs(3600),
+            ),
+            settings,
+        });
+        let app_state = state.clone();
+        let proxy_mode = state.settings.upstream.is_some();
+        if let Some(upstream) = &state.settings.upstream {
+            tracing::info!(%upstream, "proxy mode: requests not for authgate go to the upstream");
+        }
+        let mut server = HttpServer::new(move || {
+            let mut app = App::new().app_data(app_state.clone());
+            // One client, with its connection pool, per worker thread.
+            if let Some(upstream) = crate::proxy::Upstream::new(&app_state.settings) {
+                app = app.app_data(upstream);
+            }
+            let demo = app_state.settings.demo;
+            app.app_data(
+                web::JsonConfig::default()
+                    .limit(BODY_LIMIT)
+                    .error_handler(json_error),
+            )
+            .app_data(web::PayloadConfig::new(BODY_LIMIT))
+            .configure(move |cfg| configure(cfg, proxy_mode))
+            .configure(move |cfg| {
+                if demo {
+                    configure_demo(cfg)
+                }
+            })
+            .default_service(web::to(crate::proxy::default_service))
+            .wrap(from_fn(crate::http::guard::request_guard))
+            .wrap(NormalizePath::trim())
+            .wrap(actix_web::middleware::Condition::new(
+                proxy_mode,
+                from_fn(crate::proxy::keep_original_uri),
+            ))
+            .wrap(from_fn(crate::telemetry::request_span))
+        })
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(shutdown_timeout);
+        if let Some(l) = metrics_listener {
+            server = server.listen(l)?;
+        }
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Starts a graceful stop (DESIGN §9): `/readyz` turns 503 at once, the service keeps serving
+    /// for `AUTHGATE_SHUTDOWN_DELAY`, then stops accepting and lets in-flight requests finish
+    /// within `AUTHGATE_SHUTDOWN_TIMEOUT`.
+    pub fn shutdown_trigger(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (state, handle) = (self.state.clone(), self.server.handle());
+        async move {
+            state
+                .draining
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::info!(delay = ?state.settings.shutdown_delay, "draining");
+            tokio::time::sleep(state.settings.shutdown_delay).await;
+            handle.stop(true).await;
+        }
+    }
+
+    /// Stops the server from outside (tests, embedding): `handle.stop(true)` drains requests,
+    /// then `run_until_stopped` stops the outbox sender and returns.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server stops (SIGTERM/SIGINT drain in-flight requests first), reloading
+    /// signing keys in the background so replicas follow rotations made elsewhere, and sending
+    /// queued mail from the outbox.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let reload = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(state.settings.key_reload_interval);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = state.keys.reload_requested() => {}
+                }
+                let s = state.clone();
+                let outcome = web::block(move || -> anyhow::Result<()> {
+                    let mut conn = s.pool.get()?;
+                    if let Some(interval) = s.settings.key_rotation_interval {
+                        let rotated = crate::tokens::keys::rotate_if_due(
+                            &mut conn,
+                            s.settings.jwt_algorithm,
+                            &s.sealer,
+                            interval,
+                            s.settings.key_publish_delay,
+                            2 * s.settings.access_token_ttl,
+                        )?;
+                        if let Some(row) = rotated {
+                            tracing::info!(kid = %row.kid, "signing key rotated automatically");
+                        }
+                    }
+                    s.keys.load(&mut conn)
+                })
+                .await;
+                match outcome {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "signing key reload failed; keeping the current keys")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "signing key reload failed"),
+                }
+            }
+        });
+        let (stop_sender, stop) = tokio::sync::watch::channel(false);
+        let sender = tokio::spawn(crate::notify::sender::run(self.state.clone(), stop));
+        let result = self.server.await;
+        reload.abort();
+        // The sender finishes the batch in hand (bounded by the SMTP timeout), so a mail that
+        // went out is marked sent before the process exits.
+        let _ = stop_sender.send(true);
+        let grace = self.state.settings.smtp_timeout + std::time::Duration::from_secs(5);
+        if tokio::time::timeout(grace, sender).await.is_err() {
+            tracing::warn!("outbox sender did not stop in time; unsent mail stays queued");
+        }
+        result
+    }
+}

@@ -1,0 +1,148 @@
+//! Access tokens: short-lived JWTs (RFC 9068 `at+jwt`), verified strictly (RFC 8725): the
+//! algorithm is pinned by the key the `kid` names, `iss`/`aud`/`sub`/`exp`/`nbf` are required,
+//! and `jku`/`jwk`/`x5u` headers are never looked at.
+
+use jsonwebtoken::{decode, decode_header, encode, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::keys::KeyStore;
+
+/// Claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub sid: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub amr: Vec<String>,
+    pub aal: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("token is malformed")]
+    Malformed,
+    #[error("token type is not at+jwt")]
+    WrongType,
+    #[error("token key is unknown")]
+    UnknownKey,
+    #[error("token is invalid: {0}")]
+    Invalid(#[from] jsonwebtoken::errors::Error),
+    #[error("no signing key is loaded")]
+    NoKey,
+}
+
+const TYP: &str = "at+jwt";
+/// Tokens are a few hundred bytes; anything far larger is not ours and not worth parsing.
+const MAX_TOKEN_LEN: usize = 4096;
+pub const LEEWAY_SECS: u64 = 30;
+
+/// What a token needs to be issued.
+pub struct Issue<'a> {
+    pub user_id: &'a str,
+    pub session_id: &'a str,
+    pub email: &'a str,
+    pub email_verified: bool,
+    pub amr: Vec<String>,
+    pub aal: &'a str,
+}
+
+pub struct TokenIssuer {
+    pub issuer: String,
+    pub audience: String,
+    pub ttl: std::time::Duration,
+    cache: super::cache::VerifiedCache,
+}
+
+impl TokenIssuer {
+    /// `cache_size`: how many verified tokens to remember (0: none).
+    pub fn new(
+        issuer: String,
+        audience: String,
+        ttl: std::time::Duration,
+        cache_size: usize,
+    ) -> Self {
+        Self {
+            issuer,
+            audience,
+            ttl,
+            cache: super::cache::VerifiedCache::new(cache_size),
+        }
+    }
+
+    /// Signs a token with the current key; returns the token and its claims.
+    pub fn sign(
+        &self,
+        keys: &KeyStore,
+        what: Issue<'_>,
+    ) -> Result<(String, AccessClaims), TokenError> {
+        let set = keys.snapshot();
+        let key = set.signing_key(crate::db::now()).ok_or(TokenError::NoKey)?;
+        let encoding = key.encoding.as_ref().ok_or(TokenError::NoKey)?;
+        let now = chrono::Utc::now().timestamp();
+        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: what.user_id.to_owned(),
+            iat: now,
+            nbf: now,
+            exp: now.saturating_add(ttl),
+            jti: uuid::Uuid::new_v4().to_string(),
+            sid: what.session_id.to_owned(),
+            email: what.email.to_owned(),
+            email_verified: what.email_verified,
+            amr: what.amr,
+            aal: what.aal.to_owned(),
+        };
+        let mut header = Header::new(key.algorithm);
+        header.kid = Some(key.kid.clone());
+        header.typ = Some(TYP.to_owned());
+        let token = encode(&header, &claims, encoding)?;
+        Ok((token, claims))
+    }
+
+    /// Verifies a presented token. CPU only: no database, no network.
+    pub fn verify(&self, keys: &KeyStore, token: &str) -> Result<AccessClaims, TokenError> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let generation = keys.generation();
+        let now = chrono::Utc::now().timestamp();
+        let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(0);
+        if let Some(claims) = self.cache.get(token, generation, now, leeway) {
+            return Ok(claims);
+        }
+        // Fails for any `alg` jsonwebtoken does not implement, `none` in every spelling included.
+        let header = decode_header(token)?;
+        let typ_ok = header.typ.as_deref().is_some_and(|t| {
+            let t = t.strip_prefix("application/").unwrap_or(t);
+            t.eq_ignore_ascii_case(TYP)
+        });
+        if !typ_ok {
+            return Err(TokenError::WrongType);
+        }
+        let kid = header.kid.as_deref().ok_or(TokenError::UnknownKey)?;
+        let set = keys.snapshot();
+        let Some(key) = set.by_kid.get(kid) else {
+            keys.request_reload();
+            return Err(TokenError::UnknownKey);
+        };
+        // The key decides the algorithm; a header claiming another one is refused by decode.
+        let mut validation = Validation::new(key.algorithm);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
+        let data = decode::<AccessClaims>(token, &key.decoding, &validation)?;
+        self.cache.insert(token, &data.claims, generation, now);
+        Ok(data.claims)
+    }
+}

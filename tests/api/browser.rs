@@ -1,0 +1,110 @@
+//! CSRF and CORS for browser clients (DESIGN §4).
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+const APP: &str = "https://app.example.com";
+
+both_backends! {
+    async fn cross_site_cookie_requests_are_refused(backend) {
+        let app = TestApp::spawn_with(backend, |s| s.allowed_origins = vec![APP.into()]).await;
+        let tokens = app.signed_in_user().await;
+        let cookies = format!("access_token={}; refresh_token={}", tokens.access, tokens.refresh);
+        let refresh = app.url("/api/v1/auth/custom-refresh/");
+        let refused: [(&str, &str); 6] = [
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://evil.example"),
+            ("origin", "null"),
+            ("origin", "https://app.example.com.evil.tld"),
+            ("origin", "http://app.example.com"),
+            ("referer", "https://evil.example/page"),
+        ];
+        for (name, value) in refused {
+            let resp = app.client.post(&refresh).header("cookie", &cookies).header(name, value).send().await.unwrap();
+            assert_eq!(resp.status(), 403, "{name}: {value}");
+            assert_eq!(error_code(resp).await, "csrf_rejected");
+        }
+        // A plain HTML form can only send these types; they never reach a handler.
+        let form = app.client.post(&refresh).header("cookie", &cookies)
+            .header("content-type", "application/x-www-form-urlencoded").body("a=b").send().await.unwrap();
+        assert_eq!(form.status(), 415);
+        // Logout is state-changing too.
+        let logout = app.client.post(app.url("/api/v1/auth/custom-logout/")).header("cookie", &cookies)
+            .header("sec-fetch-site", "cross-site").send().await.unwrap();
+        assert_eq!(logout.status(), 403);
+
+        // The same requests from our own origin, an allowed one, same-site fetch metadata, or a
+        // non-browser client all pass; the session was never harmed by the refused ones.
+        let mut current = tokens.refresh.clone();
+        for (name, value) in [("origin", APP), ("origin", "http://localhost:8080"), ("sec-fetch-site", "same-site"), ("x-none", "")] {
+            let resp = app.client.post(&refresh).header("cookie", format!("refresh_token={current}")).header(name, value).send().await.unwrap();
+            assert_eq!(resp.status(), 204, "{name}: {value}");
+            current = cookie(resp.headers(), "refresh_token").unwrap().value().to_owned();
+        }
+    }
+
+    async fn cross_site_refresh_and_logout_are_refused_even_without_cookies(backend) {
+        // SameSite=Lax keeps the cookies off a cross-site form POST; the request must still not
+        // reach the handler, whose failure answer clears the cookies (a forced sign-out).
+        let app = TestApp::spawn_with(backend, |s| s.allowed_origins = vec![APP.into()]).await;
+        for path in ["/api/v1/auth/custom-refresh/", "/api/v1/auth/custom-logout/"] {
+            for (name, value) in [("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")] {
+                let resp = app.client.post(app.url(path)).header(name, value)
+                    .header("content-type", "application/x-www-form-urlencoded").body("").send().await.unwrap();
+                assert_eq!(resp.status(), 403, "{path} {name}: {value}");
+                assert!(resp.headers().get("set-cookie").is_none(), "{path}");
+                assert_eq!(error_code(resp).await, "csrf_rejected");
+            }
+        }
+        // Control: the same cookie-less refresh from the allowed origin reaches the handler, which
+        // refuses it and clears the cookies.
+        let resp = app.client.post(app.url("/api/v1/auth/custom-refresh/")).header("origin", APP).send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+        assert!(cookie(resp.headers(), "refresh_token").is_some_and(|c| c.value().is_empty()));
+        assert_eq!(error_code(resp).await, "invalid_refresh_token");
+        // Other endpoints keep the rule for cookie-authenticated requests only: a cross-site
+        // sign-in without cookies is not a CSRF (CORS hides its answer from the other site).
+        let email = unique_email();
+        app.signup(&email, "correct horse battery").await;
+        let signin = app.client.post(app.url("/api/v1/auth/signin/")).header("sec-fetch-site", "cross-site")
+            .json(&json!({"login": email, "password": "correct horse battery"})).send().await.unwrap();
+        assert_eq!(signin.status(), 204);
+    }
+
+    async fn cors_allows_listed_origins_with_credentials_only(backend) {
+        let app = TestApp::spawn_with(backend, |s| s.allowed_origins = vec![APP.into()]).await;
+        let preflight = app.client.request(reqwest::Method::OPTIONS, app.url("/api/v1/auth/signin/"))
+            .header("origin", APP)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send().await.unwrap();
+        assert_eq!(preflight.status(), 204);
+        let h = preflight.headers();
+        assert_eq!(h["access-control-allow-origin"], APP);
+        assert_eq!(h["access-control-allow-credentials"], "true");
+        assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+        assert!(h["access-control-allow-headers"].to_str().unwrap().contains("content-type"));
+        assert_eq!(h["vary"], "Origin");
+
+        for evil in ["https://app.example.com.evil.tld", "http://app.example.com", "https://evil.example", "null"] {
+            let resp = app.client.request(reqwest::Method::OPTIONS, app.url("/api/v1/auth/signin/"))
+                .header("origin", evil).header("access-control-request-method", "POST").send().await.unwrap();
+            assert!(resp.status().is_success(), "no 400 for unlisted origins");
+            assert!(resp.headers().get("access-control-allow-origin").is_none(), "{evil}");
+            assert!(resp.headers().get("access-control-allow-credentials").is_none(), "{evil}");
+        }
+
+        let email = unique_email();
+        let resp = app.client.post(app.url("/api/v1/auth/signup/")).header("origin", APP)
+            .json(&json!({"email": email, "password": "correct horse battery", "name": "C"})).send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+        assert_eq!(resp.headers()["access-control-allow-origin"], APP);
+        assert_eq!(resp.headers()["access-control-allow-credentials"], "true");
+
+        let other = app.client.post(app.url("/api/v1/auth/signin/")).header("origin", "https://evil.example")
+            .json(&json!({"login": email, "password": "correct horse battery"})).send().await.unwrap();
+        assert!(other.headers().get("access-control-allow-origin").is_none());
+        assert_eq!(other.headers()["vary"], "Origin");
+    }
+}

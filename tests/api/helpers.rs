@@ -1,0 +1,405 @@
+//! `TestApp`: authgate on a random port over a database created for the test and dropped after.
+//!
+//! PostgreSQL tests need `AUTHGATE_TEST_POSTGRES_URL` (an admin URL such as
+//! `postgres://postgres@127.0.0.1:5432/postgres`); without it they are skipped with one loud line.
+
+use std::io::Write as _;
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use actix_web::cookie::Cookie;
+use authgate::settings::{DatabaseUrl, Settings};
+use authgate::startup::Application;
+use diesel::{Connection as _, RunQueryDsl as _};
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use serde_json::{json, Value};
+
+pub const PG_ENV: &str = "AUTHGATE_TEST_POSTGRES_URL";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Whether PostgreSQL tests can run; says so loudly, once, when they cannot.
+pub fn postgres_enabled() -> bool {
+    static WARN: Once = Once::new();
+    let enabled = std::env::var(PG_ENV).is_ok_and(|v| !v.is_empty());
+    if !enabled {
+        WARN.call_once(|| {
+            // Written past the test harness's output capture on purpose.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n*** PostgreSQL tests SKIPPED: set {PG_ENV}=postgres://postgres@127.0.0.1:5432/postgres to run them ***\n"
+            );
+        });
+    }
+    enabled
+}
+
+/// Runs each test body once per backend: `name::sqlite` and `name::postgres`.
+macro_rules! both_backends {
+    ($(async fn $name:ident($backend:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $backend = $crate::helpers::Backend::Sqlite;
+                $body
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if !$crate::helpers::postgres_enabled() {
+                    return;
+                }
+                let $backend = $crate::helpers::Backend::Postgres;
+                $body
+            }
+        }
+    )*};
+}
+pub(crate) use both_backends;
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    admin_url: Option<String>,
+    name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("authgate.db").display());
+                Self {
+                    url,
+                    admin_url: None,
+                    name: String::new(),
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let admin = std::env::var(PG_ENV).expect("postgres url");
+                let name = format!("authgate_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn =
+                    diesel::PgConnection::establish(&admin).expect("connect to PostgreSQL");
+                diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                    .execute(&mut conn)
+                    .expect("create test database");
+                let (base, _) = admin.rsplit_once('/').expect("postgres url has a database");
+                Self {
+                    url: format!("{base}/{name}"),
+                    admin_url: Some(admin),
+                    name,
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+impl TestDb {
+    /// Drops a PostgreSQL database now, cutting the connections of whoever uses it.
+    pub fn drop_now(&self) {
+        if let Some(admin) = &self.admin_url {
+            let mut conn = diesel::PgConnection::establish(admin).expect("connect to PostgreSQL");
+            diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn)
+            .expect("drop database");
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(admin) = &self.admin_url {
+            if let Ok(mut conn) = diesel::PgConnection::establish(admin) {
+                let _ = diesel::sql_query(format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.name
+                ))
+                .execute(&mut conn);
+            }
+        }
+    }
+}
+
+/// Settings for a test: fast bcrypt, few workers, the given database.
+pub fn test_settings(db_url: &str) -> Settings {
+    let mut s = Settings::defaults();
+    s.listen = "127.0.0.1:0".parse().expect("addr");
+    s.database_url = DatabaseUrl::parse(db_url).expect("db url");
+    s.bcrypt_cost = 4;
+    s.workers = 2;
+    s.database_pool_size = 4;
+    s
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    pub state: actix_web::web::Data<authgate::startup::AppState>,
+    pub db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Self {
+        init_logs();
+        let db = TestDb::create(backend);
+        let mut settings = test_settings(&db.url);
+        configure(&mut settings);
+        let app = Application::build(settings.clone())
+            .await
+            .expect("build app");
+        let port = app.port();
+        let state = app.state();
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+
+            client: client(),
+            settings,
+            state,
+            db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn signup(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/auth/signup/",
+            &json!({ "email": email, "password": password, "name": "Test User" }),
+        )
+        .await
+    }
+
+    pub async fn signin(
+        &self,
+        login: &str,
+        password: &str,
+        remember_me: bool,
+    ) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/auth/signin/",
+            &json!({ "login": login, "password": password, "remember_me": remember_me }),
+        )
+        .await
+    }
+
+    /// Signs up a fresh user and returns its cookies.
+    pub async fn signed_in_user(&self) -> Tokens {
+        let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
+        let resp = self.signup(&email, "correct horse battery").await;
+        assert_eq!(resp.status(), 201, "signup failed");
+        Tokens::from_response(&resp)
+    }
+
+    /// `POST custom-refresh/` with a refresh cookie.
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/auth/custom-refresh/"))
+            .header("cookie", format!("refresh_token={refresh_token}"))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_user_bearer(&self, access_token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url("/api/v1/auth/user/"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_user_cookie(&self, access_token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url("/api/v1/auth/user/"))
+            .header("cookie", format!("access_token={access_token}"))
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// Logs of the app under test, shown when `TEST_LOG` is set.
+fn init_logs() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            authgate::telemetry::init(authgate::settings::LogFormat::Pretty, "info");
+        }
+    });
+}
+
+/// The `Set-Cookie` headers of a response, parsed.
+pub fn set_cookies(headers: &HeaderMap) -> Vec<Cookie<'static>> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| Cookie::parse(v.to_owned()).ok())
+        .collect()
+}
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<Cookie<'static>> {
+    set_cookies(headers).into_iter().find(|c| c.name() == name)
+}
+
+/// The two tokens a browser would hold after a response.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl Tokens {
+    pub fn from_response(resp: &reqwest::Response) -> Self {
+        let h = resp.headers();
+        Self {
+            access: cookie(h, "access_token")
+                .expect("access cookie")
+                .value()
+                .to_owned(),
+            refresh: cookie(h, "refresh_token")
+                .expect("refresh cookie")
+                .value()
+                .to_owned(),
+        }
+    }
+}
+
+/// Asserts the error envelope and returns its code.
+pub async fn error_code(resp: reqwest::Response) -> String {
+    let status = resp.status();
+    let body: Value = resp
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{status}: body is not JSON: {e}"));
+    let code = body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"));
+    assert!(body["message"].is_string(), "no message in {body}");
+    assert!(
+        !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+        "error code {code:?} is not snake_case"
+    );
+    code.to_owned()
+}
+
+pub fn unique_email() -> String {
+    format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+/// The real binary as a child process.
+pub struct Proc {
+    pub child: Child,
+    pub base: String,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Proc {
+    pub async fn start(db_url: &str, env: &[(&str, &str)], capture_stdout: bool) -> Self {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_authgate"));
+        cmd.arg("serve")
+            .env("AUTHGATE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("AUTHGATE_DATABASE_URL", db_url)
+            .env("AUTHGATE_BCRYPT_COST", "4")
+            .env("AUTHGATE_WORKERS", "2")
+            .env("AUTHGATE_LOG_FORMAT", "json")
+            .stdout(if capture_stdout {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start authgate");
+        let p = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let client = client();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !matches!(client.get(format!("{}/readyz", p.base)).send().await, Ok(r) if r.status() == 200)
+        {
+            assert!(Instant::now() < deadline, "authgate did not become ready");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        p
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+
+    /// SIGKILL: no graceful shutdown, no chance to flush anything.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("reap");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,24 @@
+//! Black-box tests over HTTP. Every database test runs on SQLite and on PostgreSQL, each on a
+//! fresh database of its own (see `helpers`).
+
+mod helpers;
+
+mod browser;
+mod captcha;
+mod consumers;
+mod contract;
+mod cookies;
+mod credentials;
+mod flows;
+mod inputs;
+mod mail;
+mod mail_logs;
+mod mfa;
+mod operations;
+mod peers;
+mod persistence;
+mod proxy;
+mod refresh;
+mod smtp;
+mod storage;
+mod tokens;

@@ -1,0 +1,176 @@
+// Test peers for the browser tests: the real authgate binary, a static server for the SPA on
+// another origin, an "evil" site, and headless Chromium (Debian's) driven by playwright-core.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync, mkdirSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ARTIFACTS = path.join(ROOT, 'tests', 'browser', 'artifacts');
+const BINARY = process.env.AUTHGATE_BINARY || path.join(ROOT, 'target', 'debug', 'authgate');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts target/debug/authgate on a random port with a temp SQLite database. */
+export async function startAuthgate(env = {}) {
+  if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run \`cargo build --locked\` first`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'authgate-browser-'));
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    const host = env.HOST || 'auth.example.test';
+    const origin = `http://${host}:${port}`;
+    const child = spawn(BINARY, ['serve'], {
+      env: {
+        PATH: process.env.PATH,
+        AUTHGATE_LISTEN: `127.0.0.1:${port}`,
+        AUTHGATE_DATABASE_URL: `sqlite://${dir}/authgate-${attempt}.db`,
+        AUTHGATE_PUBLIC_URL: origin,
+        AUTHGATE_DEMO: 'true',
+        AUTHGATE_COOKIE_SECURE: 'false',
+        AUTHGATE_BCRYPT_COST: '4',
+        AUTHGATE_LOG_FORMAT: 'json',
+        AUTHGATE_LOG: 'warn',
+        ...Object.fromEntries(Object.entries(env).filter(([k]) => k !== 'HOST')),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    child.stdout.on('data', (d) => (log += d));
+    child.stderr.on('data', (d) => (log += d));
+    let exited = false;
+    child.on('exit', () => (exited = true));
+    for (let i = 0; i < 200 && !exited; i++) {
+      try {
+        const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+        if (r.ok) {
+          return {
+            port,
+            origin,
+            local: `http://127.0.0.1:${port}`,
+            log: () => log,
+            async metrics() {
+              const r = await fetch(`http://127.0.0.1:${port}/metrics`);
+              return parseMetrics(await r.text());
+            },
+            async stop() {
+              child.kill('SIGTERM');
+              if (!exited) await new Promise((r) => child.once('exit', r));
+              rmSync(dir, { recursive: true, force: true });
+            },
+          };
+        }
+      } catch (_) {
+        // not listening yet
+      }
+      await sleep(50);
+    }
+    child.kill('SIGKILL');
+    if (!/binding|address in use/i.test(log)) throw new Error(`authgate did not start:\n${log}`);
+  }
+  throw new Error('authgate did not start: no free port');
+}
+
+/** Prometheus text → { 'name{labels}': value }. */
+export function parseMetrics(text) {
+  const out = {};
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out[line.slice(0, i)] = Number(line.slice(i + 1));
+  }
+  return out;
+}
+
+/** The sum of every series of `name` whose labels include all of `labels`. */
+export function metric(all, name, labels = {}) {
+  let sum = 0;
+  for (const [key, value] of Object.entries(all)) {
+    const brace = key.indexOf('{');
+    const n = brace < 0 ? key : key.slice(0, brace);
+    if (n !== name) continue;
+    const ls = brace < 0 ? '' : key.slice(brace);
+    if (Object.entries(labels).every(([k, v]) => ls.includes(`${k}="${v}"`))) sum += value;
+  }
+  return sum;
+}
+
+/**
+ * Serves the SPA (examples/spa + clients/js, flat) on its own origin, pointed at `authOrigin`,
+ * with a CSP that allows exactly that API origin; and any extra `pages` ({'/path': html}).
+ */
+export async function startStatic({ host, authOrigin, pages = {}, port: wanted }) {
+  const port = wanted ?? (await freePort());
+  const origin = `http://${host}:${port}`;
+  const files = {
+    '/': ['text/html; charset=utf-8', () =>
+      readFileSync(path.join(ROOT, 'examples/spa/index.html'), 'utf8').replace(
+        '<meta name="authgate-base-url" content="">',
+        `<meta name="authgate-base-url" content="${authOrigin}">`,
+      )],
+    '/app.js': ['text/javascript', () => readFileSync(path.join(ROOT, 'examples/spa/app.js'), 'utf8')],
+    '/authgate.js': ['text/javascript', () => readFileSync(path.join(ROOT, 'clients/js/authgate.js'), 'utf8')],
+  };
+  for (const [p, html] of Object.entries(pages)) files[p] = ['text/html; charset=utf-8', () => html];
+  const server = http.createServer((req, res) => {
+    const entry = files[new URL(req.url, origin).pathname];
+    if (!entry) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': entry[0],
+      'content-security-policy': `default-src 'self'; connect-src 'self' ${authOrigin}; form-action 'self' ${authOrigin}`,
+      'x-content-type-options': 'nosniff',
+      'cache-control': 'no-store',
+    });
+    res.end(entry[1]());
+  });
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  return { origin, port, stop: () => new Promise((r) => server.close(r)) };
+}
+
+/** `secureOrigins`: plain-http origins Chromium treats as secure contexts (Web Locks need one). */
+export async function launchBrowser({ secureOrigins = [] } = {}) {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--host-resolver-rules=MAP *.example.test 127.0.0.1, MAP evil.test 127.0.0.1',
+      ...(secureOrigins.length ? [`--unsafely-treat-insecure-origin-as-secure=${secureOrigins.join(',')}`] : []),
+    ],
+  });
+}
+
+export function ensureArtifacts() {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return ARTIFACTS;
+}
+
+let counter = 0;
+export function uniqueEmail() {
+  counter += 1;
+  return `spa-${Date.now().toString(36)}-${process.pid}-${counter}@example.com`;
+}
