@@ -231,7 +231,8 @@ impl IpLimits {
 /// The one middleware for per-IP request rates (DESIGN §7): it picks the budget from the route
 /// (and, for `token/`, from the grant type in the body), answers 429 with `Retry-After` and the
 /// envelope when it is spent, and counts failed sign-ins per IP after the handler answered.
-/// The IP comes from [`client_ip`], so `X-Forwarded-For` counts only from trusted proxies.
+/// The IP comes from [`client_ip`], so `X-Forwarded-For` counts only from trusted proxies;
+/// IPv6 clients are counted by their /64.
 pub async fn limit_requests(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -251,7 +252,7 @@ pub async fn limit_requests(
             .await
             .map(ServiceResponse::map_into_left_body);
     };
-    let Some(ip) = client_ip(req.request(), &state.settings.trusted_proxies) else {
+    let Some(ip) = client_ip(req.request(), &state.settings.trusted_proxies).map(subject) else {
         return next
             .call(req)
             .await
@@ -302,6 +303,21 @@ pub async fn limit_requests(
         }
     }
     Ok(resp.map_into_left_body())
+}
+
+/// Whom a budget belongs to: an IPv4 address, or the /64 of an IPv6 one (one subscriber's
+/// network gets a whole /64, so its addresses are not separate clients).
+fn subject(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
+    }
 }
 
 /// A refused credential: 401 from signin and token, or 400/401 from the SMS sign-in (a wrong
@@ -400,6 +416,17 @@ mod tests {
         assert!(l.check_at(1, t0 + Duration::from_secs(10), true).is_err());
         assert!(l.check_at(1, t0 + Duration::from_secs(40), false).is_ok());
         assert!(Limiter::<u8>::new(Rate::parse("0").unwrap()).is_none());
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_slash_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(subject(a), subject(b));
+        assert_ne!(subject(a), subject(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(subject(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
     }
 
     #[test]

@@ -95,8 +95,9 @@ pub fn wake(state: &AppState) {
     state.outbox_wake.notify_one();
 }
 
-/// Seconds left before another code mail may go to this address (per-address cooldown,
-/// DESIGN §7), or `None` when one may go now. Kept in the database so replicas share it.
+/// Seconds left before another code message may go to this recipient (the per-recipient
+/// cooldown and hourly cap, DESIGN §7), or `None` when one may go now. Kept in the database (the
+/// outbox) so replicas share it.
 pub fn cooldown_left(
     state: &AppState,
     conn: &mut DbConnection,
