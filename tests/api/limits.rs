@@ -117,6 +117,28 @@ both_backends! {
         assert_eq!(k, u, "locked known and unknown accounts answer alike");
     }
 
+    async fn signin_costs_the_same_for_an_unknown_account_and_a_wrong_password(backend) {
+        // A cost where the hash dominates the request, and no lockout in the way of the samples.
+        let app = TestApp::spawn_with(backend, |s| {
+            s.bcrypt_cost = 7;
+            s.lockout_ladder = Ladder::default();
+        }).await;
+        let known = unique_email();
+        assert_eq!(app.signup(&known, PW).await.status(), 201);
+        let (mut k, mut u) = (Vec::new(), Vec::new());
+        for _ in 0..7 {
+            for (login, out) in [(known.clone(), &mut k), (unique_email(), &mut u)] {
+                let t = std::time::Instant::now();
+                assert_eq!(app.signin(&login, "wrong password", false).await.status(), 401);
+                out.push(t.elapsed());
+            }
+        }
+        let median = |v: &mut Vec<Duration>| { v.sort(); v[v.len() / 2] };
+        let (k, u) = (median(&mut k), median(&mut u));
+        eprintln!("signin median ({backend:?}): wrong password {k:?}, unknown account {u:?}");
+        assert!(u * 2 >= k && k * 2 >= u, "wrong password {k:?} and unknown account {u:?} should cost about the same");
+    }
+
     async fn the_ladder_grows_and_a_success_resets_the_count(backend) {
         let app = TestApp::spawn_with(backend, |s| {
             s.lockout_ladder = Ladder::parse("2:1s,3:1h").unwrap();
