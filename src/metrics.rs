@@ -20,6 +20,10 @@ pub struct Metrics {
     pub outbox_deliveries: IntCounterVec,
     pub outbox_backlog: IntGauge,
     pub captcha: IntCounterVec,
+    /// Requests refused by a per-IP rate limit, by budget (auth, signin, refresh, api).
+    pub rate_limited: IntCounterVec,
+    /// Sign-in attempts refused because the account is locked, and locks imposed.
+    pub lockouts: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -123,6 +127,18 @@ impl Metrics {
                 "authgate_captcha_verifications_total",
                 "Captcha verifications by outcome (success, rejected, unavailable).",
                 &["outcome"],
+            )?,
+            rate_limited: counter(
+                &registry,
+                "authgate_rate_limited_total",
+                "Requests refused by a per-IP rate limit, by budget.",
+                &["limit"],
+            )?,
+            lockouts: counter(
+                &registry,
+                "authgate_lockout_total",
+                "Account sign-in lockout events (locked: a lock imposed; refused: an attempt refused while locked).",
+                &["event"],
             )?,
             outbox_backlog,
             http_duration,

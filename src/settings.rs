@@ -748,6 +748,49 @@ pub struct Settings {
     )]
     pub mail_per_ip_per_hour: u32,
 
+    // --- Rate limits and lockout (DESIGN §7) ---
+    /// Sign-in failure lockout per account, known or unknown alike, kept in the database so
+    /// replicas share it: `failures:lock` steps, e.g. `5:30s,10:5m,20:1h` (from 5 consecutive
+    /// failures each further failure locks the login for 30 s, from 10 for 5 min, from 20 for
+    /// 1 h; while locked even the right password gets 429). Empty: no lockout.
+    #[arg(long, env = "AUTHGATE_LOCKOUT_LADDER", default_value = "5:30s,10:5m,20:1h",
+          value_parser = crate::service::lockout::Ladder::parse, global = true)]
+    pub lockout_ladder: crate::service::lockout::Ladder,
+
+    /// Per-IP rate of each credential, code and mail endpoint (signup, signin, token password
+    /// grant, verify-email, resend, password forgot/reset/change, sms, phone, TOTP): `N/period`,
+    /// N at once at most; `0` turns it off.
+    #[arg(long, env = "AUTHGATE_RATE_LIMIT_AUTH", default_value = "30/5m",
+          value_parser = crate::rate_limit::Rate::parse, global = true)]
+    pub rate_limit_auth: crate::rate_limit::Rate,
+
+    /// Per-IP rate of refreshes (`custom-refresh/` and the `refresh_token` grant together).
+    #[arg(long, env = "AUTHGATE_RATE_LIMIT_REFRESH", default_value = "150/5m",
+          value_parser = crate::rate_limit::Rate::parse, global = true)]
+    pub rate_limit_refresh: crate::rate_limit::Rate,
+
+    /// Per-IP rate of every other endpoint under /api/v1/auth/ (the forward-auth `verify/` is
+    /// never limited).
+    #[arg(long, env = "AUTHGATE_RATE_LIMIT_API", default_value = "300/1m",
+          value_parser = crate::rate_limit::Rate::parse, global = true)]
+    pub rate_limit_api: crate::rate_limit::Rate,
+
+    /// Failed sign-ins (signin, token password grant, sms/signin) allowed per IP; over it
+    /// every sign-in from that IP gets 429 until the budget refills.
+    #[arg(long, env = "AUTHGATE_RATE_LIMIT_SIGNIN_FAILURES", default_value = "100/15m",
+          value_parser = crate::rate_limit::Rate::parse, global = true)]
+    pub rate_limit_signin_failures: crate::rate_limit::Rate,
+
+    /// Code mails and SMS per recipient per hour (on top of AUTHGATE_MAIL_COOLDOWN); requests
+    /// over it answer as usual (202) and send nothing. 0: no cap.
+    #[arg(
+        long,
+        env = "AUTHGATE_MESSAGES_PER_RECIPIENT_PER_HOUR",
+        default_value_t = 10,
+        global = true
+    )]
+    pub messages_per_recipient_per_hour: u32,
+    // --- end of rate limits and lockout ---
     /// Refuse sign-in (403 email_not_verified) until the address is verified.
     #[arg(long, env = "AUTHGATE_REQUIRE_EMAIL_VERIFICATION", default_value_t = false, action = ArgAction::Set, global = true)]
     pub require_email_verification: bool,

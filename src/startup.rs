@@ -43,6 +43,8 @@ pub struct AppState {
     pub outbox_wake: tokio::sync::Notify,
     /// Per-IP hourly cap on the endpoints that send mail.
     pub mail_ip_limit: crate::rate_limit::IpWindowLimit,
+    /// Per-IP request rates of `crate::rate_limit::limit_requests`.
+    pub ip_limits: crate::rate_limit::IpLimits,
 }
 
 /// Forward-auth checks arriving with the original request path appended (Envoy).
@@ -426,6 +428,7 @@ impl Application {
                 settings.mail_per_ip_per_hour,
                 std::time::Duration::from_secs(3600),
             ),
+            ip_limits: crate::rate_limit::IpLimits::new(&settings),
             settings,
         });
         let app_state = state.clone();
@@ -453,7 +456,11 @@ impl Application {
                 }
             })
             .default_service(web::to(crate::proxy::default_service))
+            // Innermost first: rate limits answer inside the guard, so a 429 still gets the CORS
+            // headers a browser needs to read it; hygiene headers go on everything after that.
+            .wrap(from_fn(crate::rate_limit::limit_requests))
             .wrap(from_fn(crate::http::guard::request_guard))
+            .wrap(from_fn(crate::http::hygiene::response_headers))
             .wrap(NormalizePath::trim())
             .wrap(actix_web::middleware::Condition::new(
                 proxy_mode,
@@ -534,6 +541,9 @@ impl Application {
                         if let Some(row) = rotated {
                             tracing::info!(kid = %row.kid, "signing key rotated automatically");
                         }
+                    }
+                    if let Err(e) = crate::service::lockout::purge(&mut conn) {
+                        tracing::warn!(error = %e, "purging old sign-in failure counts failed");
                     }
                     s.keys.load(&mut conn)
                 })

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod outbox;
 pub mod schema;
 pub mod sessions;
+pub mod throttle;
 pub mod users;
 
 use std::time::Duration;

@@ -70,6 +70,22 @@ pub fn latest_to(
         .first(conn)
 }
 
+/// How many messages went to `recipient` after `since`, and the oldest of them.
+pub fn count_to(
+    conn: &mut DbConnection,
+    recipient: &str,
+    since: NaiveDateTime,
+) -> QueryResult<(i64, Option<NaiveDateTime>)> {
+    outbox::table
+        .filter(outbox::recipient.eq(recipient))
+        .filter(outbox::created_at.gt(since))
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::min(outbox::created_at),
+        ))
+        .first(conn)
+}
+
 #[derive(QueryableByName)]
 struct IdRow {
     #[diesel(sql_type = Text)]

@@ -76,6 +76,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    signin_throttle (login_key) {
+        login_key -> Text,
+        failures -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     signing_keys (kid) {
         kid -> Text,
         algorithm -> Text,
@@ -121,6 +130,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     one_time_codes,
     outbox,
     sessions,
+    signin_throttle,
     signing_keys,
     users,
 );

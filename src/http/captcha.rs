@@ -36,8 +36,35 @@ struct GrantType {
 /// `token/` needs a captcha for its password grant only (DESIGN §6): a refresh-token grant is a
 /// refresh, and refresh never asks for one. Any other grant (or none) is checked.
 fn is_refresh_grant(req: &ServiceRequest, body: &[u8]) -> bool {
-    req.path().trim_end_matches('/') == "/api/v1/auth/token"
-        && serde_json::from_slice::<GrantType>(body).is_ok_and(|g| g.grant_type == "refresh_token")
+    req.path().trim_end_matches('/') == "/api/v1/auth/token" && is_refresh_grant_body(body)
+}
+
+/// Reads the whole body (at most 16 KiB) for a middleware to look at and puts it back for the
+/// handler. `Ok(Err(413 envelope))` when it is larger.
+pub async fn buffer_body(
+    req: &mut ServiceRequest,
+) -> Result<Result<web::Bytes, actix_web::HttpResponse>, actix_web::Error> {
+    let mut payload = req.take_payload();
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > BODY_LIMIT {
+            return Ok(Err(envelope(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body is larger than 16 KiB",
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = body.freeze();
+    req.set_payload(Payload::from(body.clone()));
+    Ok(Ok(body))
+}
+
+/// Whether a `token/` body asks for the `refresh_token` grant.
+pub fn is_refresh_grant_body(body: &[u8]) -> bool {
+    serde_json::from_slice::<GrantType>(body).is_ok_and(|g| g.grant_type == "refresh_token")
 }
 
 pub async fn require_captcha(
@@ -58,24 +85,12 @@ pub async fn require_captcha(
     };
 
     // Buffer the body (bounded) to read its `captcha` field, then give it back to the handler.
-    let mut payload = req.take_payload();
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > BODY_LIMIT {
-            let resp = envelope(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "request body is larger than 16 KiB",
-            );
-            return Ok(req.into_response(resp).map_into_right_body());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let body = body.freeze();
+    let body = match buffer_body(&mut req).await? {
+        Ok(body) => body,
+        Err(resp) => return Ok(req.into_response(resp).map_into_right_body()),
+    };
     let token = token(&req, &body);
     let exempt = is_refresh_grant(&req, &body);
-    req.set_payload(Payload::from(body));
     if exempt {
         return next
             .call(req)

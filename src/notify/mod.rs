@@ -95,23 +95,50 @@ pub fn wake(state: &AppState) {
     state.outbox_wake.notify_one();
 }
 
-/// Seconds left before another code mail may go to this address (per-address cooldown,
-/// DESIGN §7), or `None` when one may go now. Kept in the database so replicas share it.
+/// Seconds left before another code message may go to this recipient (the per-recipient
+/// cooldown and hourly cap, DESIGN §7), or `None` when one may go now. Kept in the database (the
+/// outbox) so replicas share it.
 pub fn cooldown_left(
     state: &AppState,
     conn: &mut DbConnection,
     recipient: &str,
 ) -> diesel::QueryResult<Option<u64>> {
+    let now = db::now();
+    if let Some(wait) = recipient_cap_left(state, conn, recipient, now)? {
+        return Ok(Some(wait));
+    }
     let cooldown = state.settings.mail_cooldown;
     if cooldown.is_zero() {
         return Ok(None);
     }
-    let now = db::now();
     let window = chrono::Duration::from_std(cooldown).unwrap_or(chrono::Duration::MAX);
     let since = now.checked_sub_signed(window).unwrap_or(NaiveDateTime::MIN);
     Ok(db::outbox::latest_to(conn, recipient, since)?.map(|last| {
         let elapsed = (now - last).to_std().unwrap_or_default();
         cooldown.saturating_sub(elapsed).as_secs().max(1)
+    }))
+}
+
+/// `AUTHGATE_MESSAGES_PER_RECIPIENT_PER_HOUR`: the seconds until the oldest message of the last
+/// hour leaves the window, when the recipient already got the hourly maximum.
+fn recipient_cap_left(
+    state: &AppState,
+    conn: &mut DbConnection,
+    recipient: &str,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<Option<u64>> {
+    let cap = state.settings.messages_per_recipient_per_hour;
+    if cap == 0 {
+        return Ok(None);
+    }
+    let since = now - chrono::Duration::hours(1);
+    let (count, oldest) = db::outbox::count_to(conn, recipient, since)?;
+    if count < i64::from(cap) {
+        return Ok(None);
+    }
+    Ok(oldest.map(|t| {
+        let leaves = t + chrono::Duration::hours(1);
+        (leaves - now).num_seconds().max(1).unsigned_abs()
     }))
 }
 

@@ -5,6 +5,7 @@ use crate::domain::{DisplayName, Email, Password};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::service::audit::{self, Event};
+use crate::service::lockout;
 use crate::service::sessions::{self, Issued, NewSessionFor};
 use crate::startup::AppState;
 
@@ -175,12 +176,16 @@ fn check_and_open(
     client: &ClientInfo,
     input: SignIn,
 ) -> Result<Issued, ApiError> {
+    let login = input.email.as_ref().map_or("", |e| e.as_str());
+    let key = lockout::LoginKey::new(state, login);
+    lockout::ensure_open(state, conn, &key)?;
     let user = match &input.email {
         Ok(email) => db::users::find_by_email(conn, email.as_str())?,
         Err(_) => None,
     };
     let Some(user) = user else {
         state.hasher.verify_dummy(&input.password);
+        lockout::failed(state, conn, &key)?;
         audit::record(
             conn,
             client,
@@ -195,6 +200,7 @@ fn check_and_open(
         return Err(ApiError::InvalidCredentials);
     };
     if !state.hasher.verify(&input.password, &user.password_hash) {
+        lockout::failed(state, conn, &key)?;
         audit::record(
             conn,
             client,
@@ -208,6 +214,8 @@ fn check_and_open(
         );
         return Err(ApiError::InvalidCredentials);
     }
+    // The password is right: guessing it is over, so the count starts again.
+    lockout::clear(state, conn, &key)?;
     if user.disabled {
         audit::record(
             conn,

@@ -226,9 +226,13 @@ pub fn reauthenticate(
     let user = active_user(conn, user_id)?;
     match proof {
         Reauth::Password(p) => {
+            // The same lockout as sign-in: a stolen session cannot brute-force the password.
+            let key = crate::service::lockout::LoginKey::new(state, &user.email);
+            crate::service::lockout::ensure_open(state, conn, &key)?;
             if state.hasher.verify(p, &user.password_hash) {
                 Ok(user)
             } else {
+                crate::service::lockout::failed(state, conn, &key)?;
                 Err(ApiError::validation(
                     "invalid_password",
                     "the password is wrong",

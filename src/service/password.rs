@@ -8,6 +8,7 @@ use crate::notify::{self, Template};
 use crate::service::audit::{self, Event};
 use crate::service::codes::{self, Checked, Purpose};
 use crate::service::email::{queue_code_mail, CodeMail};
+use crate::service::lockout;
 use crate::startup::AppState;
 
 const NOBODY: &str = "00000000-0000-0000-0000-000000000000";
@@ -79,6 +80,8 @@ pub fn reset(
         };
         let now = db::now();
         db::users::set_password(conn, &user.id, &hash, now)?;
+        // The owner proved the address: a sign-in lock on it ends with the new password.
+        lockout::clear(state, conn, &lockout::LoginKey::new(state, &user.email))?;
         if !user.email_verified {
             db::users::set_email_verified(conn, &user.id, now)?;
         }
@@ -124,10 +127,13 @@ pub fn change(
         Some(u) if !u.disabled => u,
         _ => return Err(ApiError::InvalidToken),
     };
+    let key = lockout::LoginKey::new(state, &user.email);
+    lockout::ensure_open(state, conn, &key)?;
     if !state
         .hasher
         .verify(&input.old_password, &user.password_hash)
     {
+        lockout::failed(state, conn, &key)?;
         audit::record(
             conn,
             client,

@@ -141,6 +141,14 @@ pub fn test_settings(db_url: &str) -> Settings {
     s.bcrypt_cost = 4;
     s.workers = 2;
     s.database_pool_size = 4;
+    // Tests sign in many times from 127.0.0.1: per-IP budgets generous enough never to matter
+    // (the code path still runs); tests of the limits set small ones with `spawn_with`.
+    let generous = authgate::rate_limit::Rate::parse("100000/1m").expect("rate");
+    s.rate_limit_auth = generous;
+    s.rate_limit_refresh = generous;
+    s.rate_limit_api = generous;
+    s.rate_limit_signin_failures = generous;
+    s.messages_per_recipient_per_hour = 100_000;
     s
 }
 
@@ -352,6 +360,10 @@ impl Proc {
             .env("AUTHGATE_DATABASE_URL", db_url)
             .env("AUTHGATE_BCRYPT_COST", "4")
             .env("AUTHGATE_WORKERS", "2")
+            .env("AUTHGATE_RATE_LIMIT_AUTH", "100000/1m")
+            .env("AUTHGATE_RATE_LIMIT_REFRESH", "100000/1m")
+            .env("AUTHGATE_RATE_LIMIT_API", "100000/1m")
+            .env("AUTHGATE_RATE_LIMIT_SIGNIN_FAILURES", "100000/1m")
             .env("AUTHGATE_LOG_FORMAT", "json")
             .stdout(if capture_stdout {
                 Stdio::piped()

@@ -11,6 +11,7 @@ mod cookies;
 mod credentials;
 mod flows;
 mod inputs;
+mod limits;
 mod mail;
 mod mail_logs;
 mod mfa;

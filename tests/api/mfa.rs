@@ -245,14 +245,14 @@ both_backends! {
 
 /// A webhook receiver that checks the Standard Webhooks signature itself and returns the
 /// messages it accepted.
-struct SmsReceiver {
-    server: wiremock::MockServer,
+pub(crate) struct SmsReceiver {
+    pub(crate) server: wiremock::MockServer,
 }
 
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 impl SmsReceiver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         use wiremock::{matchers::method, Mock, ResponseTemplate};
         let server = wiremock::MockServer::start().await;
         Mock::given(method("POST"))
@@ -303,7 +303,7 @@ impl SmsReceiver {
     }
 
     /// Waits for the n-th message to `to` and returns its 6-digit code.
-    async fn code(&self, to: &str, n: usize) -> String {
+    pub(crate) async fn code(&self, to: &str, n: usize) -> String {
         for _ in 0..100 {
             let msgs: Vec<String> = self
                 .messages()
@@ -326,7 +326,7 @@ impl SmsReceiver {
     }
 }
 
-fn sms_settings(url: String) -> impl FnOnce(&mut authgate::settings::Settings) {
+pub(crate) fn sms_settings(url: String) -> impl FnOnce(&mut authgate::settings::Settings) {
     move |s| {
         s.sms_webhook_url = Some(url);
         s.sms_webhook_secret = Some(authgate::settings::Secret::new(WEBHOOK_SECRET));
