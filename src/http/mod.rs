@@ -6,6 +6,8 @@ pub mod captcha;
 pub mod client_ip;
 pub mod cookies;
 pub mod guard;
+pub mod json;
 
 pub use auth::{Authenticated, MaybeAuthenticated};
 pub use client_ip::ClientInfo;
+pub use json::Json;

@@ -546,4 +546,23 @@ both_backends! {
         };
         assert_eq!(user["totp_enabled"], true, "the reset left the second factor on");
     }
+    async fn a_json_array_is_not_read_as_the_object_positionally(backend) {
+        let app = TestApp::spawn(backend).await;
+        let tokens = app.signed_in_user().await;
+        let email = unique_email();
+        let cases: [(reqwest::Method, &str, Value); 4] = [
+            (reqwest::Method::POST, "/api/v1/auth/signup/", json!([email, "correct horse battery", "Array"])),
+            (reqwest::Method::PATCH, USER, json!(["Renamed", null, null])),
+            (reqwest::Method::PATCH, USER, json!([null, null])),
+            (reqwest::Method::POST, "/api/v1/auth/verify-email/resend/", json!([null])),
+        ];
+        for (method, path, body) in cases {
+            let resp = app.client.request(method.clone(), app.url(path)).bearer_auth(&tokens.access).json(&body).send().await.unwrap();
+            assert_eq!(resp.status(), 400, "{method} {path} {body}");
+            assert_eq!(error_code(resp).await, "invalid_request");
+        }
+        let user: Value = app.get_user_bearer(&tokens.access).await.json().await.unwrap();
+        assert_eq!(user["name"], "Test User");
+        assert_eq!(app.signin(&email, "correct horse battery", false).await.status(), 401, "no account from an array");
+    }
 }
