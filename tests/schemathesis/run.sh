@@ -5,20 +5,21 @@
 #
 #   tests/schemathesis/run.sh [path/to/authgate]    (default: target/debug/authgate)
 #
-# Environment: MAX_EXAMPLES (default 25), SEED (default 1: the same cases every run; set another
+# Environment: MAX_EXAMPLES (default 40), SEED (default 1: the same cases every run; set another
 # value, or "random", to explore), SCHEMATHESIS_REPORT_DIR (default: a temp dir, removed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 SCHEMATHESIS_VERSION=4.32.5
 bin=${1:-target/debug/authgate}
-max_examples=${MAX_EXAMPLES:-25}
+max_examples=${MAX_EXAMPLES:-40}
 seed=${SEED:-1}
 
 if [ ! -x "$bin" ]; then
   echo "no authgate binary at $bin (build it: cargo build --locked)" >&2
   exit 2
 fi
+command -v curl >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq curl; }
 if [ "$(schemathesis --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
   python3 -m pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
@@ -68,7 +69,9 @@ token=$(curl -fsS -H 'content-type: application/json' \
 
 report=${SCHEMATHESIS_REPORT_DIR:-$work/report}
 status=0
-schemathesis run openapi.yml \
+repo=$(pwd)
+# Run from the temp dir: schemathesis keeps a cache of past failures in ./.schemathesis.
+(cd "$work" && schemathesis run "$repo/openapi.yml" \
   --url "$base" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection,ignored_auth \
@@ -80,7 +83,7 @@ schemathesis run openapi.yml \
   --request-timeout 10 \
   --suppress-health-check all \
   --continue-on-failure \
-  --report junit --report-dir "$report" \
+  --report junit --report-dir "$report") \
   || status=$?
 
 if [ "$status" -ne 0 ]; then
