@@ -26,8 +26,10 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgresql");
 
 /// Per-connection SQLite settings: WAL so readers never block the writer, a busy timeout so
-/// writers queue instead of failing, and foreign keys (off by default in SQLite).
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+/// writers queue instead of failing, and foreign keys (off by default in SQLite). The busy
+/// timeout comes first: `journal_mode` takes a lock, and without the timeout a connection opened
+/// while another one writes failed at once with "database is locked" (found by schemathesis).
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
 #[derive(diesel::MultiConnection)]

@@ -7,6 +7,8 @@ pub mod client_ip;
 pub mod cookies;
 pub mod guard;
 pub mod hygiene;
+pub mod json;
 
 pub use auth::{Authenticated, MaybeAuthenticated};
 pub use client_ip::ClientInfo;
+pub use json::Json;

@@ -67,7 +67,7 @@ pub fn with_session_cookies(
 pub async fn signup(
     state: web::Data<AppState>,
     client: ClientInfo,
-    body: web::Json<SignUpBody>,
+    body: crate::http::Json<SignUpBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let input = SignUp {
@@ -94,7 +94,7 @@ pub async fn signup(
 pub async fn signin(
     state: web::Data<AppState>,
     client: ClientInfo,
-    body: web::Json<SignInBody>,
+    body: crate::http::Json<SignInBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let input = SignIn {

@@ -42,7 +42,7 @@ pub async fn verify(
     state: web::Data<AppState>,
     auth: MaybeAuthenticated,
     client: ClientInfo,
-    body: web::Json<VerifyBody>,
+    body: crate::http::Json<VerifyBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let who = subject(auth, body.email)?;
@@ -63,7 +63,7 @@ pub async fn resend(
     state: web::Data<AppState>,
     auth: MaybeAuthenticated,
     client: ClientInfo,
-    body: web::Json<ResendBody>,
+    body: crate::http::Json<ResendBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let who = subject(auth, body.email)?;

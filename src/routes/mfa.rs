@@ -42,7 +42,7 @@ pub struct ConfirmBody {
 pub async fn confirm(
     state: web::Data<AppState>,
     auth: Authenticated,
-    body: web::Json<ConfirmBody>,
+    body: crate::http::Json<ConfirmBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let codes = match (body.code, body.codes) {
@@ -96,7 +96,7 @@ impl ReauthBody {
 pub async fn disable(
     state: web::Data<AppState>,
     auth: Authenticated,
-    body: web::Json<ReauthBody>,
+    body: crate::http::Json<ReauthBody>,
 ) -> Result<HttpResponse, ApiError> {
     let proof = body.into_inner().into_proof()?;
     let user_id = auth.claims.sub;

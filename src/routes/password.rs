@@ -35,7 +35,7 @@ pub struct ChangeBody {
 pub async fn forgot(
     state: web::Data<AppState>,
     client: ClientInfo,
-    body: web::Json<ForgotBody>,
+    body: crate::http::Json<ForgotBody>,
 ) -> Result<HttpResponse, ApiError> {
     let email = Email::parse(&body.email)?;
     state.mail_ip_limit.check(client.ip)?;
@@ -50,7 +50,7 @@ pub async fn forgot(
 pub async fn reset(
     state: web::Data<AppState>,
     client: ClientInfo,
-    body: web::Json<ResetBody>,
+    body: crate::http::Json<ResetBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let input = Reset {
@@ -69,7 +69,7 @@ pub async fn change(
     state: web::Data<AppState>,
     auth: Authenticated,
     client: ClientInfo,
-    body: web::Json<ChangeBody>,
+    body: crate::http::Json<ChangeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let input = Change {

@@ -35,7 +35,7 @@ pub async fn request_binding(
     state: web::Data<AppState>,
     auth: Authenticated,
     client: ClientInfo,
-    body: web::Json<PhoneBody>,
+    body: crate::http::Json<PhoneBody>,
 ) -> Result<HttpResponse, ApiError> {
     let phone = Phone::parse(&body.phone)?;
     state.mail_ip_limit.check(client.ip)?;
@@ -58,7 +58,7 @@ pub async fn bind(
     state: web::Data<AppState>,
     auth: Authenticated,
     client: ClientInfo,
-    body: web::Json<BindBody>,
+    body: crate::http::Json<BindBody>,
 ) -> Result<HttpResponse, ApiError> {
     let phone = Phone::parse(&body.phone)?;
     let code = OneTimeCode::parse(&body.code)?;
@@ -76,7 +76,7 @@ pub async fn bind(
 pub async fn unbind(
     state: web::Data<AppState>,
     auth: Authenticated,
-    body: web::Json<ReauthBody>,
+    body: crate::http::Json<ReauthBody>,
 ) -> Result<HttpResponse, ApiError> {
     let proof = body.into_inner().into_proof()?;
     let user_id = auth.claims.sub;
@@ -90,7 +90,7 @@ pub async fn unbind(
 pub async fn sms_code(
     state: web::Data<AppState>,
     client: ClientInfo,
-    body: web::Json<PhoneBody>,
+    body: crate::http::Json<PhoneBody>,
 ) -> Result<HttpResponse, ApiError> {
     let phone = Phone::parse(&body.phone)?;
     state.mail_ip_limit.check(client.ip)?;
@@ -115,7 +115,7 @@ pub struct SmsSignInBody {
 pub async fn sms_signin(
     state: web::Data<AppState>,
     client: ClientInfo,
-    body: web::Json<SmsSignInBody>,
+    body: crate::http::Json<SmsSignInBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let input = SmsSignIn {

@@ -75,7 +75,7 @@ fn parse(body: TokenBody) -> Result<Grant, ApiError> {
 pub async fn token(
     state: web::Data<AppState>,
     client: ClientInfo,
-    body: web::Json<TokenBody>,
+    body: crate::http::Json<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
     let grant = parse(body.into_inner())?;
     let _permit = match grant {
@@ -119,7 +119,7 @@ pub struct RevokeBody {
 pub async fn revoke(
     state: web::Data<AppState>,
     client: ClientInfo,
-    body: web::Json<RevokeBody>,
+    body: crate::http::Json<RevokeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let token = body.into_inner().token;
     if token.len() <= 8192 {

@@ -48,7 +48,7 @@ pub async fn patch(
     state: web::Data<AppState>,
     auth: Authenticated,
     client: ClientInfo,
-    body: web::Json<PatchBody>,
+    body: crate::http::Json<PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let patch = Patch {

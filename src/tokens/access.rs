@@ -1,6 +1,6 @@
 //! Access tokens: short-lived JWTs (RFC 9068 `at+jwt`), verified strictly (RFC 8725): the
 //! algorithm is pinned by the key the `kid` names, `iss`/`aud`/`sub`/`exp`/`nbf` are required,
-//! and `jku`/`jwk`/`x5u` headers are never looked at.
+//! `iat` may not lie in the future, and `jku`/`jwk`/`x5u` headers are never looked at.
 
 use jsonwebtoken::{decode, decode_header, encode, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,8 @@ pub enum TokenError {
     Invalid(#[from] jsonwebtoken::errors::Error),
     #[error("no signing key is loaded")]
     NoKey,
+    #[error("token was issued in the future")]
+    IssuedInFuture,
 }
 
 const TYP: &str = "at+jwt";
@@ -142,6 +144,11 @@ impl TokenIssuer {
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
         let data = decode::<AccessClaims>(token, &key.decoding, &validation)?;
+        // jsonwebtoken does not look at `iat`; a token from the future (beyond the clock-skew
+        // leeway) was not issued by a replica of ours.
+        if data.claims.iat > now.saturating_add(leeway) {
+            return Err(TokenError::IssuedInFuture);
+        }
         self.cache.insert(token, &data.claims, generation, now);
         Ok(data.claims)
     }

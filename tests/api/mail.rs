@@ -20,7 +20,7 @@ const CHANGE: &str = "/api/v1/auth/user/password/";
 const USER: &str = "/api/v1/auth/user/";
 
 /// An app that mails through `smtp`, without the per-address cooldown unless `configure` sets it.
-async fn mail_app(
+pub async fn mail_app(
     backend: Backend,
     smtp: &SmtpServer,
     configure: impl FnOnce(&mut Settings),

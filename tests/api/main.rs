@@ -20,6 +20,7 @@ mod peers;
 mod persistence;
 mod proxy;
 mod refresh;
+mod security;
 mod smtp;
 mod storage;
 mod tokens;

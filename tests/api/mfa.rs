@@ -9,7 +9,7 @@ use crate::contract::assert_conforms;
 use crate::helpers::*;
 
 /// RFC 6238 TOTP (HMAC-SHA-1, dynamic truncation) written here, independent of the service's crate.
-fn hotp(secret: &[u8], counter: u64, digits: u32) -> String {
+pub fn hotp(secret: &[u8], counter: u64, digits: u32) -> String {
     use aws_lc_rs::hmac;
     let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
     let mac = hmac::sign(&key, &counter.to_be_bytes());
@@ -26,7 +26,7 @@ fn hotp(secret: &[u8], counter: u64, digits: u32) -> String {
     )
 }
 
-fn step_now() -> u64 {
+pub fn step_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -92,7 +92,7 @@ impl TestApp {
 const PW: &str = "correct horse battery";
 
 /// Signs up, enrolls and confirms TOTP; returns (email, tokens, secret, confirmed step).
-async fn user_with_totp(app: &TestApp) -> (String, Tokens, Vec<u8>, u64) {
+pub async fn user_with_totp(app: &TestApp) -> (String, Tokens, Vec<u8>, u64) {
     let email = unique_email();
     let resp = app.signup(&email, PW).await;
     let tokens = Tokens::from_response(&resp);

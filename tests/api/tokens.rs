@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-fn b64(bytes: &[u8]) -> String {
+pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
@@ -27,14 +27,14 @@ fn app_keys(app: &TestApp) -> KeyStore {
     store
 }
 
-struct Forger {
+pub struct Forger {
     keys: KeyStore,
-    claims: Value,
-    kid: String,
+    pub claims: Value,
+    pub kid: String,
 }
 
 impl Forger {
-    async fn new(app: &TestApp) -> Self {
+    pub async fn new(app: &TestApp) -> Self {
         let tokens = app.signed_in_user().await;
         let payload = tokens.access.split('.').nth(1).unwrap();
         let claims: Value = serde_json::from_slice(
@@ -54,7 +54,11 @@ impl Forger {
     }
 
     /// Signs `claims` with the real key, with header overrides.
-    fn sign(&self, claims: &Value, edit_header: impl FnOnce(&mut jsonwebtoken::Header)) -> String {
+    pub fn sign(
+        &self,
+        claims: &Value,
+        edit_header: impl FnOnce(&mut jsonwebtoken::Header),
+    ) -> String {
         let set = self.keys.snapshot();
         let key = set.signing_key(authgate::db::now()).unwrap();
         let mut header = jsonwebtoken::Header::new(key.algorithm);
@@ -64,18 +68,18 @@ impl Forger {
         jsonwebtoken::encode(&header, claims, key.encoding.as_ref().unwrap()).unwrap()
     }
 
-    fn with(&self, edit: impl FnOnce(&mut Value)) -> Value {
+    pub fn with(&self, edit: impl FnOnce(&mut Value)) -> Value {
         let mut c = self.claims.clone();
         edit(&mut c);
         c
     }
 }
 
-fn now() -> i64 {
+pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
+pub fn hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
     let signing_input = format!(
         "{}.{}",
         b64(header.to_string().as_bytes()),
