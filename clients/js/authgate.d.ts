@@ -54,8 +54,9 @@ export interface AuthgateClient {
   signin(body: SigninBody): Promise<null>;
   logout(): Promise<null>;
   user(): Promise<User>;
+  /** Refresh now, unless another tab or call refreshes meanwhile (single-flight). */
   refresh(): Promise<null>;
-  /** `fetch` with credentials; on a 401, refresh once (single-flight, cross-tab) and retry once. */
+  /** `fetch` with credentials; on a 401, refresh at most once (single-flight, cross-tab) and retry. */
   authFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
 }
 

@@ -170,8 +170,8 @@ test('an expired access token is refreshed transparently by authFetch', async ()
 });
 
 for (const locks of [true, false]) {
-  const how = locks ? 'Web Locks' : 'no Web Locks (localStorage lease + BroadcastChannel fallback)';
-  test(`four tabs calling authFetch at the same moment after expiry, ${how}: all succeed, one refresh reaches authgate`, async () => {
+  const how = locks ? 'Web Locks' : 'no Web Locks (IndexedDB lease + BroadcastChannel fallback)';
+  test(`four tabs of one browser context calling authFetch at the same moment after expiry, ${how}: all succeed, exactly one refresh request reaches authgate, the session is not revoked`, async () => {
   const email = uniqueEmail();
   await createUser(email);
   const context = await browser.newContext();
@@ -190,21 +190,26 @@ for (const locks of [true, false]) {
     await status(tab, `signed in as ${email}`);
     tabs.push(tab);
   }
-  await sleep(TTL_MS + 700); // every tab's access token has expired; nothing is in flight
-  const before = await refreshes();
-  const startAt = Date.now() + 300;
-  const results = await Promise.all(tabs.map((tab) => tab.evaluate(async (at) => {
-    while (Date.now() < at) await new Promise((r) => setTimeout(r, 1));
-    const r = await window.authgate.authFetch(window.authgateHelloUrl);
-    return { status: r.status, body: await r.json() };
-  }, startAt)));
-  const after = await refreshes();
-  for (const r of results) assert.deepEqual(r, { status: 200, body: { hello: email } });
-  assert.equal(after.rotated - before.rotated, 1, `rotations: ${JSON.stringify({ before, after })}`);
-  assert.equal(after.requests - before.requests, 1, 'refresh requests reaching authgate');
-  assert.equal(after.grace - before.grace, 0);
-  assert.equal(after.reused - before.reused, 0);
-  assert.equal(after.invalid - before.invalid, 0);
+  // Three expiries in a row: a lost race shows up in one of them far more often than in one.
+  let after;
+  for (let round = 1; round <= 3; round++) {
+    await sleep(TTL_MS + 700); // every tab's access token has expired; nothing is in flight
+    const before = await refreshes();
+    const startAt = Date.now() + 300;
+    const results = await Promise.all(tabs.map((tab) => tab.evaluate(async (at) => {
+      while (Date.now() < at) await new Promise((r) => setTimeout(r, 1));
+      const r = await window.authgate.authFetch(window.authgateHelloUrl);
+      return { status: r.status, body: await r.json() };
+    }, startAt)));
+    after = await refreshes();
+    const seen = `round ${round}: ${JSON.stringify({ before, after })}`;
+    for (const r of results) assert.deepEqual(r, { status: 200, body: { hello: email } }, seen);
+    assert.equal(after.requests - before.requests, 1, `refresh requests reaching authgate, ${seen}`);
+    assert.equal(after.rotated - before.rotated, 1, seen);
+    assert.equal(after.grace - before.grace, 0, seen);
+    assert.equal(after.reused - before.reused, 0, seen);
+    assert.equal(after.invalid - before.invalid, 0, seen);
+  }
   // The session lives on: every tab still works, and the next refresh rotates normally.
   await tabs[3].click('#whoami');
   await output(tabs[3], `You are ${email} (id ${(await tabs[3].evaluate(() => window.authgate.user())).id})`);
