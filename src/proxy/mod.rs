@@ -97,7 +97,7 @@ pub async fn default_service(
 
 /// What the check in front of the upstream decided.
 enum Decision {
-    Pass(Option<(AccessClaims, String)>),
+    Pass(Option<(std::sync::Arc<AccessClaims>, String)>),
     Refuse(HttpResponse),
 }
 

@@ -109,7 +109,12 @@ impl TokenIssuer {
     }
 
     /// Verifies a presented token. CPU only: no database, no network.
-    pub fn verify(&self, keys: &KeyStore, token: &str) -> Result<AccessClaims, TokenError> {
+    /// The claims are shared with the verified-token cache.
+    pub fn verify(
+        &self,
+        keys: &KeyStore,
+        token: &str,
+    ) -> Result<std::sync::Arc<AccessClaims>, TokenError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
@@ -142,7 +147,8 @@ impl TokenIssuer {
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
         let data = decode::<AccessClaims>(token, &key.decoding, &validation)?;
-        self.cache.insert(token, &data.claims, generation, now);
-        Ok(data.claims)
+        let claims = std::sync::Arc::new(data.claims);
+        self.cache.insert(token, &claims, generation, now);
+        Ok(claims)
     }
 }
