@@ -68,11 +68,11 @@ pub fn find_for_update(conn: &mut DbConnection, id: &str) -> QueryResult<Option<
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<SessionRow>> {
-    sessions::table
+    super::on_backend!(conn, |c| sessions::table
         .find(id)
         .select(SessionRow::as_select())
-        .first(conn)
-        .optional()
+        .get_result(c)
+        .optional())
 }
 
 /// What a refresh needs of the session's user.
@@ -89,27 +89,27 @@ pub fn find_with_user(
     conn: &mut DbConnection,
     id: &str,
 ) -> QueryResult<Option<(SessionRow, SessionUser)>> {
-    sessions::table
+    super::on_backend!(conn, |c| sessions::table
         .inner_join(users::table)
         .filter(sessions::id.eq(id))
         .select((
             SessionRow::as_select(),
             (users::email, users::email_verified, users::disabled),
         ))
-        .first::<(SessionRow, (String, bool, bool))>(conn)
-        .optional()
-        .map(|found| {
-            found.map(|(row, (email, email_verified, disabled))| {
-                (
-                    row,
-                    SessionUser {
-                        email,
-                        email_verified,
-                        disabled,
-                    },
-                )
-            })
+        .get_result::<(SessionRow, (String, bool, bool))>(c)
+        .optional())
+    .map(|found| {
+        found.map(|(row, (email, email_verified, disabled))| {
+            (
+                row,
+                SessionUser {
+                    email,
+                    email_verified,
+                    disabled,
+                },
+            )
         })
+    })
 }
 
 /// Advances the refresh counter from `from` to `from + 1`, but only if it still stands at
@@ -124,7 +124,7 @@ pub fn rotate_from(
     let Some(next) = from.checked_add(1) else {
         return Ok(false);
     };
-    diesel::update(
+    let update = diesel::update(
         sessions::table
             .find(id)
             .filter(sessions::counter.eq(from))
@@ -134,9 +134,8 @@ pub fn rotate_from(
         sessions::counter.eq(next),
         sessions::rotated_at.eq(at),
         sessions::last_used_at.eq(at),
-    ))
-    .execute(conn)
-    .map(|n| n == 1)
+    ));
+    super::on_backend!(conn, |c| update.execute(c)).map(|n| n == 1)
 }
 
 /// Advances the refresh counter by one step.

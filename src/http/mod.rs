@@ -6,6 +6,7 @@ pub mod captcha;
 pub mod client_ip;
 pub mod cookies;
 pub mod guard;
+pub mod normalize;
 
 pub use auth::{Authenticated, MaybeAuthenticated};
 pub use client_ip::ClientInfo;

@@ -111,7 +111,7 @@ enum Step {
     /// Issue the next tokens: the session (as read) with its user, the counter the new refresh
     /// token carries, and whether the step rotated or repeated (grace).
     Issue {
-        row: db::sessions::SessionRow,
+        row: Box<db::sessions::SessionRow>,
         user: db::sessions::SessionUser,
         secret: Vec<u8>,
         next: u64,
@@ -158,7 +158,7 @@ pub fn refresh(
             secret,
             next,
             outcome,
-        } => (issue(state, &presented, row, user, &secret, next), outcome),
+        } => (issue(state, &presented, *row, user, &secret, next), outcome),
         Step::Reused(cause) => {
             tracing::warn!(session_id = %sid, cause, "refresh token reuse: session revoked");
             (Err(ApiError::RefreshTokenReused(cause)), "reused")
@@ -201,7 +201,7 @@ fn optimistic_step(
             return Ok(None); // another refresh moved the counter (or ended the session) first
         }
         return Ok(Some(Step::Issue {
-            row,
+            row: Box::new(row),
             user,
             secret,
             next: current + 1,
@@ -212,7 +212,7 @@ fn optimistic_step(
     if presented.counter.checked_add(1) == Some(current) && now - row.rotated_at <= grace {
         // The previous token inside the grace window: the current token again, no write.
         return Ok(Some(Step::Issue {
-            row,
+            row: Box::new(row),
             user,
             secret,
             next: current,
@@ -286,7 +286,7 @@ fn locked_step(
         return Ok(Step::Reused(cause));
     };
     Ok(Step::Issue {
-        row,
+        row: Box::new(row),
         user,
         secret,
         next,
