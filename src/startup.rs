@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::{from_fn, NormalizePath};
+use actix_web::middleware::from_fn;
 use actix_web::{dev::Server, web, App, HttpRequest, HttpResponse, HttpServer, Route};
 use anyhow::Context as _;
 
@@ -227,7 +227,8 @@ pub fn routes() -> Vec<(Method, &'static str)> {
     route_table().into_iter().map(|(m, p, _)| (m, p)).collect()
 }
 
-/// Paths are registered without their trailing slash; `NormalizePath::trim` makes both forms match.
+/// Paths are registered without their trailing slash; `http::normalize::trim_path` (what
+/// `NormalizePath::trim` does) makes both forms match.
 fn registered_path(path: &str) -> String {
     if path == "/" {
         path.to_owned()
@@ -395,6 +396,7 @@ impl Application {
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let workers = settings.workers;
+        let app_state_pool_size = settings.database_pool_size;
         let shutdown_timeout = settings.shutdown_timeout.as_secs();
         let metrics_listener = match settings.metrics_listen {
             Some(addr) => Some(TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?),
@@ -461,7 +463,7 @@ impl Application {
             .wrap(from_fn(crate::rate_limit::limit_requests))
             .wrap(from_fn(crate::http::guard::request_guard))
             .wrap(from_fn(crate::http::hygiene::response_headers))
-            .wrap(NormalizePath::trim())
+            .wrap(from_fn(crate::http::normalize::trim_path))
             .wrap(actix_web::middleware::Condition::new(
                 proxy_mode,
                 from_fn(crate::proxy::keep_original_uri),
@@ -477,6 +479,17 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
+        // Every blocking task (database work, bcrypt) holds a pooled connection, so threads
+        // beyond the pool size would only wait for one: cap each worker's blocking pool at its
+        // share of the pool (actix's default is 512 / workers threads, which under load grew
+        // the process to 30+ threads and their stacks and malloc arenas).
+        let worker_count = if workers > 0 {
+            workers
+        } else {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        };
+        let pool_size = usize::try_from(app_state_pool_size).unwrap_or(usize::MAX);
+        server = server.worker_max_blocking_threads(pool_size.div_ceil(worker_count).max(2));
         Ok(Self {
             port,
             server: server.run(),

@@ -90,10 +90,15 @@ pub async fn request_span(
             );
             if let Some(state) = state {
                 // The route template, never the raw path: label values stay few.
-                let route = resp
-                    .request()
-                    .match_pattern()
-                    .unwrap_or_else(|| "unmatched".to_owned());
+                // Proxied requests get one label without the walk over every route
+                // `match_pattern` makes for a path no route matches.
+                let route = if crate::proxy::is_proxied(&state, resp.request().path()) {
+                    "proxied".to_owned()
+                } else {
+                    resp.request()
+                        .match_pattern()
+                        .unwrap_or_else(|| "unmatched".to_owned())
+                };
                 let m = &state.metrics;
                 m.http_requests
                     .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])

@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::sessions;
+use super::schema::{sessions, users};
 use super::DbConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -68,11 +68,74 @@ pub fn find_for_update(conn: &mut DbConnection, id: &str) -> QueryResult<Option<
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<SessionRow>> {
-    sessions::table
+    super::on_backend!(conn, |c| sessions::table
         .find(id)
         .select(SessionRow::as_select())
-        .first(conn)
-        .optional()
+        .get_result(c)
+        .optional())
+}
+
+/// What a refresh needs of the session's user.
+#[derive(Debug, Clone, Queryable)]
+pub struct SessionUser {
+    pub email: String,
+    pub email_verified: bool,
+    pub disabled: bool,
+}
+
+/// A session and what a refresh needs of its user, in one query and without a lock: the
+/// optimistic read of a refresh, confirmed by [`rotate_from`].
+pub fn find_with_user(
+    conn: &mut DbConnection,
+    id: &str,
+) -> QueryResult<Option<(SessionRow, SessionUser)>> {
+    super::on_backend!(conn, |c| sessions::table
+        .inner_join(users::table)
+        .filter(sessions::id.eq(id))
+        .select((
+            SessionRow::as_select(),
+            (users::email, users::email_verified, users::disabled),
+        ))
+        .get_result::<(SessionRow, (String, bool, bool))>(c)
+        .optional())
+    .map(|found| {
+        found.map(|(row, (email, email_verified, disabled))| {
+            (
+                row,
+                SessionUser {
+                    email,
+                    email_verified,
+                    disabled,
+                },
+            )
+        })
+    })
+}
+
+/// Advances the refresh counter from `from` to `from + 1`, but only if it still stands at
+/// `from` and the session is not revoked: one atomic statement, so of two refreshes that read
+/// the same counter exactly one moves it. False when it did not (the caller re-reads under lock).
+pub fn rotate_from(
+    conn: &mut DbConnection,
+    id: &str,
+    from: i64,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let Some(next) = from.checked_add(1) else {
+        return Ok(false);
+    };
+    let update = diesel::update(
+        sessions::table
+            .find(id)
+            .filter(sessions::counter.eq(from))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set((
+        sessions::counter.eq(next),
+        sessions::rotated_at.eq(at),
+        sessions::last_used_at.eq(at),
+    ));
+    super::on_backend!(conn, |c| update.execute(c)).map(|n| n == 1)
 }
 
 /// Advances the refresh counter by one step.

@@ -57,16 +57,16 @@ pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option
     users::table
         .filter(users::email.eq(email))
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
 pub fn find_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<UserRow>> {
-    users::table
+    super::on_backend!(conn, |c| users::table
         .find(id)
         .select(UserRow::as_select())
-        .first(conn)
-        .optional()
+        .get_result(c)
+        .optional())
 }
 
 pub fn record_sign_in(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<()> {
@@ -148,7 +148,7 @@ pub fn find_by_phone(conn: &mut DbConnection, phone: &str) -> QueryResult<Option
     users::table
         .filter(users::phone.eq(phone))
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

@@ -49,6 +49,21 @@ impl FromRequest for Authenticated {
     }
 }
 
+/// The caller's claims as the verified-token cache holds them, without a copy: for the token
+/// check hot paths (`verify/`), where a copy of every claim string would cost more than the
+/// cache hit itself.
+#[derive(Debug, Clone)]
+pub struct Checked(pub std::sync::Arc<AccessClaims>);
+
+impl FromRequest for Checked {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(check(req).map(Self))
+    }
+}
+
 /// For endpoints that take either a signed-in caller or an address in the body: `None` when no
 /// token is presented at all; a presented token must verify.
 #[derive(Debug, Clone)]
@@ -72,6 +87,12 @@ impl FromRequest for MaybeAuthenticated {
 }
 
 fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
+    check(req).map(|claims| Authenticated {
+        claims: AccessClaims::clone(&claims),
+    })
+}
+
+fn check(req: &HttpRequest) -> Result<std::sync::Arc<AccessClaims>, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
@@ -80,7 +101,7 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
     match state.tokens.verify(&state.keys, &token) {
         Ok(claims) => {
             crate::telemetry::record_identity(&claims.sub, &claims.sid);
-            Ok(Authenticated { claims })
+            Ok(claims)
         }
         Err(e) => {
             tracing::debug!(reason = %e, "access token refused");

@@ -8,6 +8,7 @@ pub mod cookies;
 pub mod guard;
 pub mod hygiene;
 pub mod json;
+pub mod normalize;
 
 pub use auth::{Authenticated, MaybeAuthenticated};
 pub use client_ip::ClientInfo;

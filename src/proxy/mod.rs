@@ -23,7 +23,7 @@ use crate::error::{envelope, ApiError};
 use crate::startup::AppState;
 use crate::tokens::AccessClaims;
 
-/// The request's URI as the client sent it, before `NormalizePath` trims it: the upstream sees
+/// The request's URI as the client sent it, before `trim_path` normalizes it: the upstream sees
 /// exactly the original path and query.
 #[derive(Clone)]
 pub struct OriginalUri(pub Uri);
@@ -97,7 +97,7 @@ pub async fn default_service(
 
 /// What the check in front of the upstream decided.
 enum Decision {
-    Pass(Option<(AccessClaims, String)>),
+    Pass(Option<(std::sync::Arc<AccessClaims>, String)>),
     Refuse(HttpResponse),
 }
 
@@ -204,9 +204,9 @@ async fn forward(
         .client
         .request(req.method().clone(), url.as_str())
         .no_decompress();
-    for (name, value) in &out_headers {
-        outgoing = outgoing.append_header((name.clone(), value.clone()));
-    }
+    // The client adds no headers of its own (`no_default_headers`): hand over the map built
+    // for the upstream instead of copying it header by header.
+    *outgoing.headers_mut() = out_headers;
     // The timeout runs from the moment the request body has been handed over in full, so a
     // large upload is not cut short, while an upstream that never answers is.
     let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<()>();

@@ -160,7 +160,7 @@ pub async fn logout(
         .map(|c| c.value().to_owned());
     let access_sid = presented_token(&req, &state.settings.access_cookie_name)
         .and_then(|(t, _)| state.tokens.verify(&state.keys, &t).ok())
-        .map(|c| c.sid);
+        .map(|c| c.sid.clone());
     if refresh_token.is_some() || access_sid.is_some() {
         blocking(&state, move |state, conn| {
             sessions::logout(

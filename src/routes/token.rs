@@ -123,7 +123,11 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let token = body.into_inner().token;
     if token.len() <= 8192 {
-        let access_sid = state.tokens.verify(&state.keys, &token).ok().map(|c| c.sid);
+        let access_sid = state
+            .tokens
+            .verify(&state.keys, &token)
+            .ok()
+            .map(|c| c.sid.clone());
         blocking(&state, move |state, conn| {
             sessions::logout(conn, state, &client, Some(&token), access_sid.as_deref())
         })

@@ -10,7 +10,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::HttpResponse;
 
 use crate::error::ApiError;
-use crate::http::Authenticated;
+use crate::http::auth::Checked;
 use crate::tokens::AccessClaims;
 
 pub const USER_ID: &str = "x-auth-user-id";
@@ -44,9 +44,9 @@ pub fn identity_headers(claims: &AccessClaims) -> Vec<(HeaderName, HeaderValue)>
     out
 }
 
-pub async fn verify(auth: Authenticated) -> Result<HttpResponse, ApiError> {
+pub async fn verify(Checked(claims): Checked) -> Result<HttpResponse, ApiError> {
     let mut resp = HttpResponse::NoContent();
-    for (name, value) in identity_headers(&auth.claims) {
+    for (name, value) in identity_headers(&claims) {
         resp.insert_header((name, value));
     }
     resp.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));

@@ -108,15 +108,28 @@ pub fn create(
 }
 
 enum Step {
-    /// The next tokens, and whether the step rotated or repeated (grace).
-    Issued(Issued, &'static str),
+    /// Issue the next tokens: the session (as read) with its user, the counter the new refresh
+    /// token carries, and whether the step rotated or repeated (grace).
+    Issue {
+        row: Box<db::sessions::SessionRow>,
+        user: db::sessions::SessionUser,
+        secret: Vec<u8>,
+        next: u64,
+        outcome: &'static str,
+    },
     Reused(&'static str),
     Invalid,
 }
 
 /// Exchanges a refresh token for the next one (DESIGN §3): the current token rotates; the
 /// previous one inside the grace window gets the current token again; anything older revokes the
-/// session. The session row is locked for the whole step, so concurrent refreshes serialise.
+/// session. Concurrent refreshes of one session serialise on the counter.
+///
+/// The common cases take no lock while reading and signing: one unlocked read of the session
+/// and its user, then (for a rotation) one conditional `UPDATE … WHERE counter = <read>` that
+/// only one of several concurrent refreshes can win. Everything else (the loser of such a race,
+/// reuse, expiry, a disabled user) runs the full step with the row locked, which re-reads and
+/// decides again, so the outcome is the one a fully locked step would give.
 pub fn refresh(
     state: &AppState,
     conn: &mut DbConnection,
@@ -132,94 +145,20 @@ pub fn refresh(
         return Err(ApiError::InvalidRefreshToken);
     };
     let sid = presented.session_id.to_string();
-    let grace = chrono_duration(state.settings.refresh_reuse_grace);
-    let idle = chrono_duration(state.settings.session_idle_timeout);
-    let step = db::write_transaction(conn, |conn| -> Result<Step, ApiError> {
-        let Some(row) = db::sessions::find_for_update(conn, &sid)? else {
-            return Ok(Step::Invalid);
-        };
-        let secret = state
-            .sealer
-            .open(&row.secret, sid.as_bytes())
-            .map_err(|e| ApiError::Internal(e.into()))?;
-        if !presented.mac_valid(&secret) || row.revoked_at.is_some() {
-            return Ok(Step::Invalid);
-        }
-        let now = db::now();
-        if now >= row.expires_at || now - row.last_used_at > idle {
-            revoke(state, conn, &sid, "expired", now)?;
-            return Ok(Step::Invalid);
-        }
-        let user = match db::users::find_by_id(conn, &row.user_id)? {
-            Some(u) if !u.disabled => u,
-            _ => {
-                revoke(state, conn, &sid, "user_disabled", now)?;
-                return Ok(Step::Invalid);
-            }
-        };
-        let current = u64::try_from(row.counter).unwrap_or(0);
-        let next = if presented.counter == current {
-            let next = current + 1;
-            db::sessions::rotate(conn, &sid, i64::try_from(next).unwrap_or(i64::MAX), now)?;
-            next
-        } else if presented.counter.checked_add(1) == Some(current) && now - row.rotated_at <= grace
-        {
-            current
-        } else {
-            let cause = if presented.counter.checked_add(1) == Some(current) {
-                "the previous refresh token was presented after the grace window"
-            } else {
-                "an old refresh token was presented again"
-            };
-            revoke(state, conn, &sid, "refresh_token_reused", now)?;
-            audit::record(
-                conn,
-                client,
-                Event {
-                    kind: "refresh_reuse",
-                    outcome: "session_revoked",
-                    user_id: Some(&row.user_id),
-                    session_id: Some(&sid),
-                    method: None,
-                },
-            );
-            return Ok(Step::Reused(cause));
-        };
-        let amr: Vec<String> = row
-            .amr
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        let (access_token, _) = state
-            .tokens
-            .sign(
-                &state.keys,
-                Issue {
-                    user_id: &user.id,
-                    session_id: &sid,
-                    email: &user.email,
-                    email_verified: user.email_verified,
-                    amr,
-                    aal: &row.aal,
-                },
-            )
-            .map_err(|e| ApiError::Internal(e.into()))?;
-        let outcome = if next == current { "grace" } else { "rotated" };
-        Ok(Step::Issued(
-            Issued {
-                access_token,
-                access_expires_in: state.settings.access_token_ttl,
-                refresh_token: refresh::encode(&presented.session_id, next, &secret),
-                persist_for: row.remember_me.then(|| remaining(row.expires_at, now)),
-                session_id: sid.clone(),
-                user_id: user.id,
-            },
-            outcome,
-        ))
-    })?;
+    let step = match optimistic_step(state, conn, &presented, &sid)? {
+        Some(step) => step,
+        None => db::write_transaction(conn, |conn| {
+            locked_step(state, conn, client, &presented, &sid)
+        })?,
+    };
     let (result, outcome) = match step {
-        Step::Issued(issued, outcome) => (Ok(issued), outcome),
+        Step::Issue {
+            row,
+            user,
+            secret,
+            next,
+            outcome,
+        } => (issue(state, &presented, *row, user, &secret, next), outcome),
         Step::Reused(cause) => {
             tracing::warn!(session_id = %sid, cause, "refresh token reuse: session revoked");
             (Err(ApiError::RefreshTokenReused(cause)), "reused")
@@ -228,6 +167,171 @@ pub fn refresh(
     };
     state.metrics.refreshes.with_label_values(&[outcome]).inc();
     result
+}
+
+/// The refresh step without a lock, or `None` when it needs the locked one.
+fn optimistic_step(
+    state: &AppState,
+    conn: &mut DbConnection,
+    presented: &refresh::Presented,
+    sid: &str,
+) -> Result<Option<Step>, ApiError> {
+    let Some((row, user)) = db::sessions::find_with_user(conn, sid)? else {
+        // No session (or no user, which cascades to no session): nothing to write either way.
+        return Ok(Some(Step::Invalid));
+    };
+    let secret = state
+        .sealer
+        .open(&row.secret, sid.as_bytes())
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    if !presented.mac_valid(&secret) || row.revoked_at.is_some() {
+        return Ok(Some(Step::Invalid));
+    }
+    let now = db::now();
+    let idle = chrono_duration(state.settings.session_idle_timeout);
+    if now >= row.expires_at || now - row.last_used_at > idle || user.disabled {
+        return Ok(None); // ends the session: a write
+    }
+    let current = u64::try_from(row.counter).unwrap_or(0);
+    if presented.counter == current {
+        let rotated = db::write_transaction(conn, |conn| {
+            db::sessions::rotate_from(conn, sid, row.counter, now)
+        })?;
+        if !rotated {
+            return Ok(None); // another refresh moved the counter (or ended the session) first
+        }
+        return Ok(Some(Step::Issue {
+            row: Box::new(row),
+            user,
+            secret,
+            next: current + 1,
+            outcome: "rotated",
+        }));
+    }
+    let grace = chrono_duration(state.settings.refresh_reuse_grace);
+    if presented.counter.checked_add(1) == Some(current) && now - row.rotated_at <= grace {
+        // The previous token inside the grace window: the current token again, no write.
+        return Ok(Some(Step::Issue {
+            row: Box::new(row),
+            user,
+            secret,
+            next: current,
+            outcome: "grace",
+        }));
+    }
+    Ok(None) // reuse: revokes the session
+}
+
+/// The refresh step with the session row locked for the transaction.
+fn locked_step(
+    state: &AppState,
+    conn: &mut DbConnection,
+    client: &ClientInfo,
+    presented: &refresh::Presented,
+    sid: &str,
+) -> Result<Step, ApiError> {
+    let grace = chrono_duration(state.settings.refresh_reuse_grace);
+    let idle = chrono_duration(state.settings.session_idle_timeout);
+    let Some(row) = db::sessions::find_for_update(conn, sid)? else {
+        return Ok(Step::Invalid);
+    };
+    let secret = state
+        .sealer
+        .open(&row.secret, sid.as_bytes())
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    if !presented.mac_valid(&secret) || row.revoked_at.is_some() {
+        return Ok(Step::Invalid);
+    }
+    let now = db::now();
+    if now >= row.expires_at || now - row.last_used_at > idle {
+        revoke(state, conn, sid, "expired", now)?;
+        return Ok(Step::Invalid);
+    }
+    let user = match db::users::find_by_id(conn, &row.user_id)? {
+        Some(u) if !u.disabled => db::sessions::SessionUser {
+            email: u.email,
+            email_verified: u.email_verified,
+            disabled: u.disabled,
+        },
+        _ => {
+            revoke(state, conn, sid, "user_disabled", now)?;
+            return Ok(Step::Invalid);
+        }
+    };
+    let current = u64::try_from(row.counter).unwrap_or(0);
+    let (next, outcome) = if presented.counter == current {
+        let next = current + 1;
+        db::sessions::rotate(conn, sid, i64::try_from(next).unwrap_or(i64::MAX), now)?;
+        (next, "rotated")
+    } else if presented.counter.checked_add(1) == Some(current) && now - row.rotated_at <= grace {
+        (current, "grace")
+    } else {
+        let cause = if presented.counter.checked_add(1) == Some(current) {
+            "the previous refresh token was presented after the grace window"
+        } else {
+            "an old refresh token was presented again"
+        };
+        revoke(state, conn, sid, "refresh_token_reused", now)?;
+        audit::record(
+            conn,
+            client,
+            Event {
+                kind: "refresh_reuse",
+                outcome: "session_revoked",
+                user_id: Some(&row.user_id),
+                session_id: Some(sid),
+                method: None,
+            },
+        );
+        return Ok(Step::Reused(cause));
+    };
+    Ok(Step::Issue {
+        row: Box::new(row),
+        user,
+        secret,
+        next,
+        outcome,
+    })
+}
+
+/// Signs the access token and builds the refresh token for a decided step (no lock held).
+fn issue(
+    state: &AppState,
+    presented: &refresh::Presented,
+    row: db::sessions::SessionRow,
+    user: db::sessions::SessionUser,
+    secret: &[u8],
+    next: u64,
+) -> Result<Issued, ApiError> {
+    let amr: Vec<String> = row
+        .amr
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let (access_token, _) = state
+        .tokens
+        .sign(
+            &state.keys,
+            Issue {
+                user_id: &row.user_id,
+                session_id: &row.id,
+                email: &user.email,
+                email_verified: user.email_verified,
+                amr,
+                aal: &row.aal,
+            },
+        )
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let now = db::now();
+    Ok(Issued {
+        access_token,
+        access_expires_in: state.settings.access_token_ttl,
+        refresh_token: refresh::encode(&presented.session_id, next, secret),
+        persist_for: row.remember_me.then(|| remaining(row.expires_at, now)),
+        session_id: row.id,
+        user_id: row.user_id,
+    })
 }
 
 /// Ends the session a refresh token (or, failing that, an access token's `sid`) names.

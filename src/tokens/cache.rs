@@ -3,73 +3,76 @@
 //! (a changed byte is a miss and is verified in full), never outlive the token's `exp` (plus the
 //! verification leeway), only verified tokens get in (random garbage cannot grow it), the size is
 //! bounded, and everything is dropped when the key set changes.
+//!
+//! The map is `quick_cache`'s sharded cache: a hit takes one shard's read lock (no global write
+//! lock on the hot path), and a full cache evicts single entries (S3-FIFO: tokens seen once go
+//! first) instead of starting over, so a flood of fresh tokens has no cliff.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::AccessClaims;
 
-pub struct VerifiedCache {
-    capacity: usize,
-    inner: RwLock<Entries>,
+#[derive(Clone)]
+struct Entry {
+    generation: u64,
+    claims: Arc<AccessClaims>,
 }
 
-#[derive(Default)]
-struct Entries {
-    generation: u64,
-    map: HashMap<Box<str>, AccessClaims>,
+pub struct VerifiedCache {
+    /// `None` when the cache is off.
+    map: Option<quick_cache::sync::Cache<Box<str>, Entry>>,
+    /// The newest key-set generation seen by `insert`; moving past it empties the map.
+    generation: AtomicU64,
 }
 
 impl VerifiedCache {
     /// `capacity` 0 disables the cache.
     pub fn new(capacity: usize) -> Self {
         Self {
-            capacity,
-            inner: RwLock::new(Entries::default()),
+            map: (capacity > 0).then(|| quick_cache::sync::Cache::new(capacity)),
+            generation: AtomicU64::new(0),
         }
     }
 
     /// The claims of a token verified before under the same key set, still within
     /// `exp + leeway` at `now`.
-    pub fn get(&self, token: &str, generation: u64, now: i64, leeway: i64) -> Option<AccessClaims> {
-        if self.capacity == 0 {
-            return None;
-        }
-        let entries = self.inner.read().ok()?;
-        if entries.generation != generation {
-            return None;
-        }
-        entries
-            .map
-            .get(token)
-            .filter(|c| now <= c.exp.saturating_add(leeway))
-            .cloned()
+    pub fn get(
+        &self,
+        token: &str,
+        generation: u64,
+        now: i64,
+        leeway: i64,
+    ) -> Option<Arc<AccessClaims>> {
+        let entry = self.map.as_ref()?.get(token)?;
+        (entry.generation == generation && now <= entry.claims.exp.saturating_add(leeway))
+            .then_some(entry.claims)
     }
 
-    pub fn insert(&self, token: &str, claims: &AccessClaims, generation: u64, now: i64) {
-        if self.capacity == 0 {
-            return;
-        }
-        let Ok(mut entries) = self.inner.write() else {
+    /// Remembers a token that has just verified. Call only after a full verification.
+    pub fn insert(&self, token: &str, claims: &Arc<AccessClaims>, generation: u64, now: i64) {
+        let Some(map) = &self.map else {
             return;
         };
-        if entries.generation != generation {
-            entries.map.clear();
-            entries.generation = generation;
+        if claims.exp < now {
+            return;
         }
-        if entries.map.len() >= self.capacity {
-            entries.map.retain(|_, c| c.exp > now);
-            if entries.map.len() >= self.capacity {
-                // Still full of live tokens: start over rather than scan for the oldest; the
-                // next requests refill it. Bounded memory matters more than hit rate here.
-                entries.map.clear();
-            }
+        // The first insert under a newer key set drops everything verified under older ones
+        // (lookups already ignore them; this frees the memory).
+        if self.generation.fetch_max(generation, Ordering::AcqRel) < generation {
+            map.clear();
         }
-        entries.map.insert(token.into(), claims.clone());
+        map.insert(
+            token.into(),
+            Entry {
+                generation,
+                claims: claims.clone(),
+            },
+        );
     }
 
     pub fn len(&self) -> usize {
-        self.inner.read().map(|e| e.map.len()).unwrap_or(0)
+        self.map.as_ref().map_or(0, |m| m.len())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -81,8 +84,8 @@ impl VerifiedCache {
 mod tests {
     use super::*;
 
-    fn claims(exp: i64) -> AccessClaims {
-        AccessClaims {
+    fn claims(exp: i64) -> Arc<AccessClaims> {
+        Arc::new(AccessClaims {
             iss: "i".into(),
             aud: "a".into(),
             sub: "s".into(),
@@ -95,7 +98,7 @@ mod tests {
             email_verified: false,
             amr: vec![],
             aal: "aal1".into(),
-        }
+        })
     }
 
     #[test]
@@ -107,6 +110,7 @@ mod tests {
             cache.get("tok ", 1, 50, 30).is_none(),
             "another string is a miss"
         );
+        assert!(cache.get("to", 1, 50, 30).is_none(), "a prefix is a miss");
         assert!(
             cache.get("tok", 2, 50, 30).is_none(),
             "another key set is a miss"
@@ -119,14 +123,79 @@ mod tests {
     }
 
     #[test]
-    fn stays_bounded() {
+    fn stays_bounded_and_keeps_serving_when_full() {
         let cache = VerifiedCache::new(100);
         for i in 0..10_000 {
             cache.insert(&format!("t{i}"), &claims(1_000), 1, 0);
-            assert!(cache.len() <= 100);
+            assert!(cache.len() <= 100, "{} entries", cache.len());
         }
+        // Evicting one entry at a time, not starting over: the cache is still (nearly) full
+        // and the newest token is in it.
+        assert!(cache.len() >= 50, "{} entries", cache.len());
+        assert!(cache.get("t9999", 1, 0, 30).is_some());
+    }
+
+    #[test]
+    fn a_token_presented_again_and_again_survives_a_flood_of_new_ones() {
+        let cache = VerifiedCache::new(100);
+        cache.insert("hot", &claims(1_000), 1, 0);
+        for i in 0..5_000 {
+            assert!(
+                cache.get("hot", 1, 0, 30).is_some(),
+                "lost after {i} inserts"
+            );
+            cache.insert(&format!("t{i}"), &claims(1_000), 1, 0);
+        }
+    }
+
+    #[test]
+    fn disabled_cache_remembers_nothing() {
         let disabled = VerifiedCache::new(0);
         disabled.insert("t", &claims(1_000), 1, 0);
         assert!(disabled.get("t", 1, 0, 30).is_none());
+        assert!(disabled.is_empty());
+    }
+
+    #[test]
+    fn a_new_key_set_empties_the_cache() {
+        let cache = VerifiedCache::new(100);
+        for i in 0..50 {
+            cache.insert(&format!("t{i}"), &claims(1_000), 1, 0);
+        }
+        cache.insert("new", &claims(1_000), 2, 0);
+        assert_eq!(cache.len(), 1);
+        assert!(cache.get("new", 2, 0, 30).is_some());
+        // A late insert from a request verified under the old key set is never served.
+        cache.insert("late", &claims(1_000), 1, 0);
+        assert!(cache.get("late", 2, 0, 30).is_none());
+    }
+
+    #[test]
+    fn an_expired_token_is_not_remembered() {
+        let cache = VerifiedCache::new(10);
+        cache.insert("old", &claims(10), 1, 20);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn concurrent_readers_and_writers_stay_bounded() {
+        let cache = Arc::new(VerifiedCache::new(64));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let cache = cache.clone();
+                std::thread::spawn(move || {
+                    for i in 0..5_000 {
+                        let tok = format!("t{t}-{i}");
+                        cache.insert(&tok, &claims(1_000), 1, 0);
+                        let _ = cache.get(&tok, 1, 0, 30);
+                        assert!(cache.len() <= 64);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("worker thread");
+        }
+        assert!(cache.len() <= 64);
     }
 }

@@ -24,6 +24,9 @@ pub struct LoadedKey {
     pub kid: String,
     pub algorithm: Algorithm,
     pub encoding: Option<EncodingKey>,
+    /// The Ed25519 key pair parsed once: jsonwebtoken's `encode` parses the PKCS#8 document
+    /// (and derives the public key) on every signature, about 3/4 of the cost of signing.
+    pub ed25519: Option<Arc<aws_lc_rs::signature::Ed25519KeyPair>>,
     pub decoding: DecodingKey,
     /// The public JWK, `None` for HS256 (a shared secret is never published).
     pub jwk: Option<Value>,
@@ -173,6 +176,7 @@ impl KeyStore {
             kid: kid.clone(),
             algorithm: Algorithm::HS256,
             encoding: Some(EncodingKey::from_secret(secret.expose().as_bytes())),
+            ed25519: None,
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
             jwk: None,
             activates_at: NaiveDateTime::MIN,
@@ -266,10 +270,15 @@ impl KeyStore {
             }
             JwtAlgorithm::Hs256 => anyhow::bail!("HS256 keys are not stored"),
         };
+        let ed25519 = (algorithm == Algorithm::EdDSA)
+            .then(|| aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(&der).ok())
+            .flatten()
+            .map(Arc::new);
         Ok(LoadedKey {
             kid: row.kid.clone(),
             algorithm,
             encoding: Some(encoding),
+            ed25519,
             decoding,
             jwk: Some(jwk),
             activates_at: row.activates_at,
