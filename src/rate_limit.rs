@@ -243,9 +243,11 @@ pub async fn limit_requests(
             .await
             .map(ServiceResponse::map_into_left_body);
     };
-    let path = req.path().to_owned();
-    let classified = classify(req.method(), &path);
-    let (Some((mut class, index)), false) = (classified, crate::proxy::is_proxied(&state, &path))
+    // Classified before anything is copied: the token check (`verify/`) and proxied requests,
+    // the hot paths, leave here without an allocation.
+    let classified = classify(req.method(), req.path());
+    let (Some((mut class, index)), false) =
+        (classified, crate::proxy::is_proxied(&state, req.path()))
     else {
         return next
             .call(req)
@@ -258,6 +260,7 @@ pub async fn limit_requests(
             .await
             .map(ServiceResponse::map_into_left_body);
     };
+    let path = req.path().to_owned();
     let limits = &state.ip_limits;
     if path == TOKEN && *req.method() == Method::POST {
         match crate::http::captcha::buffer_body(&mut req).await? {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use authgate::rate_limit::Rate;
 use authgate::service::lockout::Ladder;
-use authgate::settings::{Settings, SmtpUrl};
+use authgate::settings::Settings;
 use authgate::startup::Application;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
@@ -187,12 +187,7 @@ both_backends! {
 
     async fn a_locked_out_owner_can_reset_the_password_which_clears_the_lock(backend) {
         let smtp = SmtpServer::start().await;
-        let url = smtp.url();
-        let app = TestApp::spawn_with(backend, move |s| {
-            s.smtp_url = Some(SmtpUrl::parse(&url).unwrap());
-            s.mail_cooldown = Duration::ZERO;
-            s.outbox_poll_interval = Duration::from_millis(100);
-        }).await;
+        let app = crate::mail::mail_app(backend, &smtp, |_| {}).await;
         let email = unique_email();
         assert_eq!(app.signup(&email, PW).await.status(), 201);
         smtp.wait_for_nth(&email, 1, Duration::from_secs(10)).await;
@@ -399,11 +394,7 @@ both_backends! {
 
     async fn messages_per_recipient_are_capped_and_the_answer_does_not_change(backend) {
         let smtp = SmtpServer::start().await;
-        let url = smtp.url();
-        let app = TestApp::spawn_with(backend, move |s| {
-            s.smtp_url = Some(SmtpUrl::parse(&url).unwrap());
-            s.mail_cooldown = Duration::ZERO;
-            s.outbox_poll_interval = Duration::from_millis(100);
+        let app = crate::mail::mail_app(backend, &smtp, |s| {
             s.messages_per_recipient_per_hour = 3;
         }).await;
         let email = unique_email();
