@@ -124,14 +124,13 @@ fn sha1_hex_split(password: &str) -> (String, String) {
     (hex, suffix)
 }
 
-/// Whether a range answer lists `suffix` with a count above 0. A line that is not `HEX:COUNT`
-/// makes the whole answer unusable (a proxy's error page, a truncated body).
+/// Whether a range answer lists `suffix` with a count above 0. A bare suffix counts once (the API
+/// has been seen to omit the count; Ory Kratos reads it the same way, ory/kratos#2145). Any other
+/// line makes the whole answer unusable (a proxy's error page, a truncated body).
 fn range_lists(body: &str, suffix: &str) -> Result<bool, String> {
     let mut found = false;
     for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let (hex, count) = line
-            .split_once(':')
-            .ok_or_else(|| "the answer is not a list of SUFFIX:COUNT lines".to_owned())?;
+        let (hex, count) = line.split_once(':').unwrap_or((line, "1"));
         let count: u64 = count
             .trim()
             .parse()
@@ -172,6 +171,11 @@ mod tests {
             "hex compares in any case"
         );
         assert_eq!(range_lists("", suffix), Ok(false));
+        assert_eq!(
+            range_lists(suffix, suffix),
+            Ok(true),
+            "a bare suffix counts once"
+        );
     }
 
     #[test]

@@ -117,11 +117,43 @@ fn push_word(words: &mut Vec<String>, raw: &str) {
     }
 }
 
-/// In the list as typed, reversed, or with surrounding blanks.
+/// In the list as typed (surrounding blanks aside) or reversed, also once l33t digits and symbols
+/// are read back as letters on both sides (`p4$$w0rd`, `tru5tno1`; a `1` read as `i`, then `l`).
 fn is_common(typed: &str) -> bool {
     let t = typed.trim();
     let reversed: String = t.chars().rev().collect();
-    COMMON.contains(t) || COMMON.contains(reversed.as_str())
+    let listed = |c: &str| {
+        COMMON.contains(c)
+            || ['i', 'l']
+                .iter()
+                .any(|one| COMMON_PLAIN.contains(&plain(c, *one)))
+    };
+    listed(t) || listed(&reversed)
+}
+
+/// The list with l33t read back as letters, both ways of reading `1`.
+static COMMON_PLAIN: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    COMMON
+        .iter()
+        .flat_map(|p| [plain(p, 'i'), plain(p, 'l')])
+        .collect()
+});
+
+fn plain(s: &str, one: char) -> String {
+    s.chars().map(|c| unleet(c, one)).collect()
+}
+
+fn unleet(c: char, one: char) -> char {
+    match c {
+        '4' | '@' => 'a',
+        '3' => 'e',
+        '1' => one,
+        '!' => 'i',
+        '0' => 'o',
+        '5' | '$' => 's',
+        '7' | '+' => 't',
+        other => other,
+    }
 }
 
 /// The local part, its pieces between `.`, `+`, `-`, `_`, and each label of the domain.
@@ -219,8 +251,13 @@ mod tests {
     }
 
     #[test]
-    fn common_passwords_are_refused_in_any_case_width_or_reversed() {
+    fn common_passwords_are_refused_in_any_case_width_l33t_or_reversed() {
         for p in [
+            "P4$$w0rd",
+            "s3cur!ty",
+            "tru5tno1",
+            "b4s3b4ll",
+            "llabesab",
             "password",
             "password123",
             "PassWord1",
