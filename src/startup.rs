@@ -396,6 +396,13 @@ impl Application {
                 "captcha required on public endpoints"
             );
         }
+        if settings.password_breach_check {
+            tracing::info!(
+                api = %settings.password_breach_api_url,
+                fail_closed = settings.password_breach_fail_closed,
+                "new passwords are checked against the Pwned Passwords range API"
+            );
+        }
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
