@@ -26,7 +26,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::Users { action } => {
             crate::telemetry::init(settings.log_format, "warn");
-            report(users(&settings, action))
+            report(users(&settings, action).await)
         }
         Command::Invites { action } => {
             crate::telemetry::init(settings.log_format, "warn");
@@ -46,6 +46,28 @@ fn admin_connection(settings: &Settings) -> anyhow::Result<crate::db::PooledConn
     Ok(conn)
 }
 
+/// The rules `signup/` applies to a new password (common, context, breached when enabled).
+async fn new_password_allowed(
+    settings: &Settings,
+    password: &crate::domain::Password,
+    email: &crate::domain::Email,
+) -> anyhow::Result<()> {
+    crate::domain::PasswordPolicy::new(&settings.product_name, &settings.password_context_words)
+        .check(password, email)
+        .map_err(|w| anyhow::anyhow!("password from standard input: {}", w.message()))?;
+    if let Some(breach) = crate::breach::BreachChecker::from_settings(settings) {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("authgate/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let metrics = crate::metrics::Metrics::new()?;
+        breach
+            .check(&http, &metrics, password)
+            .await
+            .map_err(|e| anyhow::anyhow!("password from standard input: {e}"))?;
+    }
+    Ok(())
+}
+
 fn find_user(
     conn: &mut crate::db::DbConnection,
     raw_email: &str,
@@ -55,7 +77,7 @@ fn find_user(
         .ok_or_else(|| anyhow::anyhow!("no account with the address {}", email.as_str()))
 }
 
-fn users(settings: &Settings, action: UsersAction) -> anyhow::Result<()> {
+async fn users(settings: &Settings, action: UsersAction) -> anyhow::Result<()> {
     use crate::db;
     let mut conn = admin_connection(settings)?;
     match action {
@@ -71,6 +93,7 @@ fn users(settings: &Settings, action: UsersAction) -> anyhow::Result<()> {
             let password =
                 crate::domain::Password::parse(line.trim_end_matches(['\r', '\n']).to_owned())
                     .map_err(|e| anyhow::anyhow!("password from standard input: {}", e.message))?;
+            new_password_allowed(settings, &password, &email).await?;
             let name = name.unwrap_or_else(|| {
                 email
                     .as_str()

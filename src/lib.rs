@@ -5,6 +5,7 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod breach;
 pub mod captcha;
 pub mod cli;
 pub mod crypto;

@@ -24,6 +24,8 @@ pub struct Metrics {
     pub rate_limited: IntCounterVec,
     /// Sign-in attempts refused because the account is locked, and locks imposed.
     pub lockouts: IntCounterVec,
+    /// Breached-password checks of new passwords by outcome (clean, breached, unavailable).
+    pub breach_checks: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -139,6 +141,12 @@ impl Metrics {
                 "authgate_lockout_total",
                 "Account sign-in lockout events (locked: a lock imposed; refused: an attempt refused while locked).",
                 &["event"],
+            )?,
+            breach_checks: counter(
+                &registry,
+                "authgate_password_breach_checks_total",
+                "Breached-password checks of new passwords by outcome (clean, breached, unavailable).",
+                &["outcome"],
             )?,
             outbox_backlog,
             http_duration,

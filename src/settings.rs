@@ -593,6 +593,33 @@ pub struct Settings {
     #[arg(long, env = "AUTHGATE_PASSWORD_PEPPER", value_parser = pepper, hide_env_values = true, global = true)]
     pub password_pepper: Option<Secret>,
 
+    /// Extra context words refused in new passwords (comma-separated, e.g. company and product
+    /// names). Always refused too: "authgate", AUTHGATE_PRODUCT_NAME, the account's email address,
+    /// its local part and domain labels. A word (4+ characters) is refused when it makes up most of
+    /// the password (fewer than 8 other characters left), and so is a password too close to the
+    /// email address. Sign-in never applies these rules.
+    #[arg(long, env = "AUTHGATE_PASSWORD_CONTEXT_WORDS", default_value = "", value_parser = name_list, global = true)]
+    pub password_context_words: std::vec::Vec<String>,
+
+    /// Check new passwords against Have I Been Pwned's range API (k-anonymity: only the first 5
+    /// hex digits of the SHA-1 leave the service). Off by default: it needs outbound HTTPS.
+    #[arg(long, env = "AUTHGATE_PASSWORD_BREACH_CHECK", default_value_t = false, action = ArgAction::Set, global = true)]
+    pub password_breach_check: bool,
+
+    /// Base URL of the Pwned Passwords range API (`GET {url}/range/{prefix}`).
+    #[arg(long, env = "AUTHGATE_PASSWORD_BREACH_API_URL", default_value = "https://api.pwnedpasswords.com", value_parser = http_url, global = true)]
+    pub password_breach_api_url: String,
+
+    /// How long the breach check may take, connection included.
+    #[arg(long, env = "AUTHGATE_PASSWORD_BREACH_TIMEOUT", default_value = "2s", value_parser = duration, global = true)]
+    pub password_breach_timeout: Duration,
+
+    /// When the breach API fails or is slow: false accepts the password (logged at WARN and
+    /// counted in `authgate_password_breach_checks_total{outcome="unavailable"}`); true refuses
+    /// the request with 503 `service_unavailable`.
+    #[arg(long, env = "AUTHGATE_PASSWORD_BREACH_FAIL_CLOSED", default_value_t = false, action = ArgAction::Set, global = true)]
+    pub password_breach_fail_closed: bool,
+
     /// 32 bytes, base64: seals session secrets and private signing keys at rest.
     #[arg(long, env = "AUTHGATE_ENCRYPTION_KEY", value_parser = encryption_key, hide_env_values = true, global = true)]
     pub encryption_key: Option<EncryptionKey>,
@@ -934,6 +961,9 @@ impl Settings {
                     "AUTHGATE_COOKIE_DOMAIN must be a bare domain such as example.com".into(),
                 );
             }
+        }
+        if self.password_breach_check && self.password_breach_timeout.is_zero() {
+            return Err("AUTHGATE_PASSWORD_BREACH_TIMEOUT must be positive".into());
         }
         if self.captcha_provider != CaptchaProvider::None {
             if self

@@ -37,6 +37,10 @@ pub struct AppState {
     pub http_client: reqwest::Client,
     /// The configured captcha provider; `None` when `AUTHGATE_CAPTCHA_PROVIDER=none`.
     pub captcha: Option<crate::captcha::Verifier>,
+    /// Common-password and context-word rules for new passwords.
+    pub password_policy: crate::domain::PasswordPolicy,
+    /// The breached-password check; `None` unless `AUTHGATE_PASSWORD_BREACH_CHECK=true`.
+    pub breach: Option<crate::breach::BreachChecker>,
     pub mailer: crate::notify::Mailer,
     pub templates: crate::notify::Templates,
     /// Woken when a request queues mail, so the sender does not wait for its next poll.
@@ -392,6 +396,13 @@ impl Application {
                 "captcha required on public endpoints"
             );
         }
+        if settings.password_breach_check {
+            tracing::info!(
+                api = %settings.password_breach_api_url,
+                fail_closed = settings.password_breach_fail_closed,
+                "new passwords are checked against the Pwned Passwords range API"
+            );
+        }
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
@@ -423,6 +434,11 @@ impl Application {
             }),
             http_client,
             captcha,
+            password_policy: crate::domain::PasswordPolicy::new(
+                &settings.product_name,
+                &settings.password_context_words,
+            ),
+            breach: crate::breach::BreachChecker::from_settings(&settings),
             mailer,
             templates,
             outbox_wake: tokio::sync::Notify::new(),

@@ -5,6 +5,7 @@ mod code;
 mod email;
 mod name;
 mod password;
+mod password_policy;
 mod phone;
 
 pub use avatar::Avatar;
@@ -12,6 +13,7 @@ pub use code::OneTimeCode;
 pub use email::Email;
 pub use name::DisplayName;
 pub use password::Password;
+pub use password_policy::{PasswordPolicy, Weakness};
 pub use phone::Phone;
 
 /// Why a value was refused: the error code and a sentence for the client.

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::domain::{DisplayName, Email, Password};
 use crate::error::ApiError;
 use crate::http::{auth::presented_token, cookies, ClientInfo};
-use crate::routes::{blocking, blocking_hashing};
+use crate::routes::{blocking, blocking_hashing, check_new_password};
 use crate::service::accounts::{self, Contact, SignIn, SignUp};
 use crate::service::sessions::{self, Issued};
 use crate::service::users;
@@ -80,6 +80,7 @@ pub async fn signup(
             .transpose()?,
         invite_code: body.invite_code,
     };
+    check_new_password(&state, &input.password, &input.email).await?;
     let (view, issued) = blocking_hashing(&state, move |state, conn| {
         let (user, issued) = accounts::sign_up(state, conn, &client, input)?;
         Ok((users::view(state, conn, user)?, issued))

@@ -36,6 +36,26 @@ where
     blocking(state, f).await
 }
 
+/// The rules for a password being set, never one presented at sign-in: common passwords and
+/// context words (ASVS 6.2.4, 6.2.11) for the account `email`, then, when enabled, the breached
+/// password check (6.2.12). All refusals are 400 `weak_password` naming the rule.
+pub async fn check_new_password(
+    state: &AppState,
+    password: &crate::domain::Password,
+    email: &crate::domain::Email,
+) -> Result<(), ApiError> {
+    state
+        .password_policy
+        .check(password, email)
+        .map_err(|w| ApiError::from(crate::domain::Invalid::from(w)))?;
+    if let Some(breach) = &state.breach {
+        breach
+            .check(&state.http_client, &state.metrics, password)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Runs database and bcrypt work on the blocking pool with a pooled connection, inside the
 /// request's tracing span.
 pub async fn blocking<T, F>(state: &web::Data<AppState>, f: F) -> Result<T, ApiError>

@@ -7,7 +7,7 @@ use crate::domain::{Email, OneTimeCode, Password};
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::notify;
-use crate::routes::{accepted, blocking, no_content};
+use crate::routes::{accepted, blocking, check_new_password, no_content};
 use crate::service::password::{self, Change, Reset};
 use crate::startup::AppState;
 
@@ -58,6 +58,11 @@ pub async fn reset(
         code: OneTimeCode::parse(&body.code)?,
         password: Password::parse(body.password)?,
     };
+    // Before the code is checked, so a refused password does not spend the code. The rules see
+    // only the address typed here, so the answer says nothing about the account.
+    if let Ok(email) = &input.email {
+        check_new_password(&state, &input.password, email).await?;
+    }
     blocking(&state, move |state, conn| {
         password::reset(state, conn, &client, input)
     })
@@ -72,11 +77,15 @@ pub async fn change(
     body: crate::http::Json<ChangeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    // The token's address is the account's (an address change applies only once verified).
+    let email = Email::parse(&auth.claims.email)?;
+    let new_password = Password::parse(body.password)?;
+    check_new_password(&state, &new_password, &email).await?;
     let input = Change {
         user_id: auth.claims.sub,
         session_id: auth.claims.sid,
         old_password: Password::parse_for_sign_in(body.old_password)?,
-        password: Password::parse(body.password)?,
+        password: new_password,
     };
     blocking(&state, move |state, conn| {
         password::change(state, conn, &client, input)

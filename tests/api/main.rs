@@ -16,6 +16,7 @@ mod mail;
 mod mail_logs;
 mod mfa;
 mod operations;
+mod passwords;
 mod peers;
 mod persistence;
 mod proxy;

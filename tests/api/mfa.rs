@@ -483,6 +483,11 @@ both_backends! {
         assert!(!out.status.success(), "a second account with the address is refused");
         let out = cli(&url, &["users", "create", "--email", &unique_email()], "short\n");
         assert!(!out.status.success(), "a weak password is refused");
+        for (pw, rule) in [("password123\n", "most common passwords"), ("AuthGate2024!\n", "name of this service")] {
+            let out = cli(&url, &["users", "create", "--email", &unique_email()], pw);
+            assert!(!out.status.success(), "the password policy applies: {pw}");
+            assert!(String::from_utf8_lossy(&out.stderr).contains(rule), "{}", String::from_utf8_lossy(&out.stderr));
+        }
 
         let resp = app.signin(&email, PW, false).await;
         assert_eq!(resp.status(), 204);
