@@ -62,6 +62,7 @@ pub async fn reset(
         password::reset(state, conn, &client, input)
     })
     .await?;
+    notify::wake(&state);
     Ok(no_content())
 }
 
@@ -82,5 +83,6 @@ pub async fn change(
         password::change(state, conn, &client, input)
     })
     .await?;
+    notify::wake(&state);
     Ok(no_content())
 }

@@ -185,7 +185,7 @@ fn check_and_open(
     };
     let Some(user) = user else {
         state.hasher.verify_dummy(&input.password);
-        lockout::failed(state, conn, &key)?;
+        lockout::failed(state, conn, &key, None)?;
         audit::record(
             conn,
             client,
@@ -200,7 +200,7 @@ fn check_and_open(
         return Err(ApiError::InvalidCredentials);
     };
     if !state.hasher.verify(&input.password, &user.password_hash) {
-        lockout::failed(state, conn, &key)?;
+        lockout::failed(state, conn, &key, Some((&user, client)))?;
         audit::record(
             conn,
             client,

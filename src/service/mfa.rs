@@ -10,6 +10,9 @@ use totp_rs::{Algorithm, Builder, Totp};
 use crate::db::{self, users::UserRow, DbConnection};
 use crate::domain::Password;
 use crate::error::ApiError;
+use crate::http::ClientInfo;
+use crate::notify::security::{self, Change};
+use crate::service::lockout;
 use crate::startup::AppState;
 
 pub const STEP_SECONDS: u64 = 30;
@@ -63,11 +66,14 @@ pub struct Enrollment {
     pub otpauth_url: String,
 }
 
-/// Issues a new pending secret (replacing an unconfirmed one). 409 when TOTP is already on.
+/// Issues a new pending secret (replacing an unconfirmed one) after re-authentication with the
+/// password. 409 when TOTP is already on.
 pub fn begin(
     state: &AppState,
     conn: &mut DbConnection,
+    client: &ClientInfo,
     user_id: &str,
+    proof: &Reauth,
 ) -> Result<Enrollment, ApiError> {
     let user = active_user(conn, user_id)?;
     if user.totp_secret.is_some() {
@@ -77,6 +83,7 @@ pub fn begin(
                 .into(),
         });
     }
+    let user = reauthenticate(state, conn, client, &user.id, proof)?;
     let secret = crate::crypto::random_bytes::<SECRET_BYTES>().to_vec();
     let sealed = state.sealer.seal(&secret, &context(&user.id));
     let t = totp(secret, Some(&state.settings.product_name), &user.email)?;
@@ -161,11 +168,13 @@ pub enum Confirmation {
     Two(String, String),
 }
 
-/// Enables the pending secret when the code(s) match it. 400 `invalid_code` otherwise (counted
-/// toward the lock); 409 `totp_not_pending` when there is nothing to confirm.
+/// Enables the pending secret when the code(s) match it, and notifies the owner. 400
+/// `invalid_code` otherwise (counted toward the lock); 409 `totp_not_pending` when there is
+/// nothing to confirm.
 pub fn confirm(
     state: &AppState,
     conn: &mut DbConnection,
+    client: &ClientInfo,
     user_id: &str,
     codes: Confirmation,
 ) -> Result<(), ApiError> {
@@ -194,6 +203,7 @@ pub fn confirm(
         match step.and_then(|s| i64::try_from(s).ok()) {
             Some(step) => {
                 db::users::set_totp(conn, &user.id, Some(&sealed), Some(step), db::now())?;
+                security::queue_change(state, conn, &user, client, Change::TotpEnabled)?;
                 Ok(true)
             }
             None => {
@@ -209,51 +219,69 @@ pub fn confirm(
     }
 }
 
-/// Proof that the caller is the owner, for sensitive changes: the password, or a current TOTP
-/// code (only when TOTP is on).
-pub enum Reauth {
-    Password(Password),
-    Code(String),
+/// Full re-authentication (ASVS 5.0 V7.5.1) before a change to how the account signs in or
+/// recovers (email, phone, TOTP): the current password always, and a current TOTP code as well
+/// when TOTP is on. One mechanism for every such endpoint.
+#[derive(Default)]
+pub struct Reauth {
+    pub password: Option<Password>,
+    pub code: Option<String>,
 }
 
-/// Checks the proof; 400 `invalid_password` / `invalid_code` when it fails.
+fn reauth_required(message: &str) -> ApiError {
+    ApiError::validation("reauthentication_required", message)
+}
+
+/// Checks the proof. 400 `reauthentication_required` when a part is missing (checked first,
+/// costing no hash); the password counts toward the sign-in lockout like every password check
+/// (400 `invalid_password`, 429 while locked); the code toward the TOTP lock (400
+/// `invalid_code`).
 pub fn reauthenticate(
     state: &AppState,
     conn: &mut DbConnection,
+    client: &ClientInfo,
     user_id: &str,
     proof: &Reauth,
 ) -> Result<UserRow, ApiError> {
     let user = active_user(conn, user_id)?;
-    match proof {
-        Reauth::Password(p) => {
-            // The same lockout as sign-in: a stolen session cannot brute-force the password.
-            let key = crate::service::lockout::LoginKey::new(state, &user.email);
-            crate::service::lockout::ensure_open(state, conn, &key)?;
-            if state.hasher.verify(p, &user.password_hash) {
-                Ok(user)
-            } else {
-                crate::service::lockout::failed(state, conn, &key)?;
-                Err(ApiError::validation(
-                    "invalid_password",
-                    "the password is wrong",
-                ))
-            }
+    let Some(password) = &proof.password else {
+        return Err(reauth_required(
+            "this change needs your current `password` (and a TOTP `code` when two-factor authentication is on)",
+        ));
+    };
+    let code = match (&user.totp_secret, &proof.code) {
+        (Some(_), None) => {
+            return Err(reauth_required(
+                "two-factor authentication is on: this change needs a current TOTP `code` as well as the password",
+            ))
         }
-        Reauth::Code(c) => {
-            let ok = db::write_transaction(conn, |conn| check_code(state, conn, &user.id, c))?;
-            if ok {
-                Ok(user)
-            } else {
-                Err(ApiError::InvalidCode)
-            }
+        (Some(_), Some(code)) => Some(code),
+        (None, _) => None,
+    };
+    // The same lockout as sign-in: a stolen session cannot brute-force the password.
+    let key = lockout::LoginKey::new(state, &user.email);
+    lockout::ensure_open(state, conn, &key)?;
+    if !state.hasher.verify(password, &user.password_hash) {
+        lockout::failed(state, conn, &key, Some((&user, client)))?;
+        return Err(ApiError::validation(
+            "invalid_password",
+            "the password is wrong",
+        ));
+    }
+    if let Some(code) = code {
+        if !db::write_transaction(conn, |conn| check_code(state, conn, &user.id, code))? {
+            return Err(ApiError::InvalidCode);
         }
     }
+    Ok(user)
 }
 
-/// Turns TOTP off after re-authentication. 409 `totp_not_enabled` when it is off.
+/// Turns TOTP off after full re-authentication (password and a current code); the owner is
+/// notified. 409 `totp_not_enabled` when it is off.
 pub fn disable(
     state: &AppState,
     conn: &mut DbConnection,
+    client: &ClientInfo,
     user_id: &str,
     proof: Reauth,
 ) -> Result<(), ApiError> {
@@ -264,9 +292,12 @@ pub fn disable(
             message: "TOTP is not enabled".into(),
         });
     }
-    let user = reauthenticate(state, conn, user_id, &proof)?;
-    db::users::set_totp(conn, &user.id, None, None, db::now())?;
-    Ok(())
+    let user = reauthenticate(state, conn, client, user_id, &proof)?;
+    db::write_transaction(conn, |conn| -> Result<(), ApiError> {
+        db::users::set_totp(conn, &user.id, None, None, db::now())?;
+        security::queue_change(state, conn, &user, client, Change::TotpRemoved)?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]
