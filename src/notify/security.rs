@@ -34,8 +34,8 @@ impl Change<'_> {
             Self::PasswordChanged => "your password was changed",
             Self::PasswordReset => "your password was reset with a code sent by email",
             Self::EmailChanged { .. } => "your email address was changed",
-            Self::TotpEnabled => "two-factor authentication (an authenticator app) was turned on",
-            Self::TotpRemoved => "two-factor authentication (an authenticator app) was turned off",
+            Self::TotpEnabled => "two-factor authentication (TOTP) was turned on",
+            Self::TotpRemoved => "two-factor authentication (TOTP) was turned off",
             Self::PhoneBound => "a phone number was added for SMS sign-in",
             Self::PhoneRemoved => "the phone number for SMS sign-in was removed",
         }

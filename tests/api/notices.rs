@@ -156,7 +156,7 @@ both_backends! {
         let (secret, s) = enable_totp(&app, &tokens).await;
         let notice = smtp.wait_for_nth(&email, 4, WAIT).await;
         // (`enable_totp` sends no user agent of its own.)
-        assert!(notice.subject().contains("two-factor authentication (an authenticator app) was turned on"), "{}", notice.subject());
+        assert!(notice.subject().contains("two-factor authentication (TOTP) was turned on"), "{}", notice.subject());
         assert!(notice.text().contains("If this wasn't you") && notice.text().contains("127.0.0.1"));
         for secret in [PW, &hotp(&secret, s, 6), &hotp(&secret, s - 1, 6)] {
             assert!(!notice.text().contains(secret), "{secret} in {}", notice.data);
@@ -165,7 +165,7 @@ both_backends! {
         let r = app.call(reqwest::Method::DELETE, TOTP, &tokens.access, json!({"password": PW, "code": code})).await;
         assert_eq!(r.status(), 204);
         let notice = smtp.wait_for_nth(&email, 5, WAIT).await;
-        assert_notice(&notice, "two-factor authentication (an authenticator app) was turned off", &[PW, &code]);
+        assert_notice(&notice, "two-factor authentication (TOTP) was turned off", &[PW, &code]);
         assert_mail_count(&smtp, &email, 5).await;
     }
 
