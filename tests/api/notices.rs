@@ -44,7 +44,12 @@ impl TestApp {
         let tokens = Tokens::from_response(&self.signup(email, PW).await);
         let code = smtp.wait_for(email).await.code();
         let r = self
-            .call(reqwest::Method::POST, VERIFY, &tokens.access, json!({"verification_code": code}))
+            .call(
+                reqwest::Method::POST,
+                VERIFY,
+                &tokens.access,
+                json!({"verification_code": code}),
+            )
             .await;
         assert_eq!(r.status(), 200);
         tokens
@@ -54,7 +59,11 @@ impl TestApp {
 /// A notice says what, when, from where, what to do; it carries none of `secrets`.
 fn assert_notice(mail: &Received, what: &str, secrets: &[&str]) {
     let text = mail.text();
-    assert!(mail.subject().contains(what) || text.contains(what), "{what}: {}", mail.data);
+    assert!(
+        mail.subject().contains(what) || text.contains(what),
+        "{what}: {}",
+        mail.data
+    );
     assert!(text.contains("UTC"), "when: {text}");
     assert!(text.contains("127.0.0.1"), "which IP: {text}");
     assert!(text.contains(UA), "which user agent: {text}");
@@ -63,7 +72,10 @@ fn assert_notice(mail: &Received, what: &str, secrets: &[&str]) {
     assert!(mail.data.contains("text/plain") && mail.data.contains("text/html"));
     assert_eq!(mail.from, "authgate@localhost", "the usual sender");
     for s in secrets {
-        assert!(!mail.data.contains(s) && !text.contains(s), "secret {s:?} in the notice: {text}");
+        assert!(
+            !mail.data.contains(s) && !text.contains(s),
+            "secret {s:?} in the notice: {text}"
+        );
     }
 }
 
