@@ -56,6 +56,17 @@ impl TestApp {
     }
 }
 
+/// An app with both SMTP and the SMS webhook, and a verified user of it.
+async fn mail_and_sms_app(backend: Backend) -> (SmtpServer, SmsReceiver, TestApp, String, Tokens) {
+    let smtp = SmtpServer::start().await;
+    let sms = SmsReceiver::start().await;
+    let uri = sms.server.uri();
+    let app = mail_app(backend, &smtp, move |s| sms_settings(uri)(s)).await;
+    let email = unique_email();
+    let tokens = app.verified_user(&smtp, &email).await;
+    (smtp, sms, app, email, tokens)
+}
+
 /// A notice says what, when, from where, what to do; it carries none of `secrets`.
 fn assert_notice(mail: &Received, what: &str, secrets: &[&str]) {
     let text = mail.text();
@@ -140,12 +151,7 @@ both_backends! {
     }
 
     async fn totp_and_phone_changes_mail_a_notice(backend) {
-        let smtp = SmtpServer::start().await;
-        let sms = SmsReceiver::start().await;
-        let uri = sms.server.uri();
-        let app = mail_app(backend, &smtp, move |s| sms_settings(uri)(s)).await;
-        let email = unique_email();
-        let tokens = app.verified_user(&smtp, &email).await;
+        let (smtp, sms, app, email, tokens) = mail_and_sms_app(backend).await;
 
         // Phone added (password only: TOTP is off), then TOTP turned on.
         let phone = "+14155552671";
@@ -276,12 +282,7 @@ both_backends! {
     }
 
     async fn with_totp_on_every_authentication_change_needs_the_password_and_a_code(backend) {
-        let smtp = SmtpServer::start().await;
-        let sms = SmsReceiver::start().await;
-        let uri = sms.server.uri();
-        let app = mail_app(backend, &smtp, move |s| sms_settings(uri)(s)).await;
-        let email = unique_email();
-        let tokens = app.verified_user(&smtp, &email).await;
+        let (smtp, sms, app, email, tokens) = mail_and_sms_app(backend).await;
 
         // Enrollment itself needs the password.
         let r = app.call(reqwest::Method::POST, TOTP, &tokens.access, json!({})).await;
