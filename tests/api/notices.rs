@@ -282,7 +282,7 @@ both_backends! {
     }
 
     async fn with_totp_on_every_authentication_change_needs_the_password_and_a_code(backend) {
-        let (smtp, sms, app, email, tokens) = mail_and_sms_app(backend).await;
+        let (smtp, sms, app, _email, tokens) = mail_and_sms_app(backend).await;
 
         // Enrollment itself needs the password.
         let r = app.call(reqwest::Method::POST, TOTP, &tokens.access, json!({})).await;
