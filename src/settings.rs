@@ -741,8 +741,9 @@ pub struct Settings {
     pub mail_cooldown: Duration,
 
     /// Mail the account's verified address after a change to how it signs in (password changed
-    /// or reset, email changed, TOTP or phone added or removed) and when its sign-in lockout
-    /// reaches a new step. Unset: on when `AUTHGATE_SMTP_URL` is set, off otherwise.
+    /// or reset, email changed, TOTP or phone added or removed), when its sign-in lockout
+    /// reaches a new step, and when wrong TOTP codes after a right password lock the second
+    /// factor. Unset: on when `AUTHGATE_SMTP_URL` is set, off otherwise.
     #[arg(long, env = "AUTHGATE_NOTIFY_SECURITY_CHANGES", action = ArgAction::Set, global = true)]
     pub notify_security_changes: Option<bool>,
 

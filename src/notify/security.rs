@@ -1,5 +1,6 @@
 //! Security notices (ASVS 5.0 V6.3.5, V6.3.7): a mail to the account's verified address after a
-//! change to how it signs in, and when its sign-in lockout reaches a new step. They go through
+//! change to how it signs in, when its sign-in lockout reaches a new step, and when wrong TOTP
+//! codes after a passed first factor lock its second factor. They go through
 //! the outbox like every mail (same sender, same retries) as [`super::KIND_NOTICE`] rows, which
 //! the per-recipient code limits do not count. They say what happened, when, and from which IP
 //! and user agent; never a code, password or token. `AUTHGATE_NOTIFY_SECURITY_CHANGES` turns
@@ -75,22 +76,36 @@ pub fn queue_change(
     notify::queue_mail_of_kind(state, conn, notify::KIND_NOTICE, &user.email, &mail).map(drop)
 }
 
-/// Queues the notice that `user`'s sign-in is locked for `lock` after wrong passwords (the last
-/// one from `client`), when notices are on and the address is verified.
-pub fn queue_lockout(
+/// Which lock a suspicious-attempt notice reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// The sign-in lockout after wrong passwords reached a new step.
+    SignIn,
+    /// Wrong TOTP codes after the first factor passed (a partially successful sign-in).
+    SecondFactor,
+}
+
+/// Queues the notice that `user`'s sign-in (or its second factor) is locked for `lock` after
+/// wrong attempts, the last one from `client`, when notices are on and the address is verified.
+pub fn queue_lock(
     state: &AppState,
     conn: &mut DbConnection,
     user: &UserRow,
     client: &ClientInfo,
+    which: Lock,
     lock: Duration,
 ) -> diesel::QueryResult<()> {
     if !state.settings.notifies_security_changes() || !user.email_verified || user.disabled {
         return Ok(());
     }
+    let template = match which {
+        Lock::SignIn => Template::SigninLocked,
+        Lock::SecondFactor => Template::TotpLocked,
+    };
     let context = Context::of(client);
     let lock = templates::human_duration(lock);
     let mail = state.templates.render(
-        Template::SigninLocked,
+        template,
         &[
             ("product", &state.settings.product_name),
             ("email", &user.email),

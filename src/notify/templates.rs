@@ -23,16 +23,19 @@ pub enum Template {
     SecurityChange,
     /// The notice when the account's sign-in lockout reaches a new step.
     SigninLocked,
+    /// The notice when wrong TOTP codes after a passed first factor lock the second factor.
+    TotpLocked,
 }
 
 impl Template {
-    pub const ALL: [Template; 6] = [
+    pub const ALL: [Template; 7] = [
         Self::VerifyEmail,
         Self::PasswordReset,
         Self::EmailChange,
         Self::EmailChanged,
         Self::SecurityChange,
         Self::SigninLocked,
+        Self::TotpLocked,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Template {
             Self::EmailChanged => "email_changed",
             Self::SecurityChange => "security_change",
             Self::SigninLocked => "signin_locked",
+            Self::TotpLocked => "totp_locked",
         }
     }
 
@@ -77,6 +81,11 @@ impl Template {
                 "{{product}}: sign-in attempts on your account were blocked",
                 include_str!("templates/signin_locked.txt"),
                 include_str!("templates/signin_locked.html"),
+            ),
+            Self::TotpLocked => (
+                "{{product}}: wrong two-factor codes after a correct password",
+                include_str!("templates/totp_locked.txt"),
+                include_str!("templates/totp_locked.html"),
             ),
         };
         Parts {

@@ -345,7 +345,7 @@ pub fn second_factor(
         return Err(ApiError::MfaRequired);
     };
     let accepted = db::write_transaction(conn, |conn| {
-        crate::service::mfa::check_code(state, conn, &user.id, code)
+        crate::service::mfa::check_code(state, conn, client, &user.id, code)
     });
     match accepted {
         Ok(true) => Ok((vec![first, "otp"], "aal2")),

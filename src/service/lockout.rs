@@ -12,6 +12,7 @@ use aws_lc_rs::hmac;
 use crate::db::{self, users::UserRow, DbConnection};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
+use crate::notify::security::{self, Lock};
 use crate::startup::AppState;
 
 /// Failures older than this are forgotten: a new failure counts from 1 again.
@@ -149,7 +150,7 @@ pub fn failed(
             "sign-in locked after consecutive failures"
         );
         if let (Some(lock), Some((user, client))) = (ladder.step_reached(failures), owner) {
-            crate::notify::security::queue_lockout(state, conn, user, client, lock)?;
+            security::queue_lock(state, conn, user, client, Lock::SignIn, lock)?;
         }
     }
     Ok(())

@@ -11,7 +11,7 @@ use crate::db::{self, users::UserRow, DbConnection};
 use crate::domain::Password;
 use crate::error::ApiError;
 use crate::http::ClientInfo;
-use crate::notify::security::{self, Change};
+use crate::notify::security::{self, Change, Lock};
 use crate::service::lockout;
 use crate::startup::AppState;
 
@@ -115,7 +115,16 @@ fn ensure_not_locked(user: &UserRow) -> Result<(), ApiError> {
     }
 }
 
-fn record_failure(conn: &mut DbConnection, user_id: &str) -> Result<(), ApiError> {
+/// Counts a wrong code and locks when [`lock_delay`] says so. With `notify` (a code presented
+/// after the first factor passed: a partially successful authentication, ASVS V6.3.5), the
+/// owner is mailed when the lock first starts, once per run of failures.
+fn record_failure(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    notify: Option<&ClientInfo>,
+) -> Result<(), ApiError> {
+    let user_id = user.id.as_str();
     let failures = db::users::record_totp_failure(conn, user_id)?;
     if let Some(delay) = lock_delay(failures) {
         let until = db::now()
@@ -128,16 +137,21 @@ fn record_failure(conn: &mut DbConnection, user_id: &str) -> Result<(), ApiError
             delay_s = delay.as_secs(),
             "TOTP locked after wrong codes"
         );
+        if let (FREE_FAILURES, Some(client)) = (failures, notify) {
+            security::queue_lock(state, conn, user, client, Lock::SecondFactor, delay)?;
+        }
     }
     Ok(())
 }
 
-/// Checks a TOTP code of a user with TOTP enabled. Must run inside the caller's write
-/// transaction, which must commit even on `Ok(false)` so the failure counts. `Err` 429 while
-/// locked; `Ok(false)` for a wrong, replayed or malformed code, or when TOTP is off.
+/// Checks a TOTP code of a user with TOTP enabled, presented by `client` after the first factor
+/// passed. Must run inside the caller's write transaction, which must commit even on
+/// `Ok(false)` so the failure counts. `Err` 429 while locked; `Ok(false)` for a wrong, replayed
+/// or malformed code, or when TOTP is off.
 pub fn check_code(
     state: &AppState,
     conn: &mut DbConnection,
+    client: &ClientInfo,
     user_id: &str,
     code: &str,
 ) -> Result<bool, ApiError> {
@@ -158,7 +172,7 @@ pub fn check_code(
             return Ok(true);
         }
     }
-    record_failure(conn, &user.id)?;
+    record_failure(state, conn, &user, Some(client))?;
     Ok(false)
 }
 
@@ -207,7 +221,7 @@ pub fn confirm(
                 Ok(true)
             }
             None => {
-                record_failure(conn, &user.id)?;
+                record_failure(state, conn, &user, None)?;
                 Ok(false)
             }
         }
@@ -269,7 +283,7 @@ pub fn reauthenticate(
         ));
     }
     if let Some(code) = code {
-        if !db::write_transaction(conn, |conn| check_code(state, conn, &user.id, code))? {
+        if !db::write_transaction(conn, |conn| check_code(state, conn, client, &user.id, code))? {
             return Err(ApiError::InvalidCode);
         }
     }

@@ -240,6 +240,29 @@ both_backends! {
         assert!(smtp.to(&unknown).is_empty(), "nothing is ever sent for an unknown login");
     }
 
+    async fn wrong_totp_codes_after_the_right_password_mail_the_owner_once(backend) {
+        let smtp = SmtpServer::start().await;
+        let app = mail_app(backend, &smtp, |_| {}).await;
+        let email = unique_email();
+        let tokens = app.verified_user(&smtp, &email).await;
+        let (secret, s) = enable_totp(&app, &tokens).await;
+        smtp.wait_for_nth(&email, 2, WAIT).await; // the notice that TOTP is on
+        let valid: Vec<String> = (s - 1..=s + 2).map(|t| hotp(&secret, t, 6)).collect();
+        let wrong = (0..1000).map(|n| format!("{n:06}")).find(|c| !valid.contains(c)).unwrap();
+        let signin = || async {
+            app.client.post(app.url("/api/v1/auth/signin/")).header("user-agent", UA)
+                .json(&json!({"login": email, "password": PW, "code": wrong})).send().await.unwrap()
+        };
+        for _ in 0..5 {
+            assert_eq!(error_code(signin().await).await, "invalid_credentials");
+        }
+        assert_eq!(signin().await.status(), 429, "the second factor is locked");
+        let notice = smtp.wait_for_nth(&email, 3, WAIT).await;
+        assert!(notice.subject().contains("wrong two-factor codes after a correct password"), "{}", notice.subject());
+        assert_notice(&notice, "blocked for 30 seconds", &[PW, &wrong, &valid[1], &valid[2]]);
+        assert_mail_count(&smtp, &email, 3).await;
+    }
+
     async fn changing_the_email_needs_the_password_and_wrong_ones_count_toward_the_lockout(backend) {
         let smtp = SmtpServer::start().await;
         let app = mail_app(backend, &smtp, |_| {}).await;
