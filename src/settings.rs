@@ -767,6 +767,13 @@ pub struct Settings {
     #[arg(long, env = "AUTHGATE_MAIL_COOLDOWN", default_value = "60s", value_parser = duration, global = true)]
     pub mail_cooldown: Duration,
 
+    /// Mail the account's verified address after a change to how it signs in (password changed
+    /// or reset, email changed, TOTP or phone added or removed), when its sign-in lockout
+    /// reaches a new step, and when wrong TOTP codes after a right password lock the second
+    /// factor. Unset: on when `AUTHGATE_SMTP_URL` is set, off otherwise.
+    #[arg(long, env = "AUTHGATE_NOTIFY_SECURITY_CHANGES", action = ArgAction::Set, global = true)]
+    pub notify_security_changes: Option<bool>,
+
     /// Requests per client IP per hour to the endpoints that send mail (0: no limit).
     #[arg(
         long,
@@ -906,6 +913,12 @@ pub fn parse() -> Cli {
 }
 
 impl Settings {
+    /// `AUTHGATE_NOTIFY_SECURITY_CHANGES` resolved: on by default only where mail really goes out.
+    pub fn notifies_security_changes(&self) -> bool {
+        self.notify_security_changes
+            .unwrap_or(self.smtp_url.is_some())
+    }
+
     /// Cross-field checks clap cannot express.
     pub fn check(&self) -> Result<(), String> {
         if self.jwt_algorithm == JwtAlgorithm::Hs256 {

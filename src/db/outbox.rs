@@ -17,6 +17,10 @@ pub const SENDING: &str = "sending";
 pub const SENT: &str = "sent";
 pub const FAILED: &str = "failed";
 
+/// `kind` of security notices: delivered as mail, but never counted by the per-recipient code
+/// limits ([`latest_to`], [`count_to`]), so notices cannot delay or crowd out a reset code.
+pub const KIND_NOTICE: &str = "notice";
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = outbox)]
 pub struct OutboxRow {
@@ -57,7 +61,7 @@ pub fn insert(conn: &mut DbConnection, row: &NewOutbox<'_>) -> QueryResult<()> {
         .map(drop)
 }
 
-/// When the newest message to this recipient was queued, if any since `since`.
+/// When the newest code message (not a notice) to this recipient was queued, if any since `since`.
 pub fn latest_to(
     conn: &mut DbConnection,
     recipient: &str,
@@ -65,12 +69,13 @@ pub fn latest_to(
 ) -> QueryResult<Option<NaiveDateTime>> {
     outbox::table
         .filter(outbox::recipient.eq(recipient))
+        .filter(outbox::kind.ne(KIND_NOTICE))
         .filter(outbox::created_at.gt(since))
         .select(diesel::dsl::max(outbox::created_at))
         .first(conn)
 }
 
-/// How many messages went to `recipient` after `since`, and the oldest of them.
+/// How many code messages (not notices) went to `recipient` after `since`, and the oldest.
 pub fn count_to(
     conn: &mut DbConnection,
     recipient: &str,
@@ -78,6 +83,7 @@ pub fn count_to(
 ) -> QueryResult<(i64, Option<NaiveDateTime>)> {
     outbox::table
         .filter(outbox::recipient.eq(recipient))
+        .filter(outbox::kind.ne(KIND_NOTICE))
         .filter(outbox::created_at.gt(since))
         .select((
             diesel::dsl::count_star(),

@@ -2,6 +2,7 @@
 //! delivered by a background sender with retries and backoff. A request never waits on SMTP.
 
 pub mod mailer;
+pub mod security;
 pub mod sender;
 pub mod sms;
 pub mod templates;
@@ -17,6 +18,8 @@ pub use templates::{Rendered, Template, Templates};
 
 /// `kind` of mail rows.
 pub const KIND_MAIL: &str = "mail";
+/// `kind` of security notices: mail that the per-recipient code limits do not count.
+pub use crate::db::outbox::KIND_NOTICE;
 /// `kind` of SMS rows (`body_text` holds the sealed message, `subject` is empty).
 pub const KIND_SMS: &str = "sms";
 
@@ -34,6 +37,17 @@ pub fn queue_mail(
     to: &str,
     mail: &Rendered,
 ) -> diesel::QueryResult<String> {
+    queue_mail_of_kind(state, conn, KIND_MAIL, to, mail)
+}
+
+/// [`queue_mail`] with the row's `kind`: [`KIND_MAIL`] or [`KIND_NOTICE`].
+pub fn queue_mail_of_kind(
+    state: &AppState,
+    conn: &mut DbConnection,
+    kind: &'static str,
+    to: &str,
+    mail: &Rendered,
+) -> diesel::QueryResult<String> {
     let id = uuid::Uuid::now_v7().to_string();
     let now = db::now();
     let text = state
@@ -46,7 +60,7 @@ pub fn queue_mail(
         conn,
         &NewOutbox {
             id: &id,
-            kind: KIND_MAIL,
+            kind,
             recipient: to,
             subject: &mail.subject,
             body_text: &text,

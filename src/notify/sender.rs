@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::db::{self, outbox::OutboxRow};
 use crate::startup::AppState;
 
-use super::{body_context, retry_delay, KIND_MAIL, KIND_SMS};
+use super::{body_context, retry_delay, KIND_MAIL, KIND_NOTICE, KIND_SMS};
 
 const BATCH: i64 = 16;
 
@@ -63,9 +63,9 @@ async fn claim(state: &Arc<AppState>) -> anyhow::Result<Vec<OutboxRow>> {
         let lease = chrono::Duration::from_std(lease(&s)).unwrap_or(chrono::Duration::MAX);
         let until = now.checked_add_signed(lease).unwrap_or(now);
         let mut rows = db::outbox::claim_due(&mut conn, KIND_MAIL, now, until, BATCH)?;
-        rows.extend(db::outbox::claim_due(
-            &mut conn, KIND_SMS, now, until, BATCH,
-        )?);
+        for kind in [KIND_NOTICE, KIND_SMS] {
+            rows.extend(db::outbox::claim_due(&mut conn, kind, now, until, BATCH)?);
+        }
         Ok(rows)
     })
     .await?

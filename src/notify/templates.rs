@@ -1,7 +1,8 @@
 //! Mail templates: plain text and HTML, built in, each part overridable by a file in
 //! `AUTHGATE_MAIL_TEMPLATES_DIR` (`<name>.subject.txt`, `<name>.txt`, `<name>.html`).
-//! Placeholders are `{{product}}`, `{{code}}`, `{{link}}`, `{{email}}`, `{{new_email}}` and
-//! `{{expires_in}}`; values are HTML-escaped in the HTML part.
+//! Placeholders are `{{product}}`, `{{code}}`, `{{link}}`, `{{email}}`, `{{new_email}}`,
+//! `{{expires_in}}`, and in security notices `{{change}}`, `{{when}}`, `{{ip}}`,
+//! `{{user_agent}}`, `{{lock}}`; values are HTML-escaped in the HTML part.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,14 +19,23 @@ pub enum Template {
     EmailChange,
     /// The notice sent to the old address once an email change has applied.
     EmailChanged,
+    /// The notice after any other change to how the account signs in (`{{change}}` says which).
+    SecurityChange,
+    /// The notice when the account's sign-in lockout reaches a new step.
+    SigninLocked,
+    /// The notice when wrong TOTP codes after a passed first factor lock the second factor.
+    TotpLocked,
 }
 
 impl Template {
-    pub const ALL: [Template; 4] = [
+    pub const ALL: [Template; 7] = [
         Self::VerifyEmail,
         Self::PasswordReset,
         Self::EmailChange,
         Self::EmailChanged,
+        Self::SecurityChange,
+        Self::SigninLocked,
+        Self::TotpLocked,
     ];
 
     pub fn name(self) -> &'static str {
@@ -34,6 +44,9 @@ impl Template {
             Self::PasswordReset => "password_reset",
             Self::EmailChange => "email_change",
             Self::EmailChanged => "email_changed",
+            Self::SecurityChange => "security_change",
+            Self::SigninLocked => "signin_locked",
+            Self::TotpLocked => "totp_locked",
         }
     }
 
@@ -58,6 +71,21 @@ impl Template {
                 "{{product}}: your email address was changed",
                 include_str!("templates/email_changed.txt"),
                 include_str!("templates/email_changed.html"),
+            ),
+            Self::SecurityChange => (
+                "{{product}}: {{change}}",
+                include_str!("templates/security_change.txt"),
+                include_str!("templates/security_change.html"),
+            ),
+            Self::SigninLocked => (
+                "{{product}}: sign-in attempts on your account were blocked",
+                include_str!("templates/signin_locked.txt"),
+                include_str!("templates/signin_locked.html"),
+            ),
+            Self::TotpLocked => (
+                "{{product}}: wrong two-factor codes after a correct password",
+                include_str!("templates/totp_locked.txt"),
+                include_str!("templates/totp_locked.html"),
             ),
         };
         Parts {

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::Password;
 use crate::error::ApiError;
-use crate::http::Authenticated;
+use crate::http::{Authenticated, ClientInfo};
+use crate::notify;
 use crate::routes::{blocking, no_content};
 use crate::service::mfa::{self, Confirmation, Reauth};
 use crate::startup::AppState;
@@ -20,9 +21,15 @@ struct EnrollmentBody {
 pub async fn enroll(
     state: web::Data<AppState>,
     auth: Authenticated,
+    client: ClientInfo,
+    body: crate::http::Json<ReauthBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let proof = body.into_inner().into_proof()?;
     let user_id = auth.claims.sub;
-    let e = blocking(&state, move |state, conn| mfa::begin(state, conn, &user_id)).await?;
+    let e = blocking(&state, move |state, conn| {
+        mfa::begin(state, conn, &client, &user_id, &proof)
+    })
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(EnrollmentBody {
@@ -42,6 +49,7 @@ pub struct ConfirmBody {
 pub async fn confirm(
     state: web::Data<AppState>,
     auth: Authenticated,
+    client: ClientInfo,
     body: crate::http::Json<ConfirmBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -58,9 +66,10 @@ pub async fn confirm(
     };
     let user_id = auth.claims.sub;
     blocking(&state, move |state, conn| {
-        mfa::confirm(state, conn, &user_id, codes)
+        mfa::confirm(state, conn, &client, &user_id, codes)
     })
     .await?;
+    notify::wake(&state);
     Ok(no_content())
 }
 
@@ -71,8 +80,10 @@ fn confirm_shape() -> ApiError {
     )
 }
 
-/// Re-authentication for sensitive changes: `password`, or a TOTP `code`.
-#[derive(Debug, Deserialize)]
+/// Full re-authentication for changes to how the account signs in (`service::mfa::Reauth`):
+/// the current `password`, plus a TOTP `code` when TOTP is on. Other endpoints flatten it into
+/// their bodies.
+#[derive(Debug, Default, Deserialize)]
 pub struct ReauthBody {
     #[serde(default)]
     password: Option<String>,
@@ -82,27 +93,25 @@ pub struct ReauthBody {
 
 impl ReauthBody {
     pub fn into_proof(self) -> Result<Reauth, ApiError> {
-        match (self.password, self.code) {
-            (Some(p), None) => Ok(Reauth::Password(Password::parse_for_sign_in(p)?)),
-            (None, Some(c)) => Ok(Reauth::Code(c)),
-            _ => Err(ApiError::validation(
-                "invalid_request",
-                "send either `password` or a TOTP `code`",
-            )),
-        }
+        Ok(Reauth {
+            password: self.password.map(Password::parse_for_sign_in).transpose()?,
+            code: self.code,
+        })
     }
 }
 
 pub async fn disable(
     state: web::Data<AppState>,
     auth: Authenticated,
+    client: ClientInfo,
     body: crate::http::Json<ReauthBody>,
 ) -> Result<HttpResponse, ApiError> {
     let proof = body.into_inner().into_proof()?;
     let user_id = auth.claims.sub;
     blocking(&state, move |state, conn| {
-        mfa::disable(state, conn, &user_id, proof)
+        mfa::disable(state, conn, &client, &user_id, proof)
     })
     .await?;
+    notify::wake(&state);
     Ok(no_content())
 }

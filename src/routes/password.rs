@@ -67,6 +67,7 @@ pub async fn reset(
         password::reset(state, conn, &client, input)
     })
     .await?;
+    notify::wake(&state);
     Ok(no_content())
 }
 
@@ -91,5 +92,6 @@ pub async fn change(
         password::change(state, conn, &client, input)
     })
     .await?;
+    notify::wake(&state);
     Ok(no_content())
 }

@@ -23,6 +23,14 @@ pub struct PhoneBody {
     captcha: Option<String>,
 }
 
+/// `user/phone/code/`: the number and the re-authentication.
+#[derive(Debug, Deserialize)]
+pub struct BindingCodeBody {
+    phone: String,
+    #[serde(flatten)]
+    reauth: ReauthBody,
+}
+
 fn sms_accepted() -> HttpResponse {
     HttpResponse::Accepted()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
@@ -35,13 +43,15 @@ pub async fn request_binding(
     state: web::Data<AppState>,
     auth: Authenticated,
     client: ClientInfo,
-    body: crate::http::Json<PhoneBody>,
+    body: crate::http::Json<BindingCodeBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
     let phone = Phone::parse(&body.phone)?;
+    let proof = body.reauth.into_proof()?;
     state.mail_ip_limit.check(client.ip)?;
     let user_id = auth.claims.sub;
     blocking(&state, move |state, conn| {
-        phone::request_binding(state, conn, &user_id, &phone)
+        phone::request_binding(state, conn, &client, &user_id, &phone, &proof)
     })
     .await?;
     notify::wake(&state);
@@ -68,6 +78,7 @@ pub async fn bind(
         users::view(state, conn, user)
     })
     .await?;
+    notify::wake(&state);
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(view))
@@ -76,14 +87,16 @@ pub async fn bind(
 pub async fn unbind(
     state: web::Data<AppState>,
     auth: Authenticated,
+    client: ClientInfo,
     body: crate::http::Json<ReauthBody>,
 ) -> Result<HttpResponse, ApiError> {
     let proof = body.into_inner().into_proof()?;
     let user_id = auth.claims.sub;
     blocking(&state, move |state, conn| {
-        phone::unbind(state, conn, &user_id, proof)
+        phone::unbind(state, conn, &client, &user_id, proof)
     })
     .await?;
+    notify::wake(&state);
     Ok(no_content())
 }
 

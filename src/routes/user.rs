@@ -37,6 +37,9 @@ pub struct PatchBody {
     avatar: Option<Value>,
     #[serde(default)]
     email: Option<String>,
+    /// Re-authentication, required with `email`.
+    #[serde(flatten)]
+    reauth: crate::routes::mfa::ReauthBody,
 }
 
 /// A field that is present (even as `null`) becomes `Some`; serde maps `null` to `None` otherwise.
@@ -65,12 +68,13 @@ pub async fn patch(
         },
         email: body.email.as_deref().map(Email::parse).transpose()?,
     };
+    let proof = body.reauth.into_proof()?;
     if patch.email.is_some() {
         state.mail_ip_limit.check(client.ip)?;
     }
     let user_id = auth.claims.sub;
     let view = blocking(&state, move |state, conn| {
-        profile::update(state, conn, &user_id, patch)
+        profile::update(state, conn, &client, &user_id, patch, &proof)
     })
     .await?;
     notify::wake(&state);

@@ -185,7 +185,7 @@ fn check_and_open(
     };
     let Some(user) = user else {
         state.hasher.verify_dummy(&input.password);
-        lockout::failed(state, conn, &key)?;
+        lockout::failed(state, conn, &key, None)?;
         audit::record(
             conn,
             client,
@@ -200,7 +200,7 @@ fn check_and_open(
         return Err(ApiError::InvalidCredentials);
     };
     if !state.hasher.verify(&input.password, &user.password_hash) {
-        lockout::failed(state, conn, &key)?;
+        lockout::failed(state, conn, &key, Some((&user, client)))?;
         audit::record(
             conn,
             client,
@@ -345,7 +345,7 @@ pub fn second_factor(
         return Err(ApiError::MfaRequired);
     };
     let accepted = db::write_transaction(conn, |conn| {
-        crate::service::mfa::check_code(state, conn, &user.id, code)
+        crate::service::mfa::check_code(state, conn, client, &user.id, code)
     });
     match accepted {
         Ok(true) => Ok((vec![first, "otp"], "aal2")),

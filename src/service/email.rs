@@ -7,6 +7,7 @@ use crate::db::{self, users::UserRow, DbConnection};
 use crate::domain::{Email, OneTimeCode};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
+use crate::notify::security::{self, Change};
 use crate::notify::{self, templates, Template};
 use crate::service::audit::{self, Event};
 use crate::service::codes::{self, Checked, Purpose};
@@ -129,15 +130,13 @@ pub fn verify(
                 }
                 db::users::set_verified_email(conn, &user.id, new_email, now)?;
                 db::codes::void_all(conn, &user.id, &[Purpose::EmailVerification.as_str()], now)?;
-                let notice = state.templates.render(
-                    Template::EmailChanged,
-                    &[
-                        ("product", &state.settings.product_name),
-                        ("email", &user.email),
-                        ("new_email", new_email),
-                    ],
-                );
-                notify::queue_mail(state, conn, &user.email, &notice)?;
+                security::queue_change(
+                    state,
+                    conn,
+                    &user,
+                    client,
+                    Change::EmailChanged { new_email },
+                )?;
                 audit::record(
                     conn,
                     client,

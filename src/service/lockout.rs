@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use aws_lc_rs::hmac;
 
-use crate::db::{self, DbConnection};
+use crate::db::{self, users::UserRow, DbConnection};
 use crate::error::ApiError;
+use crate::http::ClientInfo;
+use crate::notify::security::{self, Lock};
 use crate::startup::AppState;
 
 /// Failures older than this are forgotten: a new failure counts from 1 again.
@@ -49,6 +51,16 @@ impl Ladder {
             .find(|(n, _)| failures >= *n)
             .map(|(_, d)| *d)
             .filter(|d| !d.is_zero())
+    }
+
+    /// The lock when `failures` is exactly a step's count: the failure that moves the login onto
+    /// a new step of the ladder (the moment its owner is told, once per step).
+    pub fn step_reached(&self, failures: i32) -> Option<Duration> {
+        self.0
+            .iter()
+            .any(|(n, _)| *n == failures)
+            .then(|| self.lock_for(failures))
+            .flatten()
     }
 
     pub fn is_off(&self) -> bool {
@@ -106,8 +118,16 @@ pub fn ensure_open(
     }
 }
 
-/// Counts a failed password for the login and locks it when the ladder says so.
-pub fn failed(state: &AppState, conn: &mut DbConnection, key: &LoginKey) -> Result<(), ApiError> {
+/// Counts a failed password for the login and locks it when the ladder says so. When the lock
+/// reaches a new step and the login is a known account (`owner`), its owner is mailed (ASVS
+/// V6.3.5): once per step, never per attempt. The notice is one more row in this request's
+/// work, queued for the background sender, so the answer is the same as for an unknown login.
+pub fn failed(
+    state: &AppState,
+    conn: &mut DbConnection,
+    key: &LoginKey,
+    owner: Option<(&UserRow, &ClientInfo)>,
+) -> Result<(), ApiError> {
     let ladder = &state.settings.lockout_ladder;
     if ladder.is_off() {
         return Ok(());
@@ -129,6 +149,9 @@ pub fn failed(state: &AppState, conn: &mut DbConnection, key: &LoginKey) -> Resu
             lock_s = lock.as_secs(),
             "sign-in locked after consecutive failures"
         );
+        if let (Some(lock), Some((user, client))) = (ladder.step_reached(failures), owner) {
+            security::queue_lock(state, conn, user, client, Lock::SignIn, lock)?;
+        }
     }
     Ok(())
 }
@@ -173,5 +196,15 @@ mod tests {
         assert!(Ladder::parse("5").is_err());
         assert!(Ladder::parse("0:30s").is_err());
         assert!(Ladder::parse("5:soon").is_err());
+        assert_eq!(l.step_reached(4), None);
+        assert_eq!(l.step_reached(5), Some(Duration::from_secs(30)));
+        assert_eq!(
+            l.step_reached(6),
+            None,
+            "the same step again is not a new one"
+        );
+        assert_eq!(l.step_reached(10), Some(Duration::from_secs(300)));
+        assert_eq!(l.step_reached(20), Some(Duration::from_secs(3600)));
+        assert_eq!(l.step_reached(21), None);
     }
 }

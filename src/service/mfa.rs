@@ -10,6 +10,9 @@ use totp_rs::{Algorithm, Builder, Totp};
 use crate::db::{self, users::UserRow, DbConnection};
 use crate::domain::Password;
 use crate::error::ApiError;
+use crate::http::ClientInfo;
+use crate::notify::security::{self, Change, Lock};
+use crate::service::lockout;
 use crate::startup::AppState;
 
 pub const STEP_SECONDS: u64 = 30;
@@ -63,11 +66,14 @@ pub struct Enrollment {
     pub otpauth_url: String,
 }
 
-/// Issues a new pending secret (replacing an unconfirmed one). 409 when TOTP is already on.
+/// Issues a new pending secret (replacing an unconfirmed one) after re-authentication with the
+/// password. 409 when TOTP is already on.
 pub fn begin(
     state: &AppState,
     conn: &mut DbConnection,
+    client: &ClientInfo,
     user_id: &str,
+    proof: &Reauth,
 ) -> Result<Enrollment, ApiError> {
     let user = active_user(conn, user_id)?;
     if user.totp_secret.is_some() {
@@ -77,6 +83,7 @@ pub fn begin(
                 .into(),
         });
     }
+    let user = reauthenticate(state, conn, client, &user.id, proof)?;
     let secret = crate::crypto::random_bytes::<SECRET_BYTES>().to_vec();
     let sealed = state.sealer.seal(&secret, &context(&user.id));
     let t = totp(secret, Some(&state.settings.product_name), &user.email)?;
@@ -108,7 +115,16 @@ fn ensure_not_locked(user: &UserRow) -> Result<(), ApiError> {
     }
 }
 
-fn record_failure(conn: &mut DbConnection, user_id: &str) -> Result<(), ApiError> {
+/// Counts a wrong code and locks when [`lock_delay`] says so. With `notify` (a code presented
+/// after the first factor passed: a partially successful authentication, ASVS V6.3.5), the
+/// owner is mailed when the lock first starts, once per run of failures.
+fn record_failure(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    notify: Option<&ClientInfo>,
+) -> Result<(), ApiError> {
+    let user_id = user.id.as_str();
     let failures = db::users::record_totp_failure(conn, user_id)?;
     if let Some(delay) = lock_delay(failures) {
         let until = db::now()
@@ -121,16 +137,21 @@ fn record_failure(conn: &mut DbConnection, user_id: &str) -> Result<(), ApiError
             delay_s = delay.as_secs(),
             "TOTP locked after wrong codes"
         );
+        if let (FREE_FAILURES, Some(client)) = (failures, notify) {
+            security::queue_lock(state, conn, user, client, Lock::SecondFactor, delay)?;
+        }
     }
     Ok(())
 }
 
-/// Checks a TOTP code of a user with TOTP enabled. Must run inside the caller's write
-/// transaction, which must commit even on `Ok(false)` so the failure counts. `Err` 429 while
-/// locked; `Ok(false)` for a wrong, replayed or malformed code, or when TOTP is off.
+/// Checks a TOTP code of a user with TOTP enabled, presented by `client` after the first factor
+/// passed. Must run inside the caller's write transaction, which must commit even on
+/// `Ok(false)` so the failure counts. `Err` 429 while locked; `Ok(false)` for a wrong, replayed
+/// or malformed code, or when TOTP is off.
 pub fn check_code(
     state: &AppState,
     conn: &mut DbConnection,
+    client: &ClientInfo,
     user_id: &str,
     code: &str,
 ) -> Result<bool, ApiError> {
@@ -151,7 +172,7 @@ pub fn check_code(
             return Ok(true);
         }
     }
-    record_failure(conn, &user.id)?;
+    record_failure(state, conn, &user, Some(client))?;
     Ok(false)
 }
 
@@ -161,11 +182,13 @@ pub enum Confirmation {
     Two(String, String),
 }
 
-/// Enables the pending secret when the code(s) match it. 400 `invalid_code` otherwise (counted
-/// toward the lock); 409 `totp_not_pending` when there is nothing to confirm.
+/// Enables the pending secret when the code(s) match it, and notifies the owner. 400
+/// `invalid_code` otherwise (counted toward the lock); 409 `totp_not_pending` when there is
+/// nothing to confirm.
 pub fn confirm(
     state: &AppState,
     conn: &mut DbConnection,
+    client: &ClientInfo,
     user_id: &str,
     codes: Confirmation,
 ) -> Result<(), ApiError> {
@@ -194,10 +217,11 @@ pub fn confirm(
         match step.and_then(|s| i64::try_from(s).ok()) {
             Some(step) => {
                 db::users::set_totp(conn, &user.id, Some(&sealed), Some(step), db::now())?;
+                security::queue_change(state, conn, &user, client, Change::TotpEnabled)?;
                 Ok(true)
             }
             None => {
-                record_failure(conn, &user.id)?;
+                record_failure(state, conn, &user, None)?;
                 Ok(false)
             }
         }
@@ -209,51 +233,69 @@ pub fn confirm(
     }
 }
 
-/// Proof that the caller is the owner, for sensitive changes: the password, or a current TOTP
-/// code (only when TOTP is on).
-pub enum Reauth {
-    Password(Password),
-    Code(String),
+/// Full re-authentication (ASVS 5.0 V7.5.1) before a change to how the account signs in or
+/// recovers (email, phone, TOTP): the current password always, and a current TOTP code as well
+/// when TOTP is on. One mechanism for every such endpoint.
+#[derive(Default)]
+pub struct Reauth {
+    pub password: Option<Password>,
+    pub code: Option<String>,
 }
 
-/// Checks the proof; 400 `invalid_password` / `invalid_code` when it fails.
+fn reauth_required(message: &str) -> ApiError {
+    ApiError::validation("reauthentication_required", message)
+}
+
+/// Checks the proof. 400 `reauthentication_required` when a part is missing (checked first,
+/// costing no hash); the password counts toward the sign-in lockout like every password check
+/// (400 `invalid_password`, 429 while locked); the code toward the TOTP lock (400
+/// `invalid_code`).
 pub fn reauthenticate(
     state: &AppState,
     conn: &mut DbConnection,
+    client: &ClientInfo,
     user_id: &str,
     proof: &Reauth,
 ) -> Result<UserRow, ApiError> {
     let user = active_user(conn, user_id)?;
-    match proof {
-        Reauth::Password(p) => {
-            // The same lockout as sign-in: a stolen session cannot brute-force the password.
-            let key = crate::service::lockout::LoginKey::new(state, &user.email);
-            crate::service::lockout::ensure_open(state, conn, &key)?;
-            if state.hasher.verify(p, &user.password_hash) {
-                Ok(user)
-            } else {
-                crate::service::lockout::failed(state, conn, &key)?;
-                Err(ApiError::validation(
-                    "invalid_password",
-                    "the password is wrong",
-                ))
-            }
+    let Some(password) = &proof.password else {
+        return Err(reauth_required(
+            "this change needs your current `password` (and a TOTP `code` when two-factor authentication is on)",
+        ));
+    };
+    let code = match (&user.totp_secret, &proof.code) {
+        (Some(_), None) => {
+            return Err(reauth_required(
+                "two-factor authentication is on: this change needs a current TOTP `code` as well as the password",
+            ))
         }
-        Reauth::Code(c) => {
-            let ok = db::write_transaction(conn, |conn| check_code(state, conn, &user.id, c))?;
-            if ok {
-                Ok(user)
-            } else {
-                Err(ApiError::InvalidCode)
-            }
+        (Some(_), Some(code)) => Some(code),
+        (None, _) => None,
+    };
+    // The same lockout as sign-in: a stolen session cannot brute-force the password.
+    let key = lockout::LoginKey::new(state, &user.email);
+    lockout::ensure_open(state, conn, &key)?;
+    if !state.hasher.verify(password, &user.password_hash) {
+        lockout::failed(state, conn, &key, Some((&user, client)))?;
+        return Err(ApiError::validation(
+            "invalid_password",
+            "the password is wrong",
+        ));
+    }
+    if let Some(code) = code {
+        if !db::write_transaction(conn, |conn| check_code(state, conn, client, &user.id, code))? {
+            return Err(ApiError::InvalidCode);
         }
     }
+    Ok(user)
 }
 
-/// Turns TOTP off after re-authentication. 409 `totp_not_enabled` when it is off.
+/// Turns TOTP off after full re-authentication (password and a current code); the owner is
+/// notified. 409 `totp_not_enabled` when it is off.
 pub fn disable(
     state: &AppState,
     conn: &mut DbConnection,
+    client: &ClientInfo,
     user_id: &str,
     proof: Reauth,
 ) -> Result<(), ApiError> {
@@ -264,9 +306,12 @@ pub fn disable(
             message: "TOTP is not enabled".into(),
         });
     }
-    let user = reauthenticate(state, conn, user_id, &proof)?;
-    db::users::set_totp(conn, &user.id, None, None, db::now())?;
-    Ok(())
+    let user = reauthenticate(state, conn, client, user_id, &proof)?;
+    db::write_transaction(conn, |conn| -> Result<(), ApiError> {
+        db::users::set_totp(conn, &user.id, None, None, db::now())?;
+        security::queue_change(state, conn, &user, client, Change::TotpRemoved)?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use crate::db::{self, DbConnection};
 use crate::domain::{Email, OneTimeCode, Password};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
+use crate::notify::security::{self, Change as Notice};
 use crate::notify::{self, Template};
 use crate::service::audit::{self, Event};
 use crate::service::codes::{self, Checked, Purpose};
@@ -85,6 +86,12 @@ pub fn reset(
         if !user.email_verified {
             db::users::set_email_verified(conn, &user.id, now)?;
         }
+        // The code proved the address, so it counts as verified for the notice too.
+        let proven = db::users::UserRow {
+            email_verified: true,
+            ..user.clone()
+        };
+        security::queue_change(state, conn, &proven, client, Notice::PasswordReset)?;
         let revoked =
             db::sessions::revoke_all_for_user(conn, &user.id, None, "password_reset", now)?;
         audit::record(
@@ -133,7 +140,7 @@ pub fn change(
         .hasher
         .verify(&input.old_password, &user.password_hash)
     {
-        lockout::failed(state, conn, &key)?;
+        lockout::failed(state, conn, &key, Some((&user, client)))?;
         audit::record(
             conn,
             client,
@@ -162,6 +169,7 @@ pub fn change(
             now,
         )?;
         db::codes::void_all(conn, &user.id, &[Purpose::PasswordReset.as_str()], now)?;
+        security::queue_change(state, conn, &user, client, Notice::PasswordChanged)?;
         audit::record(
             conn,
             client,

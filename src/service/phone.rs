@@ -8,6 +8,7 @@ use crate::domain::{OneTimeCode, Phone};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::notify;
+use crate::notify::security::{self, Change};
 use crate::service::accounts;
 use crate::service::audit::{self, Event};
 use crate::service::codes::{self, Checked, Purpose};
@@ -35,15 +36,17 @@ fn phone_taken() -> ApiError {
     }
 }
 
-/// Sends a binding code to a new number for the signed-in user. 409 when another account has
-/// the number; 429 while the number is cooling down.
+/// Sends a binding code to a new number for the signed-in user, after full re-authentication.
+/// 409 when another account has the number; 429 while the number is cooling down.
 pub fn request_binding(
     state: &AppState,
     conn: &mut DbConnection,
+    client: &ClientInfo,
     user_id: &str,
     phone: &Phone,
+    proof: &Reauth,
 ) -> Result<(), ApiError> {
-    let user = active(conn, user_id)?;
+    let user = mfa::reauthenticate(state, conn, client, user_id, proof)?;
     if db::users::find_by_phone(conn, phone.as_str())?.is_some_and(|o| o.id != user.id) {
         return Err(phone_taken());
     }
@@ -86,7 +89,6 @@ pub fn bind(
     phone: &Phone,
     code: &OneTimeCode,
 ) -> Result<UserRow, ApiError> {
-    let _ = state;
     let bound = db::write_transaction(conn, |conn| -> Result<Option<UserRow>, ApiError> {
         let user = active(conn, user_id)?;
         let Checked::Matched(row) = codes::check(conn, &user.id, &[Purpose::PhoneBinding], code)?
@@ -100,6 +102,7 @@ pub fn bind(
             return Err(phone_taken());
         }
         db::users::set_phone(conn, &user.id, Some(phone.as_str()), db::now())?;
+        security::queue_change(state, conn, &user, client, Change::PhoneBound)?;
         audit::record(
             conn,
             client,
@@ -116,17 +119,25 @@ pub fn bind(
     bound.ok_or(ApiError::InvalidCode)
 }
 
-/// Removes the number after re-authentication (password or TOTP code).
+/// Removes the number after full re-authentication (password, and a TOTP code when TOTP is on);
+/// the owner is notified when there was a number.
 pub fn unbind(
     state: &AppState,
     conn: &mut DbConnection,
+    client: &ClientInfo,
     user_id: &str,
     proof: Reauth,
 ) -> Result<(), ApiError> {
-    let user = mfa::reauthenticate(state, conn, user_id, &proof)?;
-    db::users::set_phone(conn, &user.id, None, db::now())?;
-    db::codes::void_all(conn, &user.id, &[Purpose::SmsSignIn.as_str()], db::now())?;
-    Ok(())
+    let user = mfa::reauthenticate(state, conn, client, user_id, &proof)?;
+    db::write_transaction(conn, |conn| -> Result<(), ApiError> {
+        let now = db::now();
+        db::users::set_phone(conn, &user.id, None, now)?;
+        db::codes::void_all(conn, &user.id, &[Purpose::SmsSignIn.as_str()], now)?;
+        if user.phone.is_some() {
+            security::queue_change(state, conn, &user, client, Change::PhoneRemoved)?;
+        }
+        Ok(())
+    })
 }
 
 /// `sms/code/`: a sign-in code to a bound number. Unknown numbers, disabled accounts and numbers

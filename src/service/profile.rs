@@ -3,7 +3,9 @@
 use crate::db::{self, DbConnection};
 use crate::domain::{Avatar, DisplayName, Email};
 use crate::error::ApiError;
+use crate::http::ClientInfo;
 use crate::service::email;
+use crate::service::mfa::{self, Reauth};
 use crate::service::users::{self, UserView};
 use crate::startup::AppState;
 
@@ -15,13 +17,19 @@ pub struct Patch {
     pub email: Option<Email>,
 }
 
-/// Applies name and avatar at once; a new email only after its code is verified.
+/// Applies name and avatar at once; a new email only after full re-authentication (`proof`,
+/// checked before anything changes) and once its code is verified.
 pub fn update(
     state: &AppState,
     conn: &mut DbConnection,
+    client: &ClientInfo,
     user_id: &str,
     patch: Patch,
+    proof: &Reauth,
 ) -> Result<UserView, ApiError> {
+    if patch.email.is_some() {
+        mfa::reauthenticate(state, conn, client, user_id, proof)?;
+    }
     let user = db::write_transaction(conn, |conn| -> Result<_, ApiError> {
         let user = match db::users::find_by_id(conn, user_id)? {
             Some(u) if !u.disabled => u,

@@ -375,7 +375,7 @@ both_backends! {
         // A bound number and one nobody has.
         let phone = "+14155552671";
         let r = app.client.post(app.url("/api/v1/auth/user/phone/code/")).bearer_auth(&tokens.access)
-            .json(&json!({"phone": phone})).send().await.unwrap();
+            .json(&json!({"phone": phone, "password": "correct horse battery"})).send().await.unwrap();
         assert_eq!(r.status(), 202);
         let code = sms.code(phone, 1).await;
         let r = app.client.post(app.url("/api/v1/auth/user/phone/")).bearer_auth(&tokens.access)

@@ -348,7 +348,9 @@ both_backends! {
         let smtp = SmtpServer::start().await;
         let app = mail_app(backend, &smtp, |_| {}).await;
         let email = unique_email();
-        let (tokens, _) = app.signup_with_mail(&smtp, &email).await;
+        let (tokens, code) = app.signup_with_mail(&smtp, &email).await;
+        let ok = app.post_bearer(VERIFY, &tokens.access, &json!({"verification_code": code})).await;
+        assert_eq!(ok.status(), 200, "a verified address gets the notice of the change");
 
         let r = app.patch_user(&tokens.access, &json!({"name": " Grace ", "avatar": "https://cdn.example.com/g.png"})).await;
         assert_eq!(r.status(), 200);
@@ -368,11 +370,11 @@ both_backends! {
 
         let taken = unique_email();
         app.signup_with_mail(&smtp, &taken).await;
-        let conflict = app.patch_user(&tokens.access, &json!({"email": taken})).await;
+        let conflict = app.patch_user(&tokens.access, &json!({"email": taken, "password": PASSWORD})).await;
         assert_eq!(conflict.status(), 409);
 
         let new_email = unique_email();
-        let r = app.patch_user(&tokens.access, &json!({"email": new_email.to_uppercase()})).await;
+        let r = app.patch_user(&tokens.access, &json!({"email": new_email.to_uppercase(), "password": PASSWORD})).await;
         assert_eq!(r.status(), 200);
         let user: Value = r.json().await.unwrap();
         assert_eq!(user["email"], email, "the change waits for the code");
@@ -388,7 +390,9 @@ both_backends! {
         assert_eq!(user["email_verified"], true);
         let notice = smtp.wait_for_nth(&email, 2, Duration::from_secs(10)).await;
         assert!(notice.subject().contains("was changed"), "{}", notice.subject());
-        assert!(notice.text().contains(&new_email), "{}", notice.data);
+        let masked = authgate::notify::security::mask_email(&new_email);
+        assert!(notice.text().contains(&masked), "{}", notice.data);
+        assert!(!notice.text().contains(&new_email), "the new address is masked: {}", notice.data);
         assert_eq!(app.signin(&new_email, PASSWORD, false).await.status(), 204);
         assert_eq!(app.signin(&email, PASSWORD, false).await.status(), 401);
     }
@@ -406,8 +410,8 @@ both_backends! {
         assert_eq!(app.post_json(FORGOT, &json!({"email": email})).await.status(), 202);
         // An email change to a fresh address sends; a second one to it within 60 s is 429.
         let new_email = unique_email();
-        assert_eq!(app.patch_user(&tokens.access, &json!({"email": new_email})).await.status(), 200);
-        let again = app.patch_user(&tokens.access, &json!({"email": new_email})).await;
+        assert_eq!(app.patch_user(&tokens.access, &json!({"email": new_email, "password": PASSWORD})).await.status(), 200);
+        let again = app.patch_user(&tokens.access, &json!({"email": new_email, "password": PASSWORD})).await;
         assert_eq!(again.status(), 429);
         let retry: u64 = again.headers()["retry-after"].to_str().unwrap().parse().unwrap();
         assert!((1..=60).contains(&retry), "Retry-After {retry}");

@@ -15,6 +15,7 @@ mod limits;
 mod mail;
 mod mail_logs;
 mod mfa;
+mod notices;
 mod operations;
 mod passwords;
 mod peers;

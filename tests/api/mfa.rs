@@ -96,12 +96,19 @@ pub async fn user_with_totp(app: &TestApp) -> (String, Tokens, Vec<u8>, u64) {
     let email = unique_email();
     let resp = app.signup(&email, PW).await;
     let tokens = Tokens::from_response(&resp);
+    let (secret, s) = enable_totp(app, &tokens).await;
+    (email, tokens, secret, s)
+}
+
+/// Enrolls (re-authenticating with the password) and confirms TOTP for a signed-in user whose
+/// password is `PW`; returns the secret and the confirmed step.
+pub async fn enable_totp(app: &TestApp, tokens: &Tokens) -> (Vec<u8>, u64) {
     let resp = app
         .send(
             reqwest::Method::POST,
             "/api/v1/auth/mfa/totp/",
             &tokens.access,
-            None,
+            Some(json!({"password": PW})),
         )
         .await;
     assert_eq!(resp.status(), 200);
@@ -138,7 +145,7 @@ pub async fn user_with_totp(app: &TestApp) -> (String, Tokens, Vec<u8>, u64) {
         )
         .await;
     assert_eq!(resp.status(), 204);
-    (email, tokens, secret, s)
+    (secret, s)
 }
 
 both_backends! {
@@ -181,19 +188,24 @@ both_backends! {
         let valid: Vec<String> = (s - 1..=s + 2).map(|t| hotp(&secret, t, 6)).collect();
         let wrong = (0..1000).map(|n| format!("{n:06}")).find(|c| !valid.contains(c)).unwrap();
         for _ in 0..5 {
-            let resp = app.send(reqwest::Method::DELETE, "/api/v1/auth/mfa/totp/", &tokens.access, Some(json!({"code": wrong}))).await;
+            let resp = app.send(reqwest::Method::DELETE, "/api/v1/auth/mfa/totp/", &tokens.access, Some(json!({"password": PW, "code": wrong}))).await;
             assert_eq!(resp.status(), 400);
+            assert_eq!(error_code(resp).await, "invalid_code");
         }
-        let resp = app.send(reqwest::Method::DELETE, "/api/v1/auth/mfa/totp/", &tokens.access, Some(json!({"code": hotp(&secret, s + 1, 6)}))).await;
+        let resp = app.send(reqwest::Method::DELETE, "/api/v1/auth/mfa/totp/", &tokens.access, Some(json!({"password": PW, "code": hotp(&secret, s + 1, 6)}))).await;
         assert_eq!(resp.status(), 429, "even the right code waits while locked");
         let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
         assert!((1..=30).contains(&retry), "{retry}");
-        // The password still works for disabling; then TOTP is off.
-        let resp = app.send(reqwest::Method::DELETE, "/api/v1/auth/mfa/totp/", &tokens.access, Some(json!({"password": "wrong password!!"}))).await;
+        // The password alone is not enough to turn TOTP off (full re-authentication).
+        let resp = app.send(reqwest::Method::DELETE, "/api/v1/auth/mfa/totp/", &tokens.access, Some(json!({"password": PW}))).await;
+        assert_eq!(error_code(resp).await, "reauthentication_required");
+        let resp = app.send(reqwest::Method::DELETE, "/api/v1/auth/mfa/totp/", &tokens.access, Some(json!({"password": "wrong password!!", "code": wrong}))).await;
         assert_eq!(error_code(resp).await, "invalid_password");
-        let resp = app.send(reqwest::Method::DELETE, "/api/v1/auth/mfa/totp/", &tokens.access, Some(json!({"password": PW}))).await;
-        assert_eq!(resp.status(), 204);
-        let resp = app.send(reqwest::Method::DELETE, "/api/v1/auth/mfa/totp/", &tokens.access, Some(json!({"password": PW}))).await;
+        let user: Value = app.get_user_bearer(&tokens.access).await.json().await.unwrap();
+        assert_eq!(user["totp_enabled"], true);
+        // Without TOTP there is nothing to turn off.
+        let plain = app.signed_in_user().await;
+        let resp = app.send(reqwest::Method::DELETE, "/api/v1/auth/mfa/totp/", &plain.access, Some(json!({"password": PW}))).await;
         assert_eq!(resp.status(), 409);
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["error"], "totp_not_enabled");
@@ -263,7 +275,7 @@ impl SmsReceiver {
     }
 
     /// Every message received so far, after checking each one's signature.
-    async fn messages(&self) -> Vec<(String, String)> {
+    pub(crate) async fn messages(&self) -> Vec<(String, String)> {
         use aws_lc_rs::hmac;
         let key = base64::engine::general_purpose::STANDARD
             .decode(WEBHOOK_SECRET.trim_start_matches("whsec_"))
@@ -339,9 +351,9 @@ both_backends! {
         let sms = SmsReceiver::start().await;
         let app = TestApp::spawn_with(backend, sms_settings(sms.server.uri())).await;
         let tokens = app.signed_in_user().await;
-        let resp = app.send(reqwest::Method::POST, "/api/v1/auth/user/phone/code/", &tokens.access, Some(json!({"phone": "12345"}))).await;
+        let resp = app.send(reqwest::Method::POST, "/api/v1/auth/user/phone/code/", &tokens.access, Some(json!({"phone": "12345", "password": PW}))).await;
         assert_eq!(error_code(resp).await, "invalid_phone");
-        let resp = app.send(reqwest::Method::POST, "/api/v1/auth/user/phone/code/", &tokens.access, Some(json!({"phone": "+1 (415) 555-2671"}))).await;
+        let resp = app.send(reqwest::Method::POST, "/api/v1/auth/user/phone/code/", &tokens.access, Some(json!({"phone": "+1 (415) 555-2671", "password": PW}))).await;
         assert_eq!(resp.status(), 202);
         let phone = "+14155552671";
         let code = sms.code(phone, 1).await;
@@ -356,7 +368,7 @@ both_backends! {
 
         // Another account cannot take the number.
         let other = app.signed_in_user().await;
-        let resp = app.send(reqwest::Method::POST, "/api/v1/auth/user/phone/code/", &other.access, Some(json!({"phone": phone}))).await;
+        let resp = app.send(reqwest::Method::POST, "/api/v1/auth/user/phone/code/", &other.access, Some(json!({"phone": phone, "password": PW}))).await;
         assert_eq!(resp.status(), 409);
 
         // SMS sign-in: 202 for known and unknown numbers alike; only the known one gets an SMS.
@@ -398,12 +410,14 @@ both_backends! {
     async fn sms_sign_in_respects_totp(backend) {
         let sms = SmsReceiver::start().await;
         let app = TestApp::spawn_with(backend, sms_settings(sms.server.uri())).await;
-        let (_, tokens, secret, s) = user_with_totp(&app).await;
+        let tokens = app.signed_in_user().await;
         let phone = "+442079460958";
-        app.send(reqwest::Method::POST, "/api/v1/auth/user/phone/code/", &tokens.access, Some(json!({"phone": phone}))).await;
+        let resp = app.send(reqwest::Method::POST, "/api/v1/auth/user/phone/code/", &tokens.access, Some(json!({"phone": phone, "password": PW}))).await;
+        assert_eq!(resp.status(), 202);
         let code = sms.code(phone, 1).await;
         let resp = app.send(reqwest::Method::POST, "/api/v1/auth/user/phone/", &tokens.access, Some(json!({"phone": phone, "code": code}))).await;
         assert_eq!(resp.status(), 200);
+        let (secret, s) = enable_totp(&app, &tokens).await;
         app.post_json("/api/v1/auth/sms/code/", &json!({"phone": phone})).await;
         let code = sms.code(phone, 2).await;
         let resp = app.post_json("/api/v1/auth/sms/signin/", &json!({"phone": phone, "code": code})).await;

@@ -77,7 +77,7 @@ report=${SCHEMATHESIS_REPORT_DIR:-$work/report}
 status=0
 repo=$(pwd)
 # Run from the temp dir: schemathesis keeps a cache of past failures in ./.schemathesis.
-(cd "$work" && schemathesis run "$repo/openapi.yml" \
+(cd "$work" && schemathesis --config-file "$repo/tests/schemathesis/schemathesis.toml" run "$repo/openapi.yml" \
   --url "$base" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection,ignored_auth \

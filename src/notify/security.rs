@@ -1,0 +1,195 @@
+//! Security notices (ASVS 5.0 V6.3.5, V6.3.7): a mail to the account's verified address after a
+//! change to how it signs in, when its sign-in lockout reaches a new step, and when wrong TOTP
+//! codes after a passed first factor lock its second factor. They go through
+//! the outbox like every mail (same sender, same retries) as [`super::KIND_NOTICE`] rows, which
+//! the per-recipient code limits do not count. They say what happened, when, and from which IP
+//! and user agent; never a code, password or token. `AUTHGATE_NOTIFY_SECURITY_CHANGES` turns
+//! them off.
+
+use std::time::Duration;
+
+use crate::db::{users::UserRow, DbConnection};
+use crate::http::ClientInfo;
+use crate::notify::{self, templates, Template};
+use crate::startup::AppState;
+
+/// What changed, as the notice says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a> {
+    PasswordChanged,
+    PasswordReset,
+    /// The address the account moved to; the notice goes to the old one and shows the new one
+    /// partly masked.
+    EmailChanged {
+        new_email: &'a str,
+    },
+    TotpEnabled,
+    TotpRemoved,
+    PhoneBound,
+    PhoneRemoved,
+}
+
+impl Change<'_> {
+    fn sentence(self) -> &'static str {
+        match self {
+            Self::PasswordChanged => "your password was changed",
+            Self::PasswordReset => "your password was reset with a code sent by email",
+            Self::EmailChanged { .. } => "your email address was changed",
+            Self::TotpEnabled => "two-factor authentication (TOTP) was turned on",
+            Self::TotpRemoved => "two-factor authentication (TOTP) was turned off",
+            Self::PhoneBound => "a phone number was added for SMS sign-in",
+            Self::PhoneRemoved => "the phone number for SMS sign-in was removed",
+        }
+    }
+}
+
+/// Queues the notice of `change` to `user`'s address, in the caller's transaction, when notices
+/// are on and the address is verified (an unverified address may not be the owner's). `user` is
+/// the row before the change (for an email change, the old address).
+pub fn queue_change(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    client: &ClientInfo,
+    change: Change<'_>,
+) -> diesel::QueryResult<()> {
+    if !state.settings.notifies_security_changes() || !user.email_verified {
+        return Ok(());
+    }
+    let (template, masked) = match change {
+        Change::EmailChanged { new_email } => (Template::EmailChanged, mask_email(new_email)),
+        _ => (Template::SecurityChange, String::new()),
+    };
+    let context = Context::of(client);
+    let mail = state.templates.render(
+        template,
+        &[
+            ("product", &state.settings.product_name),
+            ("email", &user.email),
+            ("new_email", &masked),
+            ("change", change.sentence()),
+            ("when", &context.when),
+            ("ip", &context.ip),
+            ("user_agent", &context.user_agent),
+        ],
+    );
+    notify::queue_mail_of_kind(state, conn, notify::KIND_NOTICE, &user.email, &mail).map(drop)
+}
+
+/// Which lock a suspicious-attempt notice reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// The sign-in lockout after wrong passwords reached a new step.
+    SignIn,
+    /// Wrong TOTP codes after the first factor passed (a partially successful sign-in).
+    SecondFactor,
+}
+
+/// Queues the notice that `user`'s sign-in (or its second factor) is locked for `lock` after
+/// wrong attempts, the last one from `client`, when notices are on and the address is verified.
+pub fn queue_lock(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    client: &ClientInfo,
+    which: Lock,
+    lock: Duration,
+) -> diesel::QueryResult<()> {
+    if !state.settings.notifies_security_changes() || !user.email_verified || user.disabled {
+        return Ok(());
+    }
+    let template = match which {
+        Lock::SignIn => Template::SigninLocked,
+        Lock::SecondFactor => Template::TotpLocked,
+    };
+    let context = Context::of(client);
+    let lock = templates::human_duration(lock);
+    let mail = state.templates.render(
+        template,
+        &[
+            ("product", &state.settings.product_name),
+            ("email", &user.email),
+            ("lock", &lock),
+            ("when", &context.when),
+            ("ip", &context.ip),
+            ("user_agent", &context.user_agent),
+        ],
+    );
+    notify::queue_mail_of_kind(state, conn, notify::KIND_NOTICE, &user.email, &mail).map(drop)
+}
+
+/// When and from where, as printable text.
+struct Context {
+    when: String,
+    ip: String,
+    user_agent: String,
+}
+
+/// At most this many characters of a user agent go into a mail.
+const USER_AGENT_CHARS: usize = 160;
+
+impl Context {
+    fn of(client: &ClientInfo) -> Self {
+        let user_agent: String = client
+            .user_agent
+            .as_deref()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(USER_AGENT_CHARS)
+            .collect();
+        Self {
+            when: crate::db::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+            ip: client.ip_string().unwrap_or_else(|| "unknown".into()),
+            user_agent: if user_agent.trim().is_empty() {
+                "unknown".into()
+            } else {
+                user_agent
+            },
+        }
+    }
+}
+
+/// `newname@example.com` → `ne***@example.com`: enough for the owner to recognise an address,
+/// not enough to hand a stranger who reads the old mailbox the new one.
+pub fn mask_email(email: &str) -> String {
+    let (local, domain) = email.rsplit_once('@').unwrap_or((email, ""));
+    let shown: String = local
+        .chars()
+        .take(if local.chars().count() > 4 { 2 } else { 1 })
+        .collect();
+    if domain.is_empty() {
+        format!("{shown}***")
+    } else {
+        format!("{shown}***@{domain}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_addresses_keep_the_domain_and_a_hint_of_the_name() {
+        assert_eq!(mask_email("newname@example.com"), "ne***@example.com");
+        assert_eq!(mask_email("bob@example.com"), "b***@example.com");
+        assert_eq!(mask_email("a@b.c"), "a***@b.c");
+    }
+
+    #[test]
+    fn user_agents_are_cut_and_stripped_of_control_characters() {
+        let client = ClientInfo {
+            ip: None,
+            user_agent: Some(format!("evil\r\nBcc: x{}", "a".repeat(500))),
+        };
+        let c = Context::of(&client);
+        assert!(!c.user_agent.contains('\n') && !c.user_agent.contains('\r'));
+        assert_eq!(c.user_agent.chars().count(), USER_AGENT_CHARS);
+        assert_eq!(c.ip, "unknown");
+        let none = Context::of(&ClientInfo {
+            ip: None,
+            user_agent: None,
+        });
+        assert_eq!(none.user_agent, "unknown");
+    }
+}
