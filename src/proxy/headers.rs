@@ -262,6 +262,24 @@ mod tests {
     }
 
     #[test]
+    fn upstream_responses_lose_hop_by_hop_headers_and_content_length() {
+        let h = map(&[
+            ("connection", "x-upstream-hop"),
+            ("x-upstream-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("content-length", "12"),
+            ("set-cookie", "app=1"),
+            ("x-app", "kept"),
+        ]);
+        let mut kept: Vec<&str> = client_response_headers(&h)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["set-cookie", "x-app"]);
+    }
+
+    #[test]
     fn websocket_upgrade_needs_both_headers() {
         assert!(is_websocket_upgrade(&map(&[
             ("connection", "keep-alive, Upgrade"),
