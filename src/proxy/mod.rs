@@ -28,13 +28,16 @@ use crate::tokens::AccessClaims;
 #[derive(Clone)]
 pub struct OriginalUri(pub Uri);
 
-/// Outermost middleware (proxy mode only): keeps the original URI for the proxy.
+/// Outermost middleware (proxy mode only): keeps the original URI for the proxy when
+/// `trim_path` is going to rewrite it. Most paths need no rewrite and skip the extension insert.
 pub async fn keep_original_uri(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let uri = req.head().uri.clone();
-    req.extensions_mut().insert(OriginalUri(uri));
+    if crate::http::normalize::normalized(req.path()).is_some() {
+        let uri = req.head().uri.clone();
+        req.extensions_mut().insert(OriginalUri(uri));
+    }
     next.call(req).await
 }
 

@@ -71,6 +71,23 @@ async fn download(req: HttpRequest) -> HttpResponse {
         .body(actix_web::body::SizedStream::new(size as u64, chunks))
 }
 
+/// Answers with the status named in the path and a body, so status codes must pass unchanged.
+async fn status(path: web::Path<u16>) -> HttpResponse {
+    let code = actix_web::http::StatusCode::from_u16(path.into_inner())
+        .unwrap_or(actix_web::http::StatusCode::IM_A_TEAPOT);
+    HttpResponse::build(code).body(format!("status {}", code.as_u16()))
+}
+
+/// Answers with hop-by-hop headers of its own, which must not reach the client.
+async fn hop() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("proxy-authenticate", "Basic realm=upstream"))
+        .insert_header(("trailer", "x-checksum"))
+        .insert_header(("keep-alive", "timeout=99"))
+        .insert_header(("x-app", "kept"))
+        .body("hop")
+}
+
 async fn slow() -> HttpResponse {
     tokio::time::sleep(Duration::from_secs(5)).await;
     HttpResponse::Ok().body("late")
@@ -117,6 +134,8 @@ pub async fn start_upstream() -> Upstream {
             .app_data(hits.clone())
             .route("/download", web::get().to(download))
             .route("/slow", web::get().to(slow))
+            .route("/status/{code}", web::to(status))
+            .route("/hop", web::get().to(hop))
             .route("/ws", web::get().to(ws_echo))
             .default_service(web::to(echo))
     })
@@ -156,7 +175,8 @@ fn pairs_of(location: &str) -> Vec<(String, String)> {
     serde_urlencoded::from_str(query).expect("query")
 }
 
-/// A request written byte for byte, so no client library normalises the path first.
+/// A request written byte for byte, so no client library normalises the path (or refuses an
+/// oversized header) first.
 async fn raw_get(port: u16, target: &str, extra: &str) -> String {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -165,9 +185,13 @@ async fn raw_get(port: u16, target: &str, extra: &str) -> String {
     let req = format!(
         "GET {target} HTTP/1.1\r\nHost: app.example.com\r\n{extra}Connection: close\r\n\r\n"
     );
-    s.write_all(req.as_bytes()).await.expect("write");
+    // A server refusing an oversized head may answer and close before reading it all.
+    let _ = s.write_all(req.as_bytes()).await;
     let mut out = Vec::new();
-    s.read_to_end(&mut out).await.expect("read");
+    let mut buf = [0u8; 16 * 1024];
+    while let Ok(n @ 1..) = s.read(&mut buf).await {
+        out.extend_from_slice(&buf[..n]);
+    }
     String::from_utf8_lossy(&out).into_owned()
 }
 
@@ -249,6 +273,7 @@ both_backends! {
         assert!(h.get("x-auth-custom").is_none(), "{h}");
         assert_eq!(h["x-forwarded-for"], json!(["127.0.0.1"]), "a client's own XFF is not believed");
         assert_eq!(h["x-forwarded-proto"], json!(["http"]));
+        assert_eq!(h["x-forwarded-host"], json!([format!("127.0.0.1:{}", app.port)]), "the Host the client used");
         assert_eq!(h["x-app-header"], json!(["kept"]));
         assert_eq!(h["cookie"], json!(["theme=dark"]), "authgate's cookies stay with authgate");
         assert!(h.get("authorization").is_none(), "the token is not passed on by default");
@@ -261,6 +286,13 @@ both_backends! {
         let seen: Value = resp.json().await.unwrap();
         assert_eq!(seen["headers"]["x-auth-user-id"], json!([user_id]));
         assert!(seen["headers"].get("cookie").is_none());
+
+        // The upstream's status and body come back unchanged, whatever the method.
+        for (method, code) in [(reqwest::Method::GET, 418u16), (reqwest::Method::DELETE, 404), (reqwest::Method::PUT, 201), (reqwest::Method::PATCH, 503)] {
+            let resp = app.client.request(method.clone(), app.url(&format!("/status/{code}"))).bearer_auth(&tokens.access).send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), code, "{method}");
+            assert_eq!(resp.text().await.unwrap(), format!("status {code}"), "{method}: the upstream's body, not an envelope");
+        }
 
         // authgate's own endpoints stay its own.
         let resp = app.client.get(app.url("/healthz")).send().await.unwrap();
@@ -337,6 +369,81 @@ both_backends! {
         assert_eq!(resp.status(), 502);
         assert_eq!(error_code(resp).await, "upstream_unavailable");
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    async fn hop_by_hop_headers_stay_on_their_hop_both_ways(backend) {
+        let upstream = start_upstream().await;
+        let app = proxied_app(backend, &upstream, |_| {}).await;
+        let tokens = app.signed_in_user().await;
+        let extra = format!(
+            "Authorization: Bearer {}\r\nConnection: x-secret-hop\r\nX-Secret-Hop: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Authorization: Basic eA==\r\nX-App: kept\r\n",
+            tokens.access
+        );
+        let raw = raw_get(app.port, "/echo", &extra).await;
+        assert!(raw.starts_with("HTTP/1.1 200"), "{:.80}", raw);
+        let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).expect("a body");
+        let seen: Value = serde_json::from_str(body).expect("the echo");
+        let h = seen["headers"].as_object().expect("headers");
+        for gone in ["x-secret-hop", "keep-alive", "te", "proxy-authorization"] {
+            assert!(!h.contains_key(gone), "{gone} reached the upstream: {h:?}");
+        }
+        assert_eq!(h["x-app"], json!(["kept"]), "control: end-to-end headers pass");
+
+        let resp = app.client.get(app.url("/hop")).bearer_auth(&tokens.access).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        for gone in ["proxy-authenticate", "trailer", "keep-alive"] {
+            assert!(resp.headers().get(gone).is_none(), "{gone} reached the client");
+        }
+        assert_eq!(resp.headers()["x-app"], "kept");
+    }
+
+    async fn oversized_request_heads_are_refused_before_the_upstream(backend) {
+        let upstream = start_upstream().await;
+        let app = proxied_app(backend, &upstream, |_| {}).await;
+        let tokens = app.signed_in_user().await;
+        let auth = format!("Authorization: Bearer {}\r\n", tokens.access);
+        // A head past actix-http's 128 KiB limit, and more than its 96 headers.
+        let huge = format!("{auth}X-Big: {}\r\n", "a".repeat(130 * 1024));
+        let raw = raw_get(app.port, "/page", &huge).await;
+        assert!(raw.starts_with("HTTP/1.1 431"), "{:.80}", raw);
+        let many: String = (0..120).map(|i| format!("X-H{i}: v\r\n")).collect();
+        let raw = raw_get(app.port, "/page", &format!("{auth}{many}")).await;
+        assert!(raw.starts_with("HTTP/1.1 431"), "{:.80}", raw);
+        assert_eq!(upstream.hits.load(Ordering::SeqCst), 0, "nothing oversized reached the upstream");
+        // Control: the same request with ordinary headers passes.
+        let raw = raw_get(app.port, "/page", &auth).await;
+        assert!(raw.starts_with("HTTP/1.1 200"), "{:.80}", raw);
+    }
+
+    async fn sigterm_lets_in_flight_proxied_requests_finish(backend) {
+        let upstream = start_upstream().await;
+        let db = TestDb::create(backend);
+        let p = Proc::start(&db.url, &[("AUTHGATE_UPSTREAM", upstream.base.as_str()), ("AUTHGATE_PUBLIC_PATHS", "/slow")], false).await;
+        let client = client();
+        let in_flight: Vec<_> = (0..3).map(|_| {
+            let (client, url) = (client.clone(), p.url("/slow"));
+            tokio::spawn(async move {
+                let resp = client.get(url).send().await?;
+                Ok::<_, reqwest::Error>((resp.status().as_u16(), resp.text().await?))
+            })
+        }).collect();
+        // The upstream holds each request for 5 s: they are all in flight when the signal comes.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let signalled = Instant::now();
+        p.signal("-TERM");
+        for t in in_flight {
+            let (status, body) = t.await.unwrap().expect("in-flight proxied request failed");
+            assert_eq!((status, body.as_str()), (200, "late"), "the upstream's answer arrives whole");
+        }
+        let mut p = p;
+        let status = loop {
+            if let Some(s) = p.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(signalled.elapsed() < Duration::from_secs(25), "did not exit within the shutdown timeout");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(status.success(), "exit status {status:?}");
     }
 
     async fn websocket_upgrades_pass_through_and_frames_flow_both_ways(backend) {
@@ -501,4 +608,86 @@ async fn proxied_requests_pass_while_the_database_is_down() {
     assert_eq!(seen["path"], "/orders/7");
     let anonymous = app.client.get(app.url("/orders/7")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401, "control: still checked");
+}
+
+/// Issue #11 item 5: the proxy-sidecar example deploys what the README describes: the pod's
+/// Service reaches only authgate's port, the app is bound to loopback and is authgate's upstream.
+#[test]
+fn the_sidecar_manifest_exposes_only_authgate_in_front_of_a_loopback_app() {
+    use serde::Deserialize as _;
+    let text = include_str!("../../deploy/kubernetes/proxy-sidecar.yaml");
+    let docs: Vec<Value> = serde_yaml_ng::Deserializer::from_str(text)
+        .map(|d| Value::deserialize(d).expect("valid YAML"))
+        .collect();
+    let kind = |k: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == k)
+            .unwrap_or_else(|| panic!("a {k}"))
+    };
+    let containers = kind("Deployment")["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers")
+        .clone();
+    let named = |n: &str| {
+        containers
+            .iter()
+            .find(|c| c["name"] == n)
+            .unwrap_or_else(|| panic!("container {n}"))
+            .clone()
+    };
+    let env = |c: &Value, k: &str| {
+        c["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["name"] == k)
+            .and_then(|e| e["value"].as_str())
+            .map(str::to_owned)
+    };
+    let (app, gate) = (named("app"), named("authgate"));
+    assert_eq!(
+        env(&app, "HOST").as_deref(),
+        Some("127.0.0.1"),
+        "the app listens on loopback only"
+    );
+    assert!(
+        app.get("ports").is_none(),
+        "the app exposes no container port"
+    );
+    let app_port = env(&app, "PORT").expect("app port");
+    assert_eq!(
+        env(&gate, "AUTHGATE_UPSTREAM"),
+        Some(format!("http://127.0.0.1:{app_port}"))
+    );
+    for setting in ["AUTHGATE_PUBLIC_PATHS", "AUTHGATE_LOGIN_URL"] {
+        assert!(env(&gate, setting).is_some(), "{setting} set");
+    }
+    let gate_port = &gate["ports"][0];
+    let ports = kind("Service")["spec"]["ports"]
+        .as_array()
+        .expect("service ports")
+        .clone();
+    assert_eq!(ports.len(), 1, "one port: authgate's");
+    assert!(
+        ports[0]["targetPort"] == gate_port["name"]
+            || ports[0]["targetPort"] == gate_port["containerPort"]
+    );
+
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("## Sidecar proxy")
+        .nth(1)
+        .expect("README has a Sidecar proxy section");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    for setting in [
+        "AUTHGATE_UPSTREAM",
+        "AUTHGATE_PUBLIC_PATHS",
+        "AUTHGATE_LOGIN_URL",
+        "proxy-sidecar.yaml",
+    ] {
+        assert!(
+            section.contains(setting),
+            "the README's section names {setting}"
+        );
+    }
 }
