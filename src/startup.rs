@@ -49,6 +49,8 @@ pub struct AppState {
     pub mail_ip_limit: crate::rate_limit::IpWindowLimit,
     /// Per-IP request rates of `crate::rate_limit::limit_requests`.
     pub ip_limits: crate::rate_limit::IpLimits,
+    /// Answer-time estimates that keep unknown accounts from answering faster.
+    pub answer_times: crate::service::answer_time::AnswerTimes,
 }
 
 /// Forward-auth checks arriving with the original request path appended (Envoy).
@@ -476,6 +478,7 @@ impl Application {
                 std::time::Duration::from_secs(3600),
             ),
             ip_limits: crate::rate_limit::IpLimits::new(&settings),
+            answer_times: Default::default(),
             settings,
         });
         let app_state = state.clone();

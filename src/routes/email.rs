@@ -68,7 +68,9 @@ pub async fn resend(
     let body = body.into_inner();
     let who = subject(auth, body.email)?;
     state.mail_ip_limit.check(client.ip)?;
-    blocking(&state, move |state, conn| email::resend(state, conn, who)).await?;
+    let started = std::time::Instant::now();
+    let queued = blocking(&state, move |state, conn| email::resend(state, conn, who)).await?;
     notify::wake(&state);
+    state.answer_times.resend.settle(started, queued).await;
     Ok(accepted())
 }

@@ -39,11 +39,13 @@ pub async fn forgot(
 ) -> Result<HttpResponse, ApiError> {
     let email = Email::parse(&body.email)?;
     state.mail_ip_limit.check(client.ip)?;
-    blocking(&state, move |state, conn| {
+    let started = std::time::Instant::now();
+    let queued = blocking(&state, move |state, conn| {
         password::forgot(state, conn, &email)
     })
     .await?;
     notify::wake(&state);
+    state.answer_times.forgot.settle(started, queued).await;
     Ok(accepted())
 }
 

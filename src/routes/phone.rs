@@ -107,11 +107,13 @@ pub async fn sms_code(
 ) -> Result<HttpResponse, ApiError> {
     let phone = Phone::parse(&body.phone)?;
     state.mail_ip_limit.check(client.ip)?;
-    blocking(&state, move |state, conn| {
+    let started = std::time::Instant::now();
+    let queued = blocking(&state, move |state, conn| {
         phone::request_sign_in(state, conn, &phone)
     })
     .await?;
     notify::wake(&state);
+    state.answer_times.sms_code.settle(started, queued).await;
     Ok(sms_accepted())
 }
 

@@ -173,7 +173,8 @@ pub fn verify(
 /// Issues a new code (voiding the previous one) for whatever the account is waiting to verify:
 /// its own address while unverified, else a pending email change. Unknown accounts, verified
 /// ones with nothing pending and addresses still cooling down get no mail and the same answer.
-pub fn resend(state: &AppState, conn: &mut DbConnection, who: Subject) -> Result<(), ApiError> {
+/// Returns whether a code was queued.
+pub fn resend(state: &AppState, conn: &mut DbConnection, who: Subject) -> Result<bool, ApiError> {
     let user = find(conn, &who)?;
     let user_id = user.as_ref().map_or(NOBODY, |u| u.id.as_str()).to_owned();
     let now = db::now();
@@ -186,7 +187,7 @@ pub fn resend(state: &AppState, conn: &mut DbConnection, who: Subject) -> Result
         db::write_transaction(conn, |conn| {
             db::codes::void_all(conn, NOBODY, &[Purpose::EmailVerification.as_str()], now)
         })?;
-        return Ok(());
+        return Ok(false);
     };
     let (purpose, template, to) = if !user.email_verified {
         (
@@ -197,11 +198,11 @@ pub fn resend(state: &AppState, conn: &mut DbConnection, who: Subject) -> Result
     } else if let Some(target) = pending_change.and_then(|c| c.target) {
         (Purpose::EmailChange, Template::EmailChange, target)
     } else {
-        return Ok(());
+        return Ok(false);
     };
     if notify::cooldown_left(state, conn, &to)?.is_some() {
         tracing::info!(user_id = %user.id, "verification resend skipped: address cooling down");
-        return Ok(());
+        return Ok(false);
     }
     let ttl = state.settings.email_code_ttl;
     db::write_transaction(conn, |conn| {
@@ -227,7 +228,7 @@ pub fn resend(state: &AppState, conn: &mut DbConnection, who: Subject) -> Result
             },
         )
     })?;
-    Ok(())
+    Ok(true)
 }
 
 /// Starts an email change: a code goes to the new address; the change applies when it is

@@ -17,7 +17,8 @@ const NOBODY: &str = "00000000-0000-0000-0000-000000000000";
 /// Mails a reset code to the account's stored address. Unknown and disabled accounts, and an
 /// address still cooling down, get no mail; the caller answers 202 alike in every case, and the
 /// database work has the same shape (a lookup, the cooldown query, a write transaction).
-pub fn forgot(state: &AppState, conn: &mut DbConnection, email: &Email) -> Result<(), ApiError> {
+/// Returns whether a code was queued (the work an unknown address must not be seen to skip).
+pub fn forgot(state: &AppState, conn: &mut DbConnection, email: &Email) -> Result<bool, ApiError> {
     let user = db::users::find_by_email(conn, email.as_str())?.filter(|u| !u.disabled);
     let recipient = user.as_ref().map_or(email.as_str(), |u| u.email.as_str());
     let cooling = notify::cooldown_left(state, conn, recipient)?.is_some();
@@ -48,7 +49,7 @@ pub fn forgot(state: &AppState, conn: &mut DbConnection, email: &Email) -> Resul
     if user.is_some() && cooling {
         tracing::info!("password reset mail skipped: address cooling down");
     }
-    Ok(())
+    Ok(user.is_some() && !cooling)
 }
 
 pub struct Reset {

@@ -141,12 +141,12 @@ pub fn unbind(
 }
 
 /// `sms/code/`: a sign-in code to a bound number. Unknown numbers, disabled accounts and numbers
-/// cooling down get no SMS and the same answer.
+/// cooling down get no SMS and the same answer. Returns whether a code was queued.
 pub fn request_sign_in(
     state: &AppState,
     conn: &mut DbConnection,
     phone: &Phone,
-) -> Result<(), ApiError> {
+) -> Result<bool, ApiError> {
     let user = db::users::find_by_phone(conn, phone.as_str())?.filter(|u| !u.disabled);
     let cooling = notify::cooldown_left(state, conn, phone.as_str())?.is_some();
     let Some(user) = user.filter(|_| !cooling) else {
@@ -154,7 +154,7 @@ pub fn request_sign_in(
         db::write_transaction(conn, |conn| {
             db::codes::void_all(conn, NOBODY, &[Purpose::SmsSignIn.as_str()], db::now())
         })?;
-        return Ok(());
+        return Ok(false);
     };
     db::write_transaction(conn, |conn| {
         let code = codes::issue(conn, &user.id, Purpose::SmsSignIn, None, SMS_CODE_TTL)?;
@@ -166,7 +166,7 @@ pub fn request_sign_in(
         )
         .map(drop)
     })?;
-    Ok(())
+    Ok(true)
 }
 
 pub struct SmsSignIn {
