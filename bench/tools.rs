@@ -1,7 +1,7 @@
 //! Helpers for the benchmark (`bench/run.py`), built with the same dependencies as authgate:
 //!
-//! - `ceiling ADDR TOKEN_FILE`: the reference servers the issue measures against, in one
-//!   actix-web process (same worker count as authgate): `GET /plain` (bare handler), `POST /cookie`
+//! - `ceiling ADDR TOKEN_FILE [WORKERS]`: the reference servers the issue measures against, in
+//!   one actix-web process (same worker count as authgate unless WORKERS is given): `GET /plain` (bare handler), `POST /cookie`
 //!   (204 + a cookie), `GET /ed25519` (verifies one Ed25519 JWT per request, jsonwebtoken,
 //!   no cache), `GET /hs256`. It writes the tokens the `/ed25519` and `/hs256` routes expect.
 //! - `bcrypt COST SECONDS`: verifies on one thread for SECONDS and prints verifications/second.
@@ -37,7 +37,7 @@ fn check(req: &HttpRequest, key: &DecodingKey, alg: Algorithm) -> HttpResponse {
     }
 }
 
-async fn ceiling(addr: &str, token_file: &str) -> std::io::Result<()> {
+async fn ceiling(addr: &str, token_file: &str, workers: usize) -> std::io::Result<()> {
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let doc = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng)
         .map_err(|_| std::io::Error::other("keygen"))?;
@@ -68,7 +68,7 @@ async fn ceiling(addr: &str, token_file: &str) -> std::io::Result<()> {
         ed: DecodingKey::from_ed_components(&x).map_err(std::io::Error::other)?,
         hs: DecodingKey::from_secret(secret),
     });
-    HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(keys.clone())
             .route(
@@ -96,10 +96,13 @@ async fn ceiling(addr: &str, token_file: &str) -> std::io::Result<()> {
                 }),
             )
     })
-    .disable_signals()
-    .bind(addr)?
-    .run()
-    .await
+    .disable_signals();
+    let server = if workers > 0 {
+        server.workers(workers)
+    } else {
+        server
+    };
+    server.bind(addr)?.run().await
 }
 
 fn bcrypt_rate(cost: u32, seconds: u64) {
@@ -149,10 +152,11 @@ fn mint(db_url: &str, count: usize, file: &str) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some("ceiling") if args.len() == 4 => ceiling(&args[2], &args[3]).await?,
+        Some("ceiling") if args.len() == 4 => ceiling(&args[2], &args[3], 0).await?,
+        Some("ceiling") if args.len() == 5 => ceiling(&args[2], &args[3], args[4].parse()?).await?,
         Some("bcrypt") if args.len() == 4 => bcrypt_rate(args[2].parse()?, args[3].parse()?),
         Some("mint") if args.len() == 5 => mint(&args[2], args[3].parse()?, &args[4])?,
-        _ => anyhow::bail!("usage: bench-tools ceiling ADDR TOKEN_FILE | bcrypt COST SECONDS | mint DATABASE_URL COUNT FILE"),
+        _ => anyhow::bail!("usage: bench-tools ceiling ADDR TOKEN_FILE [WORKERS] | bcrypt COST SECONDS | mint DATABASE_URL COUNT FILE"),
     }
     Ok(())
 }

@@ -1,12 +1,34 @@
 //! Prometheus metrics, one registry per application (tests run several apps in one process, so a
 //! global recorder would mix their counts). Names are prefixed `authgate_`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::HttpRequest;
 use prometheus::{
-    Encoder as _, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+/// Distinguishes the `Metrics` of several apps in one process (tests) in [`HTTP_HANDLES`].
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// The HTTP metric children of one (method, status) on one route.
+type RouteHandles = Vec<(Method, u16, IntCounter, Histogram)>;
+
+thread_local! {
+    /// Per worker thread, by `Metrics` id and route: the metric children already looked up, so a
+    /// request costs no label hashing, no lock and no route-template walk. Only routes without
+    /// parameters (template = path) and the standard methods get in, so it stays bounded.
+    static HTTP_HANDLES: RefCell<HashMap<u64, HashMap<Box<str>, RouteHandles>>> =
+        RefCell::new(HashMap::new());
+}
+
 pub struct Metrics {
+    id: u64,
     registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
@@ -153,7 +175,90 @@ impl Metrics {
             db_pool,
             keys_published,
             registry,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         })
+    }
+
+    /// Counts one answered request under its route template (never the raw path, so label
+    /// values stay few; proxied requests share the label `proxied`, unmatched ones `unmatched`)
+    /// and records its latency.
+    pub fn observe_http(
+        &self,
+        req: &HttpRequest,
+        proxied: bool,
+        status: StatusCode,
+        elapsed: Duration,
+    ) {
+        let (method, seconds) = (req.method(), elapsed.as_secs_f64());
+        if proxied {
+            self.observe_labels("proxied", method, status, seconds);
+            return;
+        }
+        let path = req.path();
+        let hit = HTTP_HANDLES.with(|cache| {
+            let cache = cache.borrow();
+            let found = cache
+                .get(&self.id)
+                .and_then(|routes| routes.get(path))
+                .and_then(|h| {
+                    h.iter()
+                        .find(|(m, s, ..)| m == method && *s == status.as_u16())
+                });
+            if let Some((_, _, requests, duration)) = found {
+                requests.inc();
+                duration.observe(seconds);
+            }
+            found.is_some()
+        });
+        if hit {
+            return;
+        }
+        let route = req.match_pattern();
+        let (requests, duration) = self.observe_labels(
+            route.as_deref().unwrap_or("unmatched"),
+            method,
+            status,
+            seconds,
+        );
+        let standard = matches!(
+            *method,
+            Method::GET
+                | Method::POST
+                | Method::PUT
+                | Method::PATCH
+                | Method::DELETE
+                | Method::HEAD
+                | Method::OPTIONS
+        );
+        if standard && route.as_deref() == Some(path) {
+            HTTP_HANDLES.with(|cache| {
+                cache
+                    .borrow_mut()
+                    .entry(self.id)
+                    .or_default()
+                    .entry(path.into())
+                    .or_default()
+                    .push((method.clone(), status.as_u16(), requests, duration));
+            });
+        }
+    }
+
+    fn observe_labels(
+        &self,
+        route: &str,
+        method: &Method,
+        status: StatusCode,
+        seconds: f64,
+    ) -> (IntCounter, Histogram) {
+        let requests =
+            self.http_requests
+                .with_label_values(&[route, method.as_str(), status.as_str()]);
+        requests.inc();
+        let duration = self
+            .http_duration
+            .with_label_values(&[route, method.as_str()]);
+        duration.observe(seconds);
+        (requests, duration)
     }
 
     /// The exposition text.

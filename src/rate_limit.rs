@@ -192,6 +192,9 @@ const API_PREFIX: &str = "/api/v1/auth/";
 const FORWARD_AUTH: &str = "/api/v1/auth/verify";
 
 fn classify(method: &Method, path: &str) -> Option<(Class, usize)> {
+    if path == FORWARD_AUTH || path.starts_with("/api/v1/auth/verify/") {
+        return None;
+    }
     if let Some(i) = AUTH_ROUTES
         .iter()
         .position(|(m, p)| m == method && *p == path)
@@ -200,9 +203,6 @@ fn classify(method: &Method, path: &str) -> Option<(Class, usize)> {
     }
     if path == REFRESH {
         return Some((Class::Refresh, 0));
-    }
-    if path == FORWARD_AUTH || path.starts_with("/api/v1/auth/verify/") {
-        return None;
     }
     (path.starts_with(API_PREFIX) || path == API_PREFIX.trim_end_matches('/'))
         .then_some((Class::Api, 0))
@@ -237,23 +237,21 @@ pub async fn limit_requests(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
-    };
-    // Classified before anything is copied: the token check (`verify/`) and proxied requests,
-    // the hot paths, leave here without an allocation.
+    // Unlimited paths (`verify/`, JWKS, health) first: they are the hot ones.
     let classified = classify(req.method(), req.path());
-    let (Some((mut class, index)), false) =
-        (classified, crate::proxy::is_proxied(&state, req.path()))
-    else {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let (Some((mut class, index)), Some(state)) = (classified, state) else {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_left_body);
     };
+    if crate::proxy::is_proxied(&state, req.path()) {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    }
     let Some(ip) = client_ip(req.request(), &state.settings.trusted_proxies).map(subject) else {
         return next
             .call(req)

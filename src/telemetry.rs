@@ -1,6 +1,7 @@
 //! Logging: the subscriber, and one span per request carrying a request id that is echoed in
 //! `X-Request-Id` and present on every log line of the request.
 
+use std::cell::Cell;
 use std::io::IsTerminal as _;
 use std::time::Instant;
 
@@ -39,13 +40,34 @@ pub fn init(format: LogFormat, filter: &str) {
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A client-supplied id is kept only when it is short and plain, so it cannot forge log lines.
-fn sane_request_id(v: &HeaderValue) -> Option<String> {
-    let s = v.to_str().ok()?;
-    let ok = !s.is_empty()
+fn sane_request_id(v: &HeaderValue) -> bool {
+    let s = v.as_bytes();
+    !s.is_empty()
         && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    ok.then(|| s.to_owned())
+        && s.iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(b))
+}
+
+/// A random (version 4) UUID from a per-thread generator seeded once from the OS: a request id
+/// must be unique, not secret, and `Uuid::new_v4` makes a `getrandom` system call per request.
+fn new_request_id() -> HeaderValue {
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(uuid::Uuid::new_v4().as_u64_pair().0);
+    }
+    // SplitMix64: full period, every seed fine.
+    let next = |state: &Cell<u64>| {
+        let s = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        state.set(s);
+        let z = (s ^ (s >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let (hi, lo) = STATE.with(|s| (next(s), next(s)));
+    let random = (u128::from(hi) << 64 | u128::from(lo)).to_le_bytes();
+    let id = uuid::Builder::from_random_bytes(random).into_uuid();
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf))
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 /// Records who the request is for on its span, once known (every later log line carries it).
@@ -61,17 +83,15 @@ pub async fn request_span(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(sane_request_id)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let id = match req.headers().get(&REQUEST_ID) {
+        Some(v) if sane_request_id(v) => v.clone(),
+        _ => new_request_id(),
+    };
     let state = req.app_data::<actix_web::web::Data<AppState>>().cloned();
-    let method = req.method().clone();
     let span = tracing::info_span!(
         "request",
-        request_id = %id,
-        method = %method,
+        request_id = id.to_str().unwrap_or_default(),
+        method = %req.method(),
         path = %req.path(),
         user_id = tracing::field::Empty,
         session_id = tracing::field::Empty,
@@ -89,32 +109,47 @@ pub async fn request_span(
                 "request done"
             );
             if let Some(state) = state {
-                // The route template, never the raw path: label values stay few.
-                // Proxied requests get one label without the walk over every route
-                // `match_pattern` makes for a path no route matches.
-                let route = if crate::proxy::is_proxied(&state, resp.request().path()) {
-                    "proxied".to_owned()
-                } else {
-                    resp.request()
-                        .match_pattern()
-                        .unwrap_or_else(|| "unmatched".to_owned())
-                };
-                let m = &state.metrics;
-                m.http_requests
-                    .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
-                    .inc();
-                m.http_duration
-                    .with_label_values(&[route.as_str(), method.as_str()])
-                    .observe(elapsed.as_secs_f64());
+                let proxied = crate::proxy::is_proxied(&state, resp.request().path());
+                state
+                    .metrics
+                    .observe_http(resp.request(), proxied, status, elapsed);
             }
-            if let Ok(v) = HeaderValue::from_str(&id) {
-                resp.headers_mut().insert(REQUEST_ID, v);
-            }
+            resp.headers_mut().insert(REQUEST_ID, id);
             Ok(resp)
         }
         Err(e) => {
             tracing::warn!(error = %e, "request failed");
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_request_ids_are_distinct_v4_uuids() {
+        let ids: std::collections::HashSet<String> = (0..1000)
+            .map(|_| new_request_id().to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids.len(), 1000);
+        for id in ids.iter().take(10) {
+            let parsed = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(parsed.get_version_num(), 4, "{id}");
+            assert!(sane_request_id(&HeaderValue::from_str(id).unwrap()));
+        }
+    }
+
+    #[test]
+    fn only_short_plain_request_ids_are_kept() {
+        assert!(sane_request_id(&HeaderValue::from_static(
+            "trace-abc.123_x"
+        )));
+        assert!(!sane_request_id(&HeaderValue::from_static("")));
+        assert!(!sane_request_id(&HeaderValue::from_static("bad id")));
+        assert!(!sane_request_id(
+            &HeaderValue::from_str(&"a".repeat(65)).unwrap()
+        ));
     }
 }

@@ -7,6 +7,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::uri::{PathAndQuery, Uri};
 use actix_web::middleware::Next;
+use actix_web::web::Bytes;
 
 /// The normalized form of `path`, or `None` when it is normalized already.
 pub fn normalized(path: &str) -> Option<String> {
@@ -37,17 +38,26 @@ pub async fn trim_path(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     if let Some(path) = normalized(req.path()) {
-        let mut parts = req.head().uri.clone().into_parts();
-        let with_query = match parts.path_and_query.as_ref().and_then(|pq| pq.query()) {
-            Some(q) => format!("{path}?{q}"),
-            None => path,
+        let with_query = Bytes::from(match req.query_string() {
+            "" => path,
+            q => format!("{path}?{q}"),
+        });
+        let uri = if req.head().uri.scheme().is_none() {
+            // The usual request line (origin form): the path and query are the whole URI, so it
+            // is parsed once, from the bytes just built.
+            Uri::from_maybe_shared(with_query).ok()
+        } else {
+            let mut parts = req.head().uri.clone().into_parts();
+            PathAndQuery::from_maybe_shared(with_query)
+                .ok()
+                .and_then(|pq| {
+                    parts.path_and_query = Some(pq);
+                    Uri::from_parts(parts).ok()
+                })
         };
-        if let Ok(pq) = PathAndQuery::from_maybe_shared(with_query) {
-            parts.path_and_query = Some(pq);
-            if let Ok(uri) = Uri::from_parts(parts) {
-                req.match_info_mut().get_mut().update(&uri);
-                req.head_mut().uri = uri;
-            }
+        if let Some(uri) = uri {
+            req.match_info_mut().get_mut().update(&uri);
+            req.head_mut().uri = uri;
         }
     }
     next.call(req).await

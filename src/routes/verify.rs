@@ -6,7 +6,8 @@
 //! the client's method with the client's path appended to its `path_prefix`, so any method on any
 //! path below `verify/` is answered the same way.
 
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 
 use crate::error::ApiError;
@@ -22,33 +23,49 @@ pub const AAL: &str = "x-auth-aal";
 /// The identity headers a proxy passes on to the upstream.
 pub fn identity_headers(claims: &AccessClaims) -> Vec<(HeaderName, HeaderValue)> {
     let mut out = Vec::with_capacity(5);
-    let mut push = |name: &'static str, value: &str| {
-        // UTF-8 e-mail addresses travel as obs-text bytes; a value that still cannot be a header
-        // is left out rather than failing the check.
-        if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
-            out.push((HeaderName::from_static(name), v));
-        }
-    };
-    push(USER_ID, &claims.sub);
-    push(USER_EMAIL, &claims.email);
-    push(
-        EMAIL_VERIFIED,
-        if claims.email_verified {
-            "true"
-        } else {
-            "false"
-        },
-    );
-    push(SESSION_ID, &claims.sid);
-    push(AAL, &claims.aal);
+    each_identity_header(claims, |name, value| out.push((name, value)));
     out
 }
 
-pub async fn verify(Checked(claims): Checked) -> Result<HttpResponse, ApiError> {
-    let mut resp = HttpResponse::NoContent();
-    for (name, value) in identity_headers(&claims) {
-        resp.insert_header((name, value));
+/// Names built at compile time: `HeaderName::from_static` at run time parses the name again.
+const NAMES: [HeaderName; 5] = [
+    HeaderName::from_static(USER_ID),
+    HeaderName::from_static(USER_EMAIL),
+    HeaderName::from_static(EMAIL_VERIFIED),
+    HeaderName::from_static(SESSION_ID),
+    HeaderName::from_static(AAL),
+];
+
+fn each_identity_header(claims: &AccessClaims, mut emit: impl FnMut(HeaderName, HeaderValue)) {
+    // UTF-8 e-mail addresses travel as obs-text bytes; a value that still cannot be a header
+    // is left out rather than failing the check.
+    let value = |v: &str| HeaderValue::from_bytes(v.as_bytes()).ok();
+    let verified_value = HeaderValue::from_static(if claims.email_verified {
+        "true"
+    } else {
+        "false"
+    });
+    let values = [
+        value(&claims.sub),
+        value(&claims.email),
+        Some(verified_value),
+        value(&claims.sid),
+        value(&claims.aal),
+    ];
+    for (name, v) in NAMES.into_iter().zip(values) {
+        if let Some(v) = v {
+            emit(name, v);
+        }
     }
-    resp.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-    Ok(resp.finish())
+}
+
+/// 204 with the identity headers. `Cache-Control: no-store` comes from
+/// `crate::http::hygiene`, like every answer under `/api/`.
+pub async fn verify(Checked(claims): Checked) -> Result<HttpResponse, ApiError> {
+    let mut resp = HttpResponse::new(StatusCode::NO_CONTENT);
+    let headers = resp.headers_mut();
+    each_identity_header(&claims, |name, value| {
+        headers.insert(name, value);
+    });
+    Ok(resp)
 }

@@ -108,6 +108,7 @@ both_backends! {
             assert_eq!(h["x-auth-email-verified"], "false");
             assert_eq!(h["x-auth-aal"], "aal1");
             assert!(!h["x-auth-session-id"].is_empty());
+            assert_eq!(h["cache-control"], "no-store");
         };
         // nginx / Traefik: GET with the client's Authorization or Cookie.
         check(&app.client.get(app.url("/api/v1/auth/verify/")).bearer_auth(&tokens.access).send().await.unwrap());

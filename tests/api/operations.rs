@@ -89,6 +89,20 @@ both_backends! {
         assert_eq!(m[r#"authgate_http_requests_total{method="GET",route="unmatched",status="404"}"#], 2.0);
     }
 
+    async fn http_metrics_count_every_repeat_of_a_route_method_and_status(backend) {
+        let app = TestApp::spawn(backend).await;
+        for _ in 0..3 {
+            app.client.get(app.url("/healthz")).send().await.unwrap();
+            app.client.get(app.url("/api/v1/auth/verify/")).send().await.unwrap();
+        }
+        app.client.post(app.url("/healthz")).send().await.unwrap();
+        let m = metrics(&app).await;
+        assert_eq!(m[r#"authgate_http_requests_total{method="GET",route="/healthz",status="200"}"#], 3.0);
+        assert_eq!(m[r#"authgate_http_request_duration_seconds_count{method="GET",route="/healthz"}"#], 3.0);
+        assert_eq!(m[r#"authgate_http_requests_total{method="GET",route="/api/v1/auth/verify",status="401"}"#], 3.0);
+        assert_eq!(m[r#"authgate_http_requests_total{method="POST",route="/healthz",status="405"}"#], 1.0);
+    }
+
     async fn metrics_can_be_kept_off_the_public_listener(backend) {
         let app = TestApp::spawn_with(backend, |s| s.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;
         let public = app.client.get(app.url("/metrics")).send().await.unwrap();
