@@ -103,6 +103,17 @@ both_backends! {
         assert_eq!(m[r#"authgate_http_requests_total{method="POST",route="/healthz",status="405"}"#], 1.0);
     }
 
+    async fn invented_http_methods_share_one_metric_label(backend) {
+        let app = TestApp::spawn(backend).await;
+        for name in ["BREW", "WHEN", "XYZZY"] {
+            let method = reqwest::Method::from_bytes(name.as_bytes()).unwrap();
+            app.client.request(method, app.url("/healthz")).send().await.unwrap();
+        }
+        let m = metrics(&app).await;
+        assert_eq!(m[r#"authgate_http_requests_total{method="other",route="/healthz",status="405"}"#], 3.0);
+        assert!(!m.keys().any(|k| k.contains("BREW") || k.contains("XYZZY")), "no series per invented method");
+    }
+
     async fn metrics_can_be_kept_off_the_public_listener(backend) {
         let app = TestApp::spawn_with(backend, |s| s.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;
         let public = app.client.get(app.url("/metrics")).send().await.unwrap();
