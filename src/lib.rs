@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod hashing_pool;
 pub mod http;
 pub mod metrics;
 pub mod notify;

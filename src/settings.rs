@@ -704,8 +704,8 @@ pub struct Settings {
     )]
     pub token_cache_size: usize,
 
-    /// Password hashes (bcrypt) computed at once; 0 means one fewer than the cores, which keeps
-    /// a core for token checks during a sign-in storm at the cost of peak sign-in throughput.
+    /// Password hashing threads (bcrypt), run at a lower CPU priority than the request workers so
+    /// a sign-in storm uses idle cores without slowing token checks; 0 means one per core.
     #[arg(
         long,
         env = "AUTHGATE_PASSWORD_HASH_CONCURRENCY",

@@ -31,8 +31,8 @@ pub struct AppState {
     pub metrics_port: Option<u16>,
     /// Set when shutdown begins: `/readyz` answers 503 so load balancers stop sending traffic.
     pub draining: std::sync::atomic::AtomicBool,
-    /// Password hashes running at once: one fewer than the cores (at least one).
-    pub hash_permits: tokio::sync::Semaphore,
+    /// Where password hashing runs: one thread per core, below the workers' priority.
+    pub hashing: crate::hashing_pool::HashingPool,
     /// The one outbound HTTP client (connection reuse, rustls); callers set per-request timeouts.
     pub http_client: reqwest::Client,
     /// The configured captcha provider; `None` when `AUTHGATE_CAPTCHA_PROVIDER=none`.
@@ -457,12 +457,12 @@ impl Application {
             metrics: crate::metrics::Metrics::new()?,
             metrics_port,
             draining: std::sync::atomic::AtomicBool::new(false),
-            hash_permits: tokio::sync::Semaphore::new(match settings.password_hash_concurrency {
-                0 => std::thread::available_parallelism()
-                    .map_or(1, |n| n.get().saturating_sub(1))
-                    .max(1),
-                n => n,
-            }),
+            hashing: crate::hashing_pool::HashingPool::new(
+                match settings.password_hash_concurrency {
+                    0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    n => n,
+                },
+            )?,
             http_client,
             captcha,
             password_policy: crate::domain::PasswordPolicy::new(

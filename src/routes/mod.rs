@@ -21,19 +21,24 @@ use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
-/// Like [`blocking`], for work that hashes a password: at most (cores − 1) run at once, so a
-/// sign-in storm leaves a core to the token checks (DESIGN §8).
+/// Like [`blocking`], for work that hashes a password: it runs on the hashing threads, below
+/// the request workers' priority, so a sign-in storm cannot slow the token checks (DESIGN §8).
 pub async fn blocking_hashing<T, F>(state: &web::Data<AppState>, f: F) -> Result<T, ApiError>
 where
     F: FnOnce(&AppState, &mut DbConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    let _permit = state
-        .hash_permits
-        .acquire()
+    let worker_state = state.clone().into_inner();
+    let span = tracing::Span::current();
+    state
+        .hashing
+        .run(move || {
+            let _entered = span.enter();
+            let mut conn = worker_state.pool.get()?;
+            f(&worker_state, &mut conn)
+        })
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    blocking(state, f).await
+        .map_err(|e| ApiError::Internal(e.into()))?
 }
 
 /// The rules for a password being set, never one presented at sign-in: common passwords and

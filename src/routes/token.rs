@@ -5,10 +5,11 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
+use crate::db::DbConnection;
 use crate::domain::{Email, Password};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
-use crate::routes::blocking;
+use crate::routes::{blocking, blocking_hashing};
 use crate::service::accounts::{self, SignIn};
 use crate::service::sessions::{self, Issued};
 use crate::service::users::{self, UserView};
@@ -72,31 +73,40 @@ fn parse(body: TokenBody) -> Result<Grant, ApiError> {
     }
 }
 
+/// The answer's `user` beside the tokens just issued.
+fn with_user(
+    issued: Issued,
+    state: &AppState,
+    conn: &mut DbConnection,
+) -> Result<(Issued, UserView), ApiError> {
+    let user = users::current(state, conn, &issued.user_id)?;
+    Ok((issued, user))
+}
+
 pub async fn token(
     state: web::Data<AppState>,
     client: ClientInfo,
     body: crate::http::Json<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
     let grant = parse(body.into_inner())?;
-    let _permit = match grant {
-        Grant::Password(_) => Some(
-            state
-                .hash_permits
-                .acquire()
-                .await
-                .map_err(|e| ApiError::Internal(e.into()))?,
-        ),
-        Grant::Refresh(_) => None,
+    let (issued, user) = match grant {
+        Grant::Password(input) => {
+            blocking_hashing(&state, move |state, conn| {
+                with_user(accounts::sign_in(state, conn, &client, input)?, state, conn)
+            })
+            .await?
+        }
+        Grant::Refresh(token) => {
+            blocking(&state, move |state, conn| {
+                with_user(
+                    sessions::refresh(state, conn, &client, &token)?,
+                    state,
+                    conn,
+                )
+            })
+            .await?
+        }
     };
-    let (issued, user) = blocking(&state, move |state, conn| {
-        let issued: Issued = match grant {
-            Grant::Password(input) => accounts::sign_in(state, conn, &client, input)?,
-            Grant::Refresh(token) => sessions::refresh(state, conn, &client, &token)?,
-        };
-        let user = users::current(state, conn, &issued.user_id)?;
-        Ok((issued, user))
-    })
-    .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
