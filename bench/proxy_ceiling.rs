@@ -1,6 +1,6 @@
 //! The ceiling for `bench/proxy.sh`: the least a streaming reverse proxy built from the same
 //! crates as authgate's proxy mode does per request. actix-web in front, one awc client per worker
-//! with the same connector settings as `authgate::proxy::Upstream`, request and response bodies
+//! (`authgate::proxy::upstream_client`, the same as proxy mode), request and response bodies
 //! streamed, hop-by-hop headers dropped; no token check, no identity or `X-Forwarded-*` headers.
 //! Authgate's proxied throughput is reported as a share of this as well as of the upstream alone.
 //!
@@ -77,17 +77,7 @@ async fn main() -> std::io::Result<()> {
         .next()
         .unwrap_or_else(|| "http://127.0.0.1:3000".to_owned());
     HttpServer::new(move || {
-        let connector = awc::Connector::new()
-            .timeout(Duration::from_secs(30))
-            .limit(0)
-            .conn_keep_alive(Duration::from_secs(30))
-            .max_http_version(awc::http::Version::HTTP_11);
-        let client = awc::Client::builder()
-            .connector(connector)
-            .no_default_headers()
-            .disable_redirects()
-            .disable_timeout()
-            .finish();
+        let client = authgate::proxy::upstream_client(Duration::from_secs(30));
         App::new()
             .app_data(Upstream {
                 client,

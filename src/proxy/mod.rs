@@ -59,24 +59,30 @@ impl Upstream {
     pub fn new(settings: &crate::settings::Settings) -> Option<Self> {
         let base = settings.upstream.clone()?;
         let timeout = settings.upstream_timeout;
-        let connector = awc::Connector::new()
-            .timeout(timeout)
-            .limit(0)
-            .conn_keep_alive(Duration::from_secs(30))
-            .max_http_version(awc::http::Version::HTTP_11);
-        let client = awc::Client::builder()
-            .connector(connector)
-            .no_default_headers()
-            .disable_redirects()
-            // The proxy applies its own timeout, started once the request body is sent.
-            .disable_timeout()
-            .finish();
         Some(Self {
-            client,
+            client: upstream_client(timeout),
             base,
             timeout,
         })
     }
+}
+
+/// An HTTP/1.1 client with pooled keep-alive connections, no default headers and no redirects
+/// (the upstream's answers go back as they are); `connect_timeout` bounds the connection only,
+/// as the proxy applies its own timeout once the request body is sent. Also the ceiling proxy's
+/// client in `bench/proxy_ceiling.rs`.
+pub fn upstream_client(connect_timeout: Duration) -> awc::Client {
+    let connector = awc::Connector::new()
+        .timeout(connect_timeout)
+        .limit(0)
+        .conn_keep_alive(Duration::from_secs(30))
+        .max_http_version(awc::http::Version::HTTP_11);
+    awc::Client::builder()
+        .connector(connector)
+        .no_default_headers()
+        .disable_redirects()
+        .disable_timeout()
+        .finish()
 }
 
 /// The app's default service: in proxy mode, forwards; otherwise (and for authgate's own

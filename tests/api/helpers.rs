@@ -352,6 +352,20 @@ pub fn free_port() -> u16 {
 }
 
 impl Proc {
+    /// Waits for the process to exit by itself; fails the test past the shutdown timeout.
+    pub async fn exit_status(&mut self, signalled: std::time::Instant) -> std::process::ExitStatus {
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                signalled.elapsed() < Duration::from_secs(25),
+                "did not exit within the shutdown timeout"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn start(db_url: &str, env: &[(&str, &str)], capture_stdout: bool) -> Self {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_authgate"));

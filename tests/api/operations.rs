@@ -150,13 +150,7 @@ both_backends! {
         for t in in_flight {
             assert_eq!(t.await.unwrap().expect("in-flight request failed"), 201, "no in-flight request fails");
         }
-        let status = loop {
-            if let Some(s) = p.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(signalled.elapsed() < Duration::from_secs(25), "did not exit within the shutdown timeout");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let status = p.exit_status(signalled).await;
         assert!(status.success(), "exit status {status:?}");
     }
 

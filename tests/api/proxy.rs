@@ -436,13 +436,7 @@ both_backends! {
             assert_eq!((status, body.as_str()), (200, "late"), "the upstream's answer arrives whole");
         }
         let mut p = p;
-        let status = loop {
-            if let Some(s) = p.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(signalled.elapsed() < Duration::from_secs(25), "did not exit within the shutdown timeout");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let status = p.exit_status(signalled).await;
         assert!(status.success(), "exit status {status:?}");
     }
 
