@@ -52,20 +52,18 @@ async fn new_password_allowed(
     password: &crate::domain::Password,
     email: &crate::domain::Email,
 ) -> anyhow::Result<()> {
-    crate::domain::PasswordPolicy::new(&settings.product_name, &settings.password_context_words)
-        .check(password, email)
-        .map_err(|w| anyhow::anyhow!("password from standard input: {}", w.message()))?;
-    if let Some(breach) = crate::breach::BreachChecker::from_settings(settings) {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("authgate/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        let metrics = crate::metrics::Metrics::new()?;
-        breach
-            .check(&http, &metrics, password)
-            .await
-            .map_err(|e| anyhow::anyhow!("password from standard input: {e}"))?;
-    }
-    Ok(())
+    let policy = crate::domain::PasswordPolicy::new(
+        &settings.product_name,
+        &settings.password_context_words,
+    );
+    let breach = crate::breach::BreachChecker::from_settings(settings);
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("authgate/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let metrics = crate::metrics::Metrics::new()?;
+    crate::routes::new_password_rules(&policy, breach.as_ref(), &http, &metrics, password, email)
+        .await
+        .map_err(|e| anyhow::anyhow!("password from standard input: {e}"))
 }
 
 fn find_user(

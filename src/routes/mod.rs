@@ -28,15 +28,9 @@ where
     F: FnOnce(&AppState, &mut DbConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    let worker_state = state.clone().into_inner();
-    let span = tracing::Span::current();
     state
         .hashing
-        .run(move || {
-            let _entered = span.enter();
-            let mut conn = worker_state.pool.get()?;
-            f(&worker_state, &mut conn)
-        })
+        .run(with_connection(state, f))
         .await
         .map_err(|e| ApiError::Internal(e.into()))?
 }
@@ -49,33 +43,61 @@ pub async fn check_new_password(
     password: &crate::domain::Password,
     email: &crate::domain::Email,
 ) -> Result<(), ApiError> {
-    state
-        .password_policy
+    new_password_rules(
+        &state.password_policy,
+        state.breach.as_ref(),
+        &state.http_client,
+        &state.metrics,
+        password,
+        email,
+    )
+    .await
+}
+
+/// [`check_new_password`] from its parts, for `authgate users create`, which has no app state.
+pub async fn new_password_rules(
+    policy: &crate::domain::PasswordPolicy,
+    breach: Option<&crate::breach::BreachChecker>,
+    http: &reqwest::Client,
+    metrics: &crate::metrics::Metrics,
+    password: &crate::domain::Password,
+    email: &crate::domain::Email,
+) -> Result<(), ApiError> {
+    policy
         .check(password, email)
         .map_err(|w| ApiError::from(crate::domain::Invalid::from(w)))?;
-    if let Some(breach) = &state.breach {
-        breach
-            .check(&state.http_client, &state.metrics, password)
-            .await?;
+    if let Some(breach) = breach {
+        breach.check(http, metrics, password).await?;
     }
     Ok(())
 }
 
-/// Runs database and bcrypt work on the blocking pool with a pooled connection, inside the
-/// request's tracing span.
+/// Runs database work on the blocking pool with a pooled connection, inside the request's
+/// tracing span (password hashing goes to [`blocking_hashing`]).
 pub async fn blocking<T, F>(state: &web::Data<AppState>, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&AppState, &mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    web::block(with_connection(state, f)).await?
+}
+
+/// `f` as a job for a thread pool: run with a pooled connection, inside the caller's span.
+fn with_connection<T, F>(
+    state: &web::Data<AppState>,
+    f: F,
+) -> impl FnOnce() -> Result<T, ApiError> + Send + 'static
 where
     F: FnOnce(&AppState, &mut DbConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
     let state = state.clone().into_inner();
     let span = tracing::Span::current();
-    web::block(move || {
+    move || {
         let _entered = span.enter();
         let mut conn = state.pool.get()?;
         f(&state, &mut conn)
-    })
-    .await?
+    }
 }
 
 /// 202 for the endpoints that answer alike whether or not an account exists.
