@@ -1,8 +1,9 @@
-//! The threads that run password hashing (sign-in, sign-up, `token/` password grant): one per
-//! core, at a lower CPU priority (nice +10) than the async workers. A sign-in storm then uses every
-//! idle cycle, yet the kernel hands a core back to token checks the moment they have work, so a
-//! storm cannot slow them (DESIGN §8). A fixed pool of (cores − 1) at normal priority, the earlier
-//! design, left a core idle whenever no checks came in; measured in `bench/RESULTS.md`.
+//! The threads that run password hashing (sign-in, sign-up, `token/` password grant, password
+//! change and reset, re-authentication before account changes): one per core, at a lower CPU
+//! priority (nice +10) than the async workers. A sign-in storm then uses every idle cycle, yet the
+//! kernel hands a core back to token checks the moment they have work, so a storm cannot slow them
+//! (DESIGN §8). A fixed pool of (cores − 1) at normal priority, the earlier design, left a core
+//! idle whenever no checks came in; measured in `bench/RESULTS.md`.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{mpsc, Arc, Mutex};

@@ -8,7 +8,7 @@ use crate::domain::Password;
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::notify;
-use crate::routes::{blocking, no_content};
+use crate::routes::{blocking, blocking_hashing, no_content};
 use crate::service::mfa::{self, Confirmation, Reauth};
 use crate::startup::AppState;
 
@@ -26,7 +26,7 @@ pub async fn enroll(
 ) -> Result<HttpResponse, ApiError> {
     let proof = body.into_inner().into_proof()?;
     let user_id = auth.claims.sub;
-    let e = blocking(&state, move |state, conn| {
+    let e = blocking_hashing(&state, move |state, conn| {
         mfa::begin(state, conn, &client, &user_id, &proof)
     })
     .await?;
@@ -108,7 +108,7 @@ pub async fn disable(
 ) -> Result<HttpResponse, ApiError> {
     let proof = body.into_inner().into_proof()?;
     let user_id = auth.claims.sub;
-    blocking(&state, move |state, conn| {
+    blocking_hashing(&state, move |state, conn| {
         mfa::disable(state, conn, &client, &user_id, proof)
     })
     .await?;

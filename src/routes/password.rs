@@ -7,7 +7,7 @@ use crate::domain::{Email, OneTimeCode, Password};
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::notify;
-use crate::routes::{accepted, blocking, check_new_password, no_content};
+use crate::routes::{accepted, blocking, blocking_hashing, check_new_password, no_content};
 use crate::service::password::{self, Change, Reset};
 use crate::startup::AppState;
 
@@ -65,7 +65,7 @@ pub async fn reset(
     if let Ok(email) = &input.email {
         check_new_password(&state, &input.password, email).await?;
     }
-    blocking(&state, move |state, conn| {
+    blocking_hashing(&state, move |state, conn| {
         password::reset(state, conn, &client, input)
     })
     .await?;
@@ -90,7 +90,7 @@ pub async fn change(
         old_password: Password::parse_for_sign_in(body.old_password)?,
         password: new_password,
     };
-    blocking(&state, move |state, conn| {
+    blocking_hashing(&state, move |state, conn| {
         password::change(state, conn, &client, input)
     })
     .await?;

@@ -5,11 +5,12 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::db::DbConnection;
 use crate::domain::{Avatar, DisplayName, Email, Invalid};
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::notify;
-use crate::routes::blocking;
+use crate::routes::{blocking, blocking_hashing};
 use crate::service::profile::{self, Patch};
 use crate::service::users;
 use crate::startup::AppState;
@@ -73,10 +74,16 @@ pub async fn patch(
         state.mail_ip_limit.check(client.ip)?;
     }
     let user_id = auth.claims.sub;
-    let view = blocking(&state, move |state, conn| {
+    // An email change re-authenticates with the password: bcrypt, so the hashing threads.
+    let hashes = patch.email.is_some();
+    let update = move |state: &AppState, conn: &mut DbConnection| {
         profile::update(state, conn, &client, &user_id, patch, &proof)
-    })
-    .await?;
+    };
+    let view = if hashes {
+        blocking_hashing(&state, update).await?
+    } else {
+        blocking(&state, update).await?
+    };
     notify::wake(&state);
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
