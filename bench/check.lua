@@ -6,12 +6,12 @@
 package.path = package.path .. ";bench/?.lua"
 require("common")
 function init(args)
-  local all = read_lines(os.getenv("TOKENS"))
   distinct = os.getenv("MODE") == "distinct"
-  tokens = all
   if distinct then
     -- Each thread its own slice, so no token is presented twice across threads either.
-    tokens = thread_slice(all)
+    tokens = thread_lines(os.getenv("TOKENS"))
+  else
+    tokens = read_lines(os.getenv("TOKENS"))
   end
   path = os.getenv("CHECK_PATH") or "/api/v1/auth/verify/"
   prepared = {}

@@ -4,8 +4,7 @@ require("common")
 function init(args)
   users = read_lines(os.getenv("USERS"))
   checks = read_lines(os.getenv("TOKENS"))
-  local all = read_lines(os.getenv("REFRESH"))
-  free = thread_slice(all)
+  free = thread_lines(os.getenv("REFRESH"))
   head, tail, i = 1, #free, 0
 end
 function request()

@@ -3,8 +3,7 @@
 package.path = package.path .. ";bench/?.lua"
 require("common")
 function init(args)
-  local all = read_lines(os.getenv("TOKENS"))
-  free = thread_slice(all)
+  free = thread_lines(os.getenv("TOKENS"))
   head, tail = 1, #free
 end
 function request()

@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -116,12 +117,36 @@ def wrk(url, script, env, duration, connections, threads):
             "non2xx": int(non2xx.group(1)) if non2xx else 0}
 
 
+def postgres_cpu_seconds():
+    """CPU time of every PostgreSQL process on this machine (its backends do the refresh work)."""
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = open(f"/proc/{pid}/stat").read()
+        except OSError:
+            continue
+        comm, rest = stat.split("(", 1)[1].rsplit(")", 1)
+        if comm == "postgres":
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def measure(server, url, script, env, args, connections=None, threads=None):
-    """One wrk run with the server's CPU (cores busy) and peak RSS during it."""
+    """One wrk run with the CPU (cores busy) of the server, of wrk and of PostgreSQL, and the
+    server's peak RSS during it."""
     server.reset_peak()
-    cpu0, t0 = server.cpu_seconds(), time.monotonic()
+    cpu0, wrk0, pg0, t0 = server.cpu_seconds(), children_cpu_seconds(), postgres_cpu_seconds(), time.monotonic()
     r = wrk(url, script, env, args.duration, connections or args.connections, threads or args.threads)
-    r["server_cpu_cores"] = (server.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+    elapsed = time.monotonic() - t0
+    r["server_cpu_cores"] = (server.cpu_seconds() - cpu0) / elapsed
+    r["wrk_cpu_cores"] = (children_cpu_seconds() - wrk0) / elapsed
+    r["postgres_cpu_cores"] = (postgres_cpu_seconds() - pg0) / elapsed
     r["server_peak_rss_mb"] = server.rss_kb("VmHWM") / 1024
     return r
 
@@ -141,9 +166,9 @@ def ceilings(args, work):
     tools = os.path.join(target_dir(), PROFILE, "examples", "bench-tools")
     port = free_port()
     token_file = os.path.join(work, "ceiling-tokens")
-    server = Proc([tools, "ceiling", f"127.0.0.1:{port}", token_file], {})
+    server = Proc([tools, "ceiling", f"127.0.0.1:{port}", token_file, "0", str(distinct_count(args))], {})
     base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
+    for _ in range(12_000):  # minting the distinct tokens takes a few seconds
         if os.path.exists(token_file) and os.path.getsize(token_file) > 0:
             try:
                 if http("GET", base + "/plain")[0] == 200:
@@ -158,6 +183,9 @@ def ceilings(args, work):
         "bare_get": measure(server, base + "/plain", None, {}, args),
         "bare_post_cookie": measure(server, base + "/cookie", "post.lua", {}, args),
         "ed25519_verify": measure(server, base + "/ed25519", "check.lua", {"TOKENS": os.path.join(work, "ed.tokens"), "CHECK_PATH": "/ed25519", "FORMAT_EACH": "1"}, args),
+        # The distinct-token ceiling: as many different tokens of authgate's shape, through the
+        # same script as authgate's distinct run, so wrk's share of the cores is the same in both.
+        "ed25519_verify_distinct": measure(server, base + "/ed25519", "check.lua", {"TOKENS": token_file + ".distinct", "CHECK_PATH": "/ed25519", "MODE": "distinct"}, args),
         "hs256_verify": measure(server, base + "/hs256", "check.lua", {"TOKENS": os.path.join(work, "hs.tokens"), "CHECK_PATH": "/hs256", "FORMAT_EACH": "1"}, args),
     }
     server.stop()
@@ -182,6 +210,11 @@ def seed(base, n_users, n_sessions):
         access.append(b["access_token"])
         refresh.append(b["refresh_token"])
     return emails, access, refresh
+
+
+def distinct_count(args):
+    """Tokens for a distinct-token run: more than wrk can present in the run's duration."""
+    return int(args.duration * 45_000) if not args.smoke else 2_000
 
 
 def write_lines(path, lines):
@@ -216,8 +249,7 @@ def run_backend(backend, db_url, args, work):
     write_lines(files["access"], access)
     write_lines(files["refresh_a"], refresh_a)
     write_lines(files["refresh_b"], refresh_b)
-    distinct_count = int(args.duration * 45_000) if not args.smoke else 2_000
-    subprocess.run([tools, "mint", db_url, str(distinct_count), files["distinct"]], check=True)
+    subprocess.run([tools, "mint", db_url, str(distinct_count(args)), files["distinct"]], check=True)
 
     s = {}
     s["check_reused_verify"] = measure(server, base + "/api/v1/auth/verify/", "check.lua", {"TOKENS": files["access"]}, args)
@@ -226,14 +258,24 @@ def run_backend(backend, db_url, args, work):
     s["jwks"] = measure(server, base + "/.well-known/jwks.json", None, {}, args)
     s["refresh_rotation"] = measure(server, base + "/api/v1/auth/custom-refresh/", "refresh.lua", {"TOKENS": files["refresh_a"]}, args)
     s["signin"] = measure(server, base + "/api/v1/auth/signin/", "signin.lua", {"USERS": files["users"]}, args)
-    # Token-check latency alone, then while sign-in saturates the CPU (bcrypt on the blocking pool).
-    s["check_light_idle"] = measure(server, base + "/api/v1/auth/verify/", "check.lua", {"TOKENS": files["access"]}, args, connections=4, threads=1)
-    signin_bg = subprocess.Popen(["wrk", "-t1", "-c16", f"-d{args.duration + 2}s", "-s", "bench/signin.lua", base + "/api/v1/auth/signin/"],
-                                 cwd=ROOT, env={**os.environ, "USERS": files["users"], "THREADS": "1"}, stdout=subprocess.DEVNULL)
-    time.sleep(1)
-    s["check_light_during_signin"] = measure(server, base + "/api/v1/auth/verify/", "check.lua", {"TOKENS": files["access"]}, args, connections=4, threads=1)
-    signin_bg.wait()
-    time.sleep(3 if args.profile != "release" else 1)  # let queued sign-ins finish first
+    # Token-check latency alone, then while sign-in saturates the CPU (bcrypt on the hashing
+    # threads). A 4-connection p99 swings several-fold between runs of the same binary (0.13 to
+    # 1.0 ms idle, measured 2026-12-02), so the pair is measured three times, alternating, and the
+    # target is judged on the median of the pairs' ratios; every pair is reported.
+    pairs = []
+    for k in range(1 if args.smoke else 3):
+        idle = measure(server, base + "/api/v1/auth/verify/", "check.lua", {"TOKENS": files["access"]}, args, connections=4, threads=1)
+        signin_bg = subprocess.Popen(["wrk", "-t1", "-c16", f"-d{args.duration + 2}s", "-s", "bench/signin.lua", base + "/api/v1/auth/signin/"],
+                                     cwd=ROOT, env={**os.environ, "USERS": files["users"], "THREADS": "1"}, stdout=subprocess.DEVNULL)
+        time.sleep(1)
+        during = measure(server, base + "/api/v1/auth/verify/", "check.lua", {"TOKENS": files["access"]}, args, connections=4, threads=1)
+        signin_bg.wait()
+        time.sleep(3 if args.profile != "release" else 1)  # let queued sign-ins finish first
+        suffix = "" if k == 0 else f"_{k + 1}"
+        s["check_light_idle" + suffix] = idle
+        s["check_light_during_signin" + suffix] = during
+        pairs.append(during["p99_ms"] / max(idle["p99_ms"], 1e-9))
+    r["check_p99_ratios"] = pairs
     s["mixed"] = measure(server, base + "/api/v1/auth/verify/", "mixed.lua", {"TOKENS": files["access"], "USERS": files["users"], "REFRESH": files["refresh_b"]}, args)
     r["peak_rss_mixed_mb"] = s["mixed"]["server_peak_rss_mb"]
     r["scenarios"] = s
@@ -253,17 +295,18 @@ def report(c, results, args):
         f"- load: wrk {args.threads} threads × {args.connections} connections, {args.duration} s per scenario, on the same machine as the server",
         f"- command: `python3 bench/run.py{' --smoke' if args.smoke else ''}`", "",
         "## Ceilings (same run)", "",
-        "| ceiling | requests/s | p50 ms | p99 ms |", "| --- | --- | --- | --- |",
+        "| ceiling | requests/s | p50 ms | p99 ms | CPU (cores): server / wrk |", "| --- | --- | --- | --- | --- |",
     ]
     for k, v in c.items():
-        lines.append(f"| {k} | {v['rps']:.0f} | {v.get('p50_ms', 0):.3f} | {v.get('p99_ms', 0):.3f} |")
+        lines.append(f"| {k} | {v['rps']:.0f} | {v.get('p50_ms', 0):.3f} | {v.get('p99_ms', 0):.3f} | {v.get('server_cpu_cores', 0):.2f} / {v.get('wrk_cpu_cores', 0):.2f} |")
     for backend, r in results.items():
         s = r["scenarios"]
         lines += ["", f"## authgate on {backend}", "",
-                  "| scenario | requests/s | p50 ms | p99 ms | errors | non-2xx | server CPU (cores) | peak RSS MB |",
+                  "| scenario | requests/s | p50 ms | p99 ms | errors | non-2xx | CPU (cores): server / wrk / PostgreSQL | peak RSS MB |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for k, v in s.items():
-            lines.append(f"| {k} | {v['rps']:.0f} | {v['p50_ms']:.3f} | {v['p99_ms']:.3f} | {v['errors']} | {v['non2xx']} | {v['server_cpu_cores']:.2f} | {v['server_peak_rss_mb']:.1f} |")
+            cpu = f"{v['server_cpu_cores']:.2f} / {v.get('wrk_cpu_cores', 0):.2f} / {v.get('postgres_cpu_cores', 0):.2f}"
+            lines.append(f"| {k} | {v['rps']:.0f} | {v['p50_ms']:.3f} | {v['p99_ms']:.3f} | {v['errors']} | {v['non2xx']} | {cpu} | {v['server_peak_rss_mb']:.1f} |")
         lines += ["", f"Start to `/readyz` 200: {r['start_to_ready_ms']:.0f} ms on an existing database "
                   f"({r['start_to_ready_new_db_ms']:.0f} ms creating it); idle RSS {r['idle_rss_mb']:.1f} MB; "
                   f"peak RSS under the mixed load {r['peak_rss_mixed_mb']:.1f} MB."]
@@ -272,14 +315,16 @@ def report(c, results, args):
         s = sq["scenarios"]
         t = [
             ("token check, reused tokens ≥ 80 % of the bare handler", s["check_reused_verify"]["rps"] / c["bare_get"]["rps"], 0.80),
-            ("token check, distinct tokens ≥ 90 % of the Ed25519-verifying handler", s["check_distinct_verify"]["rps"] / c["ed25519_verify"]["rps"], 0.90),
+            ("token check, distinct tokens ≥ 90 % of the Ed25519-verifying handler (as many distinct tokens, same script)", s["check_distinct_verify"]["rps"] / c["ed25519_verify_distinct"]["rps"], 0.90),
             ("sign-in ≥ 90 % of the bcrypt ceiling (all cores)", s["signin"]["rps"] / c["bcrypt_all_cores"]["rps"], 0.90),
         ]
-        p99_ratio = s["check_light_during_signin"]["p99_ms"] / max(s["check_light_idle"]["p99_ms"], 1e-9)
+        ratios = sq["check_p99_ratios"]
+        p99_ratio = sorted(ratios)[len(ratios) // 2]
         lines += ["", "## Targets (SQLite)", "", "| target | measured | verdict |", "| --- | --- | --- |"]
         for name, ratio, goal in t:
             lines.append(f"| {name} | {ratio * 100:.0f} % | {verdict(ratio >= goal)} |")
-        lines.append(f"| token-check p99 during saturated sign-in ≤ 2× idle p99 | {p99_ratio:.2f}× | {verdict(p99_ratio <= 2)} |")
+        each = ", ".join(f"{x:.2f}×" for x in ratios)
+        lines.append(f"| token-check p99 during saturated sign-in ≤ 2× idle p99 (median of {len(ratios)} alternating pairs: {each}) | {p99_ratio:.2f}× | {verdict(p99_ratio <= 2)} |")
         rr = s["refresh_rotation"]
         lines.append(f"| refresh with rotation ≥ 7,000/s, zero errors | {rr['rps']:.0f}/s, {rr['errors'] + rr['non2xx']} errors | {verdict(rr['rps'] >= 7000 and rr['errors'] + rr['non2xx'] == 0)} |")
         pg = results.get("postgresql")

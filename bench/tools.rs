@@ -1,9 +1,13 @@
 //! Helpers for the benchmark (`bench/run.py`), built with the same dependencies as authgate:
 //!
-//! - `ceiling ADDR TOKEN_FILE [WORKERS]`: the reference servers the issue measures against, in
-//!   one actix-web process (same worker count as authgate unless WORKERS is given): `GET /plain` (bare handler), `POST /cookie`
-//!   (204 + a cookie), `GET /ed25519` (verifies one Ed25519 JWT per request, jsonwebtoken,
-//!   no cache), `GET /hs256`. It writes the tokens the `/ed25519` and `/hs256` routes expect.
+//! - `ceiling ADDR TOKEN_FILE [WORKERS [DISTINCT]]`: the reference servers the issue measures
+//!   against, in one actix-web process (same worker count as authgate unless WORKERS is given,
+//!   0 = the default): `GET /plain` (bare handler), `POST /cookie` (204 + a cookie),
+//!   `GET /ed25519` (verifies one Ed25519 JWT per request, jsonwebtoken, no cache), `GET /hs256`.
+//!   It writes the tokens the `/ed25519` and `/hs256` routes expect, and with DISTINCT also
+//!   DISTINCT different Ed25519 tokens to `TOKEN_FILE.distinct`, shaped like authgate's access
+//!   tokens (same claims and header, so the same length), so the distinct-token run and its
+//!   ceiling use the same load script over as many tokens of the same size.
 //! - `bcrypt COST SECONDS`: verifies on one thread for SECONDS and prints verifications/second.
 //! - `mint DATABASE_URL COUNT FILE`: signs COUNT distinct access tokens with authgate's current
 //!   key (read from its database like a replica would), one per line, for the distinct-token run.
@@ -37,7 +41,28 @@ fn check(req: &HttpRequest, key: &DecodingKey, alg: Algorithm) -> HttpResponse {
     }
 }
 
-async fn ceiling(addr: &str, token_file: &str, workers: usize) -> std::io::Result<()> {
+/// Claims and header of the shape authgate signs (`tokens::access`), for a ceiling token of the
+/// same length as the distinct-token run's.
+fn authgate_shaped(i: usize, exp: i64) -> (Header, serde_json::Value) {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(uuid::Uuid::new_v4().to_string());
+    header.typ = Some("at+jwt".into());
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "iss": "http://localhost:8080", "aud": "bench",
+        "sub": format!("00000000-0000-4000-8000-{i:012}"), "iat": now, "nbf": now, "exp": exp,
+        "jti": uuid::Uuid::new_v4().to_string(), "sid": "bench",
+        "email": "bench@example.com", "email_verified": true, "amr": ["pwd"], "aal": "aal1",
+    });
+    (header, claims)
+}
+
+async fn ceiling(
+    addr: &str,
+    token_file: &str,
+    workers: usize,
+    distinct: usize,
+) -> std::io::Result<()> {
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let doc = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng)
         .map_err(|_| std::io::Error::other("keygen"))?;
@@ -64,6 +89,19 @@ async fn ceiling(addr: &str, token_file: &str, workers: usize) -> std::io::Resul
     )
     .map_err(std::io::Error::other)?;
     std::fs::write(token_file, format!("{ed_token}\n{hs_token}\n"))?;
+    if distinct > 0 {
+        let key = EncodingKey::from_ed_der(doc.as_ref());
+        let exp = chrono::Utc::now().timestamp() + 86_400;
+        let mut out =
+            std::io::BufWriter::new(std::fs::File::create(format!("{token_file}.distinct"))?);
+        for i in 0..distinct {
+            let (header, claims) = authgate_shaped(i, exp);
+            let token =
+                jsonwebtoken::encode(&header, &claims, &key).map_err(std::io::Error::other)?;
+            writeln!(out, "{token}")?;
+        }
+        out.flush()?;
+    }
     let keys = web::Data::new(Keys {
         ed: DecodingKey::from_ed_components(&x).map_err(std::io::Error::other)?,
         hs: DecodingKey::from_secret(secret),
@@ -152,11 +190,13 @@ fn mint(db_url: &str, count: usize, file: &str) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some("ceiling") if args.len() == 4 => ceiling(&args[2], &args[3], 0).await?,
-        Some("ceiling") if args.len() == 5 => ceiling(&args[2], &args[3], args[4].parse()?).await?,
+        Some("ceiling") if (4..=6).contains(&args.len()) => {
+            let number = |i: usize| args.get(i).map_or(Ok(0), |a| a.parse());
+            ceiling(&args[2], &args[3], number(4)?, number(5)?).await?
+        }
         Some("bcrypt") if args.len() == 4 => bcrypt_rate(args[2].parse()?, args[3].parse()?),
         Some("mint") if args.len() == 5 => mint(&args[2], args[3].parse()?, &args[4])?,
-        _ => anyhow::bail!("usage: bench-tools ceiling ADDR TOKEN_FILE [WORKERS] | bcrypt COST SECONDS | mint DATABASE_URL COUNT FILE"),
+        _ => anyhow::bail!("usage: bench-tools ceiling ADDR TOKEN_FILE [WORKERS [DISTINCT]] | bcrypt COST SECONDS | mint DATABASE_URL COUNT FILE"),
     }
     Ok(())
 }

@@ -1,12 +1,17 @@
 //! The threads that run password hashing (sign-in, sign-up, `token/` password grant, password
-//! change and reset, re-authentication before account changes): one per core, at a lower CPU
-//! priority (nice +10) than the async workers. A sign-in storm then uses every idle cycle, yet the
-//! kernel hands a core back to token checks the moment they have work, so a storm cannot slow them
-//! (DESIGN §8). A fixed pool of (cores − 1) at normal priority, the earlier design, left a core
-//! idle whenever no checks came in; measured in `bench/RESULTS.md`.
+//! change and reset, re-authentication before account changes): one per core, below the async
+//! workers' priority. A sign-in storm then uses every idle cycle, yet the kernel hands a core back
+//! to token checks the moment they have work, so a storm cannot slow them (DESIGN §8).
+//!
+//! By default the threads are `SCHED_IDLE`: a waking worker preempts them at once. At nice +10
+//! (`AUTHGATE_PASSWORD_HASH_PRIORITY=low`, the earlier default) the scheduler often let a bcrypt
+//! round finish its slice first: the check's p99 during saturated sign-in rose from 0.13 to
+//! 3.7 ms, against 0.21 ms with `SCHED_IDLE` (bench/README.md).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{mpsc, Arc, Mutex};
+
+use crate::settings::HashPriority;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -24,7 +29,7 @@ pub struct HashingPool {
 pub struct Lost;
 
 impl HashingPool {
-    pub fn new(threads: usize) -> std::io::Result<Self> {
+    pub fn new(threads: usize, priority: HashPriority) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..threads.max(1) {
@@ -32,7 +37,7 @@ impl HashingPool {
             std::thread::Builder::new()
                 .name(format!("authgate-hash-{i}"))
                 .spawn(move || {
-                    lower_priority();
+                    lower_priority(priority);
                     loop {
                         // The lock is held only while waiting for the next job.
                         let next = match queue.lock() {
@@ -65,15 +70,31 @@ impl HashingPool {
 }
 
 #[cfg(target_os = "linux")]
-fn lower_priority() {
-    // On Linux `setpriority(PRIO_PROCESS, 0, ..)` sets the calling thread's nice value only.
+fn lower_priority(priority: HashPriority) {
+    if priority == HashPriority::Idle {
+        use thread_priority::unix::{
+            set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+            ThreadSchedulePolicy,
+        };
+        // `Min` is the only priority SCHED_IDLE takes (0); the nice value below comes after.
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        if let Err(e) = set_thread_priority_and_policy(
+            thread_native_id(),
+            thread_priority::ThreadPriority::Min,
+            idle,
+        ) {
+            tracing::warn!(error = ?e, "SCHED_IDLE refused: password hashing runs at nice +10");
+        }
+    }
+    // On Linux `setpriority(PRIO_PROCESS, 0, ..)` sets the calling thread's nice value only. It
+    // applies in both modes: a thread whose SCHED_IDLE was refused still runs at nice +10.
     if let Err(e) = rustix::process::setpriority_process(None, NICENESS) {
         tracing::warn!(error = %e, "could not lower the password hashing threads' priority");
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_priority() {}
+fn lower_priority(_: HashPriority) {}
 
 #[cfg(test)]
 mod tests {
@@ -81,7 +102,7 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_answer_and_a_panic_neither_hangs_the_caller_nor_shrinks_the_pool() {
-        let pool = HashingPool::new(1).unwrap();
+        let pool = HashingPool::new(1, HashPriority::Low).unwrap();
         assert_eq!(pool.run(|| 6 * 7).await.unwrap(), 42);
         assert!(pool.run(|| -> u8 { panic!("boom") }).await.is_err());
         assert_eq!(pool.run(|| "still here").await.unwrap(), "still here");
@@ -90,12 +111,31 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hashing_threads_run_below_the_workers_priority() {
-        let pool = HashingPool::new(1).unwrap();
+        use thread_priority::unix::{
+            thread_schedule_policy, NormalThreadSchedulePolicy, ThreadSchedulePolicy,
+        };
         let mine = rustix::process::getpriority_process(None).unwrap();
-        let theirs = pool
-            .run(|| rustix::process::getpriority_process(None).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(theirs, (mine + NICENESS).min(19));
+        for (priority, policy) in [
+            (HashPriority::Low, NormalThreadSchedulePolicy::Other),
+            (HashPriority::Idle, NormalThreadSchedulePolicy::Idle),
+        ] {
+            let pool = HashingPool::new(1, priority).unwrap();
+            let (nice, theirs) = pool
+                .run(|| {
+                    (
+                        rustix::process::getpriority_process(None).unwrap(),
+                        thread_schedule_policy().unwrap(),
+                    )
+                })
+                .await
+                .unwrap();
+            assert_eq!(nice, (mine + NICENESS).min(19), "{priority:?}");
+            assert_eq!(theirs, ThreadSchedulePolicy::Normal(policy), "{priority:?}");
+        }
+        assert_eq!(
+            thread_schedule_policy().unwrap(),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other),
+            "the caller's own policy is untouched"
+        );
     }
 }

@@ -193,6 +193,15 @@ impl JwtAlgorithm {
     }
 }
 
+/// The CPU priority of the password hashing threads (`hashing_pool`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HashPriority {
+    /// Only CPU time no other thread wants (`SCHED_IDLE`).
+    Idle,
+    /// nice +10: a tenth of a busy core's share.
+    Low,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SameSite {
     Strict,
@@ -693,9 +702,9 @@ pub struct Settings {
     #[arg(long, env = "AUTHGATE_SHUTDOWN_DELAY", default_value = "0s", value_parser = duration, global = true)]
     pub shutdown_delay: Duration,
 
-    /// Verified access tokens remembered (by exact string, until `exp`) so a token presented
-    /// again skips the signature check; 0 turns the cache off. Each entry holds about 1.3 KB
-    /// (the token and its claims): the default keeps the cache near 5 MB.
+    /// Verified access tokens remembered (by the SHA-256 of the exact string, until `exp`) so a
+    /// token presented again skips the signature check; 0 turns the cache off. An entry (digest
+    /// and claims) takes under 1 KB: 4,096 full entries measured 3.4 MB.
     #[arg(
         long,
         env = "AUTHGATE_TOKEN_CACHE_SIZE",
@@ -713,6 +722,20 @@ pub struct Settings {
         global = true
     )]
     pub password_hash_concurrency: usize,
+
+    /// How the password hashing threads yield to the request workers. `idle` (Linux
+    /// `SCHED_IDLE`): they run only on CPU nothing else wants, and a waking worker takes the core
+    /// at once, so token checks keep their latency during a sign-in storm; while the workers
+    /// saturate every core, sign-ins wait. `low` (nice +10): they keep about a tenth of a busy
+    /// core's time, at the cost of check latency (bench/README.md has both measured).
+    #[arg(
+        long,
+        env = "AUTHGATE_PASSWORD_HASH_PRIORITY",
+        value_enum,
+        default_value_t = HashPriority::Idle,
+        global = true
+    )]
+    pub password_hash_priority: HashPriority,
 
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "AUTHGATE_WORKERS", default_value_t = 0, global = true)]

@@ -462,6 +462,7 @@ impl Application {
                     0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
                     n => n,
                 },
+                settings.password_hash_priority,
             )?,
             http_client,
             captcha,

@@ -167,6 +167,23 @@ where
     }
 }
 
+/// One statement that writes, atomic on its own. On PostgreSQL it runs as it is, without
+/// `BEGIN`/`COMMIT` around it: two round trips fewer, a third of a refresh's (the rotation is
+/// one such statement). On SQLite it is a [`write_transaction`] (one writer, `BEGIN IMMEDIATE`):
+/// an autocommit write there starts as a read and can fail to upgrade instead of waiting.
+pub fn write_statement<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Postgresql(_) => f(conn),
+        DbConnection::Sqlite(_) => write_transaction(conn, f),
+    }
+}
+
 /// Cheap liveness probe for `/readyz`.
 pub fn ping(conn: &mut DbConnection) -> QueryResult<()> {
     conn.batch_execute("SELECT 1")

@@ -194,7 +194,7 @@ fn optimistic_step(
     }
     let current = u64::try_from(row.counter).unwrap_or(0);
     if presented.counter == current {
-        let rotated = db::write_transaction(conn, |conn| {
+        let rotated = db::write_statement(conn, |conn| {
             db::sessions::rotate_from(conn, sid, row.counter, now)
         })?;
         if !rotated {
