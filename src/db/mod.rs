@@ -168,8 +168,8 @@ where
 }
 
 /// One statement that writes, atomic on its own. On PostgreSQL it runs as it is, without
-/// `BEGIN`/`COMMIT` around it: two round trips fewer, a third of a refresh's (the rotation is
-/// one such statement). On SQLite it is a [`write_transaction`] (one writer, `BEGIN IMMEDIATE`):
+/// `BEGIN`/`COMMIT` around it: two round trips fewer, half of a refresh's four (the rotation
+/// is one such statement). On SQLite it is a [`write_transaction`] (one writer, `BEGIN IMMEDIATE`):
 /// an autocommit write there starts as a read and can fail to upgrade instead of waiting.
 pub fn write_statement<T, E>(
     conn: &mut DbConnection,

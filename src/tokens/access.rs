@@ -144,7 +144,8 @@ impl TokenIssuer {
         let generation = keys.generation();
         let now = chrono::Utc::now().timestamp();
         let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(0);
-        if let Some(claims) = self.cache.get(token, generation, now, leeway) {
+        let cache_key = self.cache.key(token);
+        if let Some(claims) = cache_key.and_then(|k| self.cache.get(&k, generation, now, leeway)) {
             return Ok(claims);
         }
         // Fails for any `alg` jsonwebtoken does not implement, `none` in every spelling included.
@@ -176,7 +177,9 @@ impl TokenIssuer {
             return Err(TokenError::IssuedInFuture);
         }
         let claims = std::sync::Arc::new(data.claims);
-        self.cache.insert(token, &claims, generation, now);
+        if let Some(cache_key) = cache_key {
+            self.cache.insert(cache_key, &claims, generation, now);
+        }
         Ok(claims)
     }
 }

@@ -18,13 +18,18 @@ use std::sync::Arc;
 
 use super::AccessClaims;
 
-type Key = [u8; 32];
+/// A token's cache key: its SHA-256, computed once per verification (a lookup that misses is
+/// followed by an insert under the same key).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key([u8; 32]);
 
-fn key(token: &str) -> Key {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    let mut key = [0; 32];
-    key.copy_from_slice(digest.as_ref());
-    key
+impl Key {
+    fn of(token: &str) -> Self {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+        let mut key = [0; 32];
+        key.copy_from_slice(digest.as_ref());
+        Self(key)
+    }
 }
 
 #[derive(Clone)]
@@ -49,22 +54,27 @@ impl VerifiedCache {
         }
     }
 
+    /// The key of `token`, or `None` when the cache is off (nothing to hash for).
+    pub fn key(&self, token: &str) -> Option<Key> {
+        self.map.as_ref().map(|_| Key::of(token))
+    }
+
     /// The claims of a token verified before under the same key set, still within
     /// `exp + leeway` at `now`.
     pub fn get(
         &self,
-        token: &str,
+        key: &Key,
         generation: u64,
         now: i64,
         leeway: i64,
     ) -> Option<Arc<AccessClaims>> {
-        let entry = self.map.as_ref()?.get(&key(token))?;
+        let entry = self.map.as_ref()?.get(key)?;
         (entry.generation == generation && now <= entry.claims.exp.saturating_add(leeway))
             .then_some(entry.claims)
     }
 
     /// Remembers a token that has just verified. Call only after a full verification.
-    pub fn insert(&self, token: &str, claims: &Arc<AccessClaims>, generation: u64, now: i64) {
+    pub fn insert(&self, key: Key, claims: &Arc<AccessClaims>, generation: u64, now: i64) {
         let Some(map) = &self.map else {
             return;
         };
@@ -77,7 +87,7 @@ impl VerifiedCache {
             map.clear();
         }
         map.insert(
-            key(token),
+            key,
             Entry {
                 generation,
                 claims: claims.clone(),
@@ -97,6 +107,10 @@ impl VerifiedCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn k(token: &str) -> Key {
+        Key::of(token)
+    }
 
     fn claims(exp: i64) -> Arc<AccessClaims> {
         Arc::new(AccessClaims {
@@ -118,20 +132,26 @@ mod tests {
     #[test]
     fn hits_only_the_exact_token_of_the_same_key_set_before_exp() {
         let cache = VerifiedCache::new(10);
-        cache.insert("tok", &claims(100), 1, 0);
-        assert!(cache.get("tok", 1, 50, 30).is_some());
+        cache.insert(k("tok"), &claims(100), 1, 0);
+        assert!(cache.get(&k("tok"), 1, 50, 30).is_some());
         assert!(
-            cache.get("tok ", 1, 50, 30).is_none(),
+            cache.get(&k("tok "), 1, 50, 30).is_none(),
             "another string is a miss"
         );
-        assert!(cache.get("to", 1, 50, 30).is_none(), "a prefix is a miss");
         assert!(
-            cache.get("tok", 2, 50, 30).is_none(),
+            cache.get(&k("to"), 1, 50, 30).is_none(),
+            "a prefix is a miss"
+        );
+        assert!(
+            cache.get(&k("tok"), 2, 50, 30).is_none(),
             "another key set is a miss"
         );
-        assert!(cache.get("tok", 1, 130, 30).is_some(), "inside the leeway");
         assert!(
-            cache.get("tok", 1, 131, 30).is_none(),
+            cache.get(&k("tok"), 1, 130, 30).is_some(),
+            "inside the leeway"
+        );
+        assert!(
+            cache.get(&k("tok"), 1, 131, 30).is_none(),
             "never past exp + leeway"
         );
     }
@@ -140,54 +160,59 @@ mod tests {
     fn stays_bounded_and_keeps_serving_when_full() {
         let cache = VerifiedCache::new(100);
         for i in 0..10_000 {
-            cache.insert(&format!("t{i}"), &claims(1_000), 1, 0);
+            cache.insert(k(&format!("t{i}")), &claims(1_000), 1, 0);
             assert!(cache.len() <= 100, "{} entries", cache.len());
         }
         // Evicting one entry at a time, not starting over: the cache is still (nearly) full
         // and the newest token is in it.
         assert!(cache.len() >= 50, "{} entries", cache.len());
-        assert!(cache.get("t9999", 1, 0, 30).is_some());
+        assert!(cache.get(&k("t9999"), 1, 0, 30).is_some());
     }
 
     #[test]
     fn a_token_presented_again_and_again_survives_a_flood_of_new_ones() {
         let cache = VerifiedCache::new(100);
-        cache.insert("hot", &claims(1_000), 1, 0);
+        cache.insert(k("hot"), &claims(1_000), 1, 0);
         for i in 0..5_000 {
             assert!(
-                cache.get("hot", 1, 0, 30).is_some(),
+                cache.get(&k("hot"), 1, 0, 30).is_some(),
                 "lost after {i} inserts"
             );
-            cache.insert(&format!("t{i}"), &claims(1_000), 1, 0);
+            cache.insert(k(&format!("t{i}")), &claims(1_000), 1, 0);
         }
     }
 
     #[test]
     fn disabled_cache_remembers_nothing() {
         let disabled = VerifiedCache::new(0);
-        disabled.insert("t", &claims(1_000), 1, 0);
-        assert!(disabled.get("t", 1, 0, 30).is_none());
+        disabled.insert(k("t"), &claims(1_000), 1, 0);
+        assert!(disabled.get(&k("t"), 1, 0, 30).is_none());
         assert!(disabled.is_empty());
+        assert!(
+            disabled.key("t").is_none(),
+            "nothing hashed for a cache that is off"
+        );
+        assert!(VerifiedCache::new(1).key("t") == Some(k("t")));
     }
 
     #[test]
     fn a_new_key_set_empties_the_cache() {
         let cache = VerifiedCache::new(100);
         for i in 0..50 {
-            cache.insert(&format!("t{i}"), &claims(1_000), 1, 0);
+            cache.insert(k(&format!("t{i}")), &claims(1_000), 1, 0);
         }
-        cache.insert("new", &claims(1_000), 2, 0);
+        cache.insert(k("new"), &claims(1_000), 2, 0);
         assert_eq!(cache.len(), 1);
-        assert!(cache.get("new", 2, 0, 30).is_some());
+        assert!(cache.get(&k("new"), 2, 0, 30).is_some());
         // A late insert from a request verified under the old key set is never served.
-        cache.insert("late", &claims(1_000), 1, 0);
-        assert!(cache.get("late", 2, 0, 30).is_none());
+        cache.insert(k("late"), &claims(1_000), 1, 0);
+        assert!(cache.get(&k("late"), 2, 0, 30).is_none());
     }
 
     #[test]
     fn an_expired_token_is_not_remembered() {
         let cache = VerifiedCache::new(10);
-        cache.insert("old", &claims(10), 1, 20);
+        cache.insert(k("old"), &claims(10), 1, 20);
         assert!(cache.is_empty());
     }
 
@@ -200,8 +225,8 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..5_000 {
                         let tok = format!("t{t}-{i}");
-                        cache.insert(&tok, &claims(1_000), 1, 0);
-                        let _ = cache.get(&tok, 1, 0, 30);
+                        cache.insert(k(&tok), &claims(1_000), 1, 0);
+                        let _ = cache.get(&k(&tok), 1, 0, 30);
                         assert!(cache.len() <= 64);
                     }
                 })
