@@ -48,11 +48,7 @@ impl Purpose {
 
 /// Hex SHA-256 of `row id ‖ ":" ‖ code`: equal codes in two rows hash differently.
 pub fn hash(id: &str, code: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        format!("{id}:{code}").as_bytes(),
-    );
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    crate::crypto::sha256_hex(format!("{id}:{code}").as_bytes())
 }
 
 fn expiry(now: NaiveDateTime, ttl: Duration) -> NaiveDateTime {

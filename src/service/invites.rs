@@ -9,8 +9,7 @@ use crate::db::{self, invites::InviteRow, DbConnection};
 
 /// Hex SHA-256 of a code: what is stored and looked up.
 pub fn hash(code: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, code.trim().as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    crate::crypto::sha256_hex(code.trim().as_bytes())
 }
 
 /// Creates a code (128 random bits, base64url) and returns it: the only time it exists in clear.

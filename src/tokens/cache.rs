@@ -25,10 +25,7 @@ pub struct Key([u8; 32]);
 
 impl Key {
     fn of(token: &str) -> Self {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-        let mut key = [0; 32];
-        key.copy_from_slice(digest.as_ref());
-        Self(key)
+        Self(crate::crypto::sha256(token.as_bytes()))
     }
 }
 
