@@ -124,19 +124,77 @@ pub fn rotate_from(
     let Some(next) = from.checked_add(1) else {
         return Ok(false);
     };
-    let update = diesel::update(
-        sessions::table
-            .find(id)
-            .filter(sessions::counter.eq(from))
-            .filter(sessions::revoked_at.is_null()),
-    )
-    .set((
-        sessions::counter.eq(next),
-        sessions::rotated_at.eq(at),
-        sessions::last_used_at.eq(at),
-    ));
+    let update = RotateFrom { id, from, next, at };
     super::on_backend!(conn, |c| update.execute(c)).map(|n| n == 1)
 }
+
+/// The rotation's `UPDATE`, the one write of every refresh, written out so that it is prepared
+/// once per connection. diesel never caches an `UPDATE` built with its DSL (a changeset with
+/// optional fields can render different SQL each time): PostgreSQL parsed and planned this one
+/// on every refresh (an unnamed Parse/Bind/Execute in the server log) and SQLite re-prepared it.
+/// The text is exactly the DSL's
+/// `update(sessions.find(id).filter(counter.eq(from)).filter(revoked_at.is_null()))
+/// .set((counter.eq(next), rotated_at.eq(at), last_used_at.eq(at)))`, binds in the same order
+/// (a unit test compares both renderings on both backends).
+#[derive(Debug, Clone, Copy)]
+struct RotateFrom<'a> {
+    id: &'a str,
+    from: i64,
+    next: i64,
+    at: NaiveDateTime,
+}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for RotateFrom<'_>
+where
+    DB: diesel::backend::Backend,
+    i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
+    str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+    NaiveDateTime: diesel::serialize::ToSql<diesel::sql_types::Timestamp, DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Text, Timestamp};
+        out.push_sql("UPDATE ");
+        out.push_identifier("sessions")?;
+        out.push_sql(" SET ");
+        out.push_identifier("counter")?;
+        out.push_sql(" = ");
+        out.push_bind_param::<BigInt, _>(&self.next)?;
+        for column in ["rotated_at", "last_used_at"] {
+            out.push_sql(", ");
+            out.push_identifier(column)?;
+            out.push_sql(" = ");
+            out.push_bind_param::<Timestamp, _>(&self.at)?;
+        }
+        let qualified = |out: &mut diesel::query_builder::AstPass<'_, 'b, DB>, column| {
+            out.push_identifier("sessions")?;
+            out.push_sql(".");
+            out.push_identifier(column)
+        };
+        out.push_sql(" WHERE (((");
+        qualified(&mut out, "id")?;
+        out.push_sql(" = ");
+        out.push_bind_param::<Text, str>(self.id)?;
+        out.push_sql(") AND (");
+        qualified(&mut out, "counter")?;
+        out.push_sql(" = ");
+        out.push_bind_param::<BigInt, _>(&self.from)?;
+        out.push_sql(")) AND (");
+        qualified(&mut out, "revoked_at")?;
+        out.push_sql(" IS NULL))");
+        Ok(())
+    }
+}
+
+/// A static id: diesel finds the prepared statement by type, without rendering the SQL.
+impl diesel::query_builder::QueryId for RotateFrom<'_> {
+    type QueryId = RotateFrom<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<Conn> RunQueryDsl<Conn> for RotateFrom<'_> {}
 
 /// Advances the refresh counter by one step.
 pub fn rotate(
@@ -224,4 +282,105 @@ pub fn live_for_user(
         .order((sessions::created_at.desc(), sessions::id.desc()))
         .select(SessionRow::as_select())
         .load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection as _};
+    use diesel::debug_query;
+
+    use super::*;
+
+    fn dsl_rotation<'a>(
+        id: &'a str,
+        from: i64,
+        at: NaiveDateTime,
+    ) -> impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite>
+           + diesel::query_builder::QueryFragment<diesel::pg::Pg>
+           + 'a {
+        diesel::update(
+            sessions::table
+                .find(id)
+                .filter(sessions::counter.eq(from))
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set((
+            sessions::counter.eq(from + 1),
+            sessions::rotated_at.eq(at),
+            sessions::last_used_at.eq(at),
+        ))
+    }
+
+    #[test]
+    fn the_written_out_rotation_renders_as_the_dsl_update_on_both_backends() {
+        let at = crate::db::now();
+        let ours = RotateFrom {
+            id: "s1",
+            from: 7,
+            next: 8,
+            at,
+        };
+        let theirs = dsl_rotation("s1", 7, at);
+        assert_eq!(
+            debug_query::<diesel::sqlite::Sqlite, _>(&ours).to_string(),
+            debug_query::<diesel::sqlite::Sqlite, _>(&theirs).to_string()
+        );
+        assert_eq!(
+            debug_query::<diesel::pg::Pg, _>(&ours).to_string(),
+            debug_query::<diesel::pg::Pg, _>(&theirs).to_string()
+        );
+    }
+
+    /// The statements diesel newly caches, by SQL.
+    #[derive(Default, Clone)]
+    struct Cached(Arc<Mutex<Vec<String>>>);
+
+    impl Instrumentation for Cached {
+        fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+            if let InstrumentationEvent::CacheQuery { sql, .. } = event {
+                self.0.lock().unwrap().push(sql.to_owned());
+            }
+        }
+    }
+
+    #[test]
+    fn the_rotation_is_prepared_once_per_connection_and_moves_the_counter_one_step_at_a_time() {
+        let mut conn = DbConnection::Sqlite(SqliteConnection::establish(":memory:").unwrap());
+        crate::db::run_migrations(&mut conn).unwrap();
+        let DbConnection::Sqlite(c) = &mut conn else {
+            unreachable!()
+        };
+        c.batch_execute(
+            "INSERT INTO users (id, email, password_hash, name, created_at, updated_at) \
+             VALUES ('u1', 'a@example.com', 'x', 'A', '2026-01-01', '2026-01-01'); \
+             INSERT INTO sessions (id, user_id, secret, counter, rotated_at, created_at, \
+             last_used_at, expires_at, remember_me, amr, aal) VALUES ('s1', 'u1', x'00', 0, \
+             '2026-01-01', '2026-01-01', '2026-01-01', '2099-01-01', 0, '[]', 'aal1');",
+        )
+        .unwrap();
+        let cached = Cached::default();
+        c.set_instrumentation(cached.clone());
+        let at = crate::db::now();
+        assert!(rotate_from(&mut conn, "s1", 0, at).unwrap());
+        assert!(
+            !rotate_from(&mut conn, "s1", 0, at).unwrap(),
+            "the counter moved on"
+        );
+        assert!(rotate_from(&mut conn, "s1", 1, at).unwrap());
+        assert!(!rotate_from(&mut conn, "nope", 2, at).unwrap());
+        let seen = cached.0.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert!(seen[0].starts_with("UPDATE"), "{seen:?}");
+        let DbConnection::Sqlite(c) = &mut conn else {
+            unreachable!()
+        };
+        let row: (i64, Option<NaiveDateTime>) = sessions::table
+            .find("s1")
+            .select((sessions::counter, sessions::revoked_at))
+            .get_result(c)
+            .unwrap();
+        assert_eq!(row, (2, None));
+    }
 }
