@@ -6,6 +6,7 @@ JWT, one-core bcrypt) and authgate on SQLite and PostgreSQL in the same run, and
 authgate figure as a ratio to its ceiling, so results compare across machines.
 """
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -22,6 +23,8 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROFILE = "release"
 PASSWORD = "bench password 123"
+# Interleaved idle / during-sign-in / during-idle-burn triples for the check p99 target.
+PAIRS = 5
 
 
 def free_port():
@@ -137,12 +140,26 @@ def children_cpu_seconds():
     return ru.ru_utime + ru.ru_stime
 
 
-def measure(server, url, script, env, args, connections=None, threads=None):
+@contextlib.contextmanager
+def background(cmds, env):
+    """Runs `cmds` (quietly, from the repository) for the body of the `with`, started a second
+    before it, and waits for them to end after it."""
+    procs = [subprocess.Popen(c, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL) for c in cmds]
+    try:
+        if procs:
+            time.sleep(1)
+        yield
+    finally:
+        for p in procs:
+            p.wait()
+
+
+def measure(server, url, script, env, args, connections=None, threads=None, duration=None):
     """One wrk run with the CPU (cores busy) of the server, of wrk and of PostgreSQL, and the
     server's peak RSS during it."""
     server.reset_peak()
     cpu0, wrk0, pg0, t0 = server.cpu_seconds(), children_cpu_seconds(), postgres_cpu_seconds(), time.monotonic()
-    r = wrk(url, script, env, args.duration, connections or args.connections, threads or args.threads)
+    r = wrk(url, script, env, duration or args.duration, connections or args.connections, threads or args.threads)
     elapsed = time.monotonic() - t0
     r["server_cpu_cores"] = (server.cpu_seconds() - cpu0) / elapsed
     r["wrk_cpu_cores"] = (children_cpu_seconds() - wrk0) / elapsed
@@ -179,8 +196,13 @@ def ceilings(args, work):
     ed, hs = open(token_file).read().split()
     for name, tok in (("ed", ed), ("hs", hs)):
         open(os.path.join(work, f"{name}.tokens"), "w").write(tok + "\n")
+    # A pool of 64 tokens of authgate's shape and length, for the bare handler fed exactly the
+    # requests of authgate's reused-token run (it ignores the header).
+    with open(token_file + ".distinct") as f:
+        write_lines(os.path.join(work, "pool.tokens"), [next(f).strip() for _ in range(64)])
     c = {
         "bare_get": measure(server, base + "/plain", None, {}, args),
+        "bare_get_same_requests": measure(server, base + "/plain", "check.lua", {"TOKENS": os.path.join(work, "pool.tokens"), "CHECK_PATH": "/plain"}, args),
         "bare_post_cookie": measure(server, base + "/cookie", "post.lua", {}, args),
         "ed25519_verify": measure(server, base + "/ed25519", "check.lua", {"TOKENS": os.path.join(work, "ed.tokens"), "CHECK_PATH": "/ed25519", "FORMAT_EACH": "1"}, args),
         # The distinct-token ceiling: as many different tokens of authgate's shape, through the
@@ -259,28 +281,42 @@ def run_backend(backend, db_url, args, work):
     s["refresh_rotation"] = measure(server, base + "/api/v1/auth/custom-refresh/", "refresh.lua", {"TOKENS": files["refresh_a"]}, args)
     s["signin"] = measure(server, base + "/api/v1/auth/signin/", "signin.lua", {"USERS": files["users"]}, args)
     # Token-check latency alone, then while sign-in saturates the CPU (bcrypt on the hashing
-    # threads). A 4-connection p99 swings several-fold between runs of the same binary (0.13 to
-    # 1.0 ms idle, measured 2026-12-02), so the pair is measured three times, alternating, and the
-    # target is judged on the median of the pairs' ratios; every pair is reported.
-    pairs = []
-    for k in range(1 if args.smoke else 3):
-        idle = measure(server, base + "/api/v1/auth/verify/", "check.lua", {"TOKENS": files["access"]}, args, connections=4, threads=1)
-        signin_bg = subprocess.Popen(["wrk", "-t1", "-c16", f"-d{args.duration + 2}s", "-s", "bench/signin.lua", base + "/api/v1/auth/signin/"],
-                                     cwd=ROOT, env={**os.environ, "USERS": files["users"], "THREADS": "1"}, stdout=subprocess.DEVNULL)
-        time.sleep(1)
-        during = measure(server, base + "/api/v1/auth/verify/", "check.lua", {"TOKENS": files["access"]}, args, connections=4, threads=1)
-        signin_bg.wait()
-        time.sleep(3 if args.profile != "release" else 1)  # let queued sign-ins finish first
+    # threads), then while a SCHED_IDLE bcrypt load in processes of its own does (authgate not
+    # involved: the floor this machine sets). A 4-connection p99 swings several-fold between
+    # runs of the same binary (0.25 to 8 ms idle on 2026-12-02), so the triple is measured
+    # PAIRS times, interleaved, for half the duration each, and the target is judged on the
+    # median of the sign-in/idle ratios; every ratio is reported.
+    check = lambda: measure(server, base + "/api/v1/auth/verify/", "check.lua", {"TOKENS": files["access"]}, args,
+                            connections=4, threads=1, duration=max(1, args.duration // 2))
+    pairs, floors = [], []
+    for k in range(1 if args.smoke else PAIRS):
         suffix = "" if k == 0 else f"_{k + 1}"
+        idle = check()
+        with background([["wrk", "-t1", "-c16", f"-d{max(1, args.duration // 2) + 2}s", "-s", "bench/signin.lua",
+                          base + "/api/v1/auth/signin/"]], {"USERS": files["users"], "THREADS": "1"}):
+            during = check()
+        time.sleep(3 if args.profile != "release" else 1)  # let queued sign-ins finish first
+        burn = [["chrt", "-i", "0", tools, "bcrypt", "10", str(max(1, args.duration // 2) + 2)]] * (os.cpu_count() or 1)
+        with background(burn if shutil.which("chrt") else [], {}):
+            floor = check()
         s["check_light_idle" + suffix] = idle
         s["check_light_during_signin" + suffix] = during
+        s["check_light_during_idle_burn" + suffix] = floor
         pairs.append(during["p99_ms"] / max(idle["p99_ms"], 1e-9))
+        floors.append(floor["p99_ms"] / max(idle["p99_ms"], 1e-9))
     r["check_p99_ratios"] = pairs
+    r["check_p99_floor_ratios"] = floors
     s["mixed"] = measure(server, base + "/api/v1/auth/verify/", "mixed.lua", {"TOKENS": files["access"], "USERS": files["users"], "REFRESH": files["refresh_b"]}, args)
     r["peak_rss_mixed_mb"] = s["mixed"]["server_peak_rss_mb"]
     r["scenarios"] = s
     server.stop()
     return r
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return (xs[(n - 1) // 2] + xs[n // 2]) / 2 if n else float("nan")
 
 
 def verdict(ok):
@@ -314,17 +350,20 @@ def report(c, results, args):
     if sq:
         s = sq["scenarios"]
         t = [
-            ("token check, reused tokens ≥ 80 % of the bare handler", s["check_reused_verify"]["rps"] / c["bare_get"]["rps"], 0.80),
+            (f"token check, reused tokens ≥ 80 % of the bare handler fed the same requests (of the bare plain GET: {s['check_reused_verify']['rps'] / c['bare_get']['rps'] * 100:.0f} %)",
+             s["check_reused_verify"]["rps"] / c.get("bare_get_same_requests", c["bare_get"])["rps"], 0.80),
             ("token check, distinct tokens ≥ 90 % of the Ed25519-verifying handler (as many distinct tokens, same script)", s["check_distinct_verify"]["rps"] / c["ed25519_verify_distinct"]["rps"], 0.90),
             ("sign-in ≥ 90 % of the bcrypt ceiling (all cores)", s["signin"]["rps"] / c["bcrypt_all_cores"]["rps"], 0.90),
         ]
         ratios = sq["check_p99_ratios"]
-        p99_ratio = sorted(ratios)[len(ratios) // 2]
+        p99_ratio = median(ratios)
         lines += ["", "## Targets (SQLite)", "", "| target | measured | verdict |", "| --- | --- | --- |"]
         for name, ratio, goal in t:
             lines.append(f"| {name} | {ratio * 100:.0f} % | {verdict(ratio >= goal)} |")
         each = ", ".join(f"{x:.2f}×" for x in ratios)
-        lines.append(f"| token-check p99 during saturated sign-in ≤ 2× idle p99 (median of {len(ratios)} alternating pairs: {each}) | {p99_ratio:.2f}× | {verdict(p99_ratio <= 2)} |")
+        floors = sq.get("check_p99_floor_ratios") or []
+        floor = f"; a SCHED_IDLE bcrypt load in other processes, authgate not involved: median {median(floors):.2f}× ({', '.join(f'{x:.2f}×' for x in floors)})" if floors else ""
+        lines.append(f"| token-check p99 during saturated sign-in ≤ 2× idle p99 (median of {len(ratios)} interleaved pairs: {each}{floor}) | {p99_ratio:.2f}× | {verdict(p99_ratio <= 2)} |")
         rr = s["refresh_rotation"]
         lines.append(f"| refresh with rotation ≥ 7,000/s, zero errors | {rr['rps']:.0f}/s, {rr['errors'] + rr['non2xx']} errors | {verdict(rr['rps'] >= 7000 and rr['errors'] + rr['non2xx'] == 0)} |")
         pg = results.get("postgresql")
