@@ -8,7 +8,7 @@ use crate::domain::Password;
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::notify;
-use crate::routes::{blocking, blocking_hashing, no_content};
+use crate::routes::{blocking, check_reauth, no_content};
 use crate::service::mfa::{self, Confirmation, Reauth};
 use crate::startup::AppState;
 
@@ -26,7 +26,8 @@ pub async fn enroll(
 ) -> Result<HttpResponse, ApiError> {
     let proof = body.into_inner().into_proof()?;
     let user_id = auth.claims.sub;
-    let e = blocking_hashing(&state, move |state, conn| {
+    let proof = check_reauth(&state, &user_id, proof).await?;
+    let e = blocking(&state, move |state, conn| {
         mfa::begin(state, conn, &client, &user_id, &proof)
     })
     .await?;
@@ -96,6 +97,7 @@ impl ReauthBody {
         Ok(Reauth {
             password: self.password.map(Password::parse_for_sign_in).transpose()?,
             code: self.code,
+            verdict: None,
         })
     }
 }
@@ -108,7 +110,8 @@ pub async fn disable(
 ) -> Result<HttpResponse, ApiError> {
     let proof = body.into_inner().into_proof()?;
     let user_id = auth.claims.sub;
-    blocking_hashing(&state, move |state, conn| {
+    let proof = check_reauth(&state, &user_id, proof).await?;
+    blocking(&state, move |state, conn| {
         mfa::disable(state, conn, &client, &user_id, proof)
     })
     .await?;

@@ -21,18 +21,48 @@ use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
-/// Like [`blocking`], for work that hashes a password: it runs on the hashing threads, below
-/// the request workers' priority, so a sign-in storm cannot slow the token checks (DESIGN §8).
-pub async fn blocking_hashing<T, F>(state: &web::Data<AppState>, f: F) -> Result<T, ApiError>
+/// Password hashing alone, on the hashing threads, holding no connection: the flows that read,
+/// hash and write in separate steps (sign-in, sign-up), so work below the request workers'
+/// priority never holds a pooled connection or the SQLite writer lock that they wait for.
+pub async fn hashing<T, F>(state: &web::Data<AppState>, f: F) -> Result<T, ApiError>
 where
-    F: FnOnce(&AppState, &mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&AppState) -> T + Send + 'static,
     T: Send + 'static,
 {
+    let shared = state.clone().into_inner();
+    let span = tracing::Span::current();
     state
         .hashing
-        .run(with_connection(state, f))
+        .run(move || {
+            let _entered = span.enter();
+            f(&shared)
+        })
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// A re-authentication's password (ASVS V7.5.1: email, phone and TOTP changes) checked on the
+/// hashing threads before the change runs on the blocking pool, where
+/// [`crate::service::mfa::reauthenticate`] then only compares the verdict.
+pub async fn check_reauth(
+    state: &web::Data<AppState>,
+    user_id: &str,
+    proof: crate::service::mfa::Reauth,
+) -> Result<crate::service::mfa::Reauth, ApiError> {
+    use crate::service::mfa;
+    let user_id = user_id.to_owned();
+    let (proof, hash) = blocking(state, move |state, conn| {
+        let hash = mfa::reauth_lookup(state, conn, &user_id, &proof)?;
+        Ok((proof, hash))
+    })
+    .await?;
+    let Some(hash) = hash else { return Ok(proof) };
+    hashing(state, move |state| {
+        let mut proof = proof;
+        mfa::check_reauth_password(state, &mut proof, hash);
+        proof
+    })
+    .await
 }
 
 /// The rules for a password being set, never one presented at sign-in: common passwords and
@@ -73,7 +103,7 @@ pub async fn new_password_rules(
 }
 
 /// Runs database work on the blocking pool with a pooled connection, inside the request's
-/// tracing span (password hashing goes to [`blocking_hashing`]).
+/// tracing span (password hashing goes to [`hashing`], holding no connection).
 pub async fn blocking<T, F>(state: &web::Data<AppState>, f: F) -> Result<T, ApiError>
 where
     F: FnOnce(&AppState, &mut DbConnection) -> Result<T, ApiError> + Send + 'static,

@@ -7,7 +7,7 @@ use crate::domain::{Email, OneTimeCode, Password};
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::notify;
-use crate::routes::{accepted, blocking, blocking_hashing, check_new_password, no_content};
+use crate::routes::{accepted, blocking, check_new_password, hashing, no_content};
 use crate::service::password::{self, Change, Reset};
 use crate::startup::AppState;
 
@@ -65,8 +65,14 @@ pub async fn reset(
     if let Ok(email) = &input.email {
         check_new_password(&state, &input.password, email).await?;
     }
-    blocking_hashing(&state, move |state, conn| {
-        password::reset(state, conn, &client, input)
+    let (input, hash) = hashing(&state, move |state| {
+        let hash = password::hash_new(state, &input.password);
+        (input, hash)
+    })
+    .await?;
+    let hash = hash?;
+    blocking(&state, move |state, conn| {
+        password::reset(state, conn, &client, input, &hash)
     })
     .await?;
     notify::wake(&state);
@@ -90,8 +96,19 @@ pub async fn change(
         old_password: Password::parse_for_sign_in(body.old_password)?,
         password: new_password,
     };
-    blocking_hashing(&state, move |state, conn| {
-        password::change(state, conn, &client, input)
+    let (input, hash) = blocking(&state, move |state, conn| {
+        let hash = password::change_lookup(state, conn, &input)?;
+        Ok((input, hash))
+    })
+    .await?;
+    let (input, checked) = hashing(&state, move |state| {
+        let checked = password::check_change(state, &input, hash);
+        (input, checked)
+    })
+    .await?;
+    let checked = checked?;
+    blocking(&state, move |state, conn| {
+        password::change(state, conn, &client, input, checked)
     })
     .await?;
     notify::wake(&state);

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::notify;
 use crate::routes::mfa::ReauthBody;
-use crate::routes::{blocking, blocking_hashing, no_content};
+use crate::routes::{blocking, check_reauth, no_content};
 use crate::service::phone::{self, SmsSignIn};
 use crate::service::users;
 use crate::startup::AppState;
@@ -50,7 +50,8 @@ pub async fn request_binding(
     let proof = body.reauth.into_proof()?;
     state.mail_ip_limit.check(client.ip)?;
     let user_id = auth.claims.sub;
-    blocking_hashing(&state, move |state, conn| {
+    let proof = check_reauth(&state, &user_id, proof).await?;
+    blocking(&state, move |state, conn| {
         phone::request_binding(state, conn, &client, &user_id, &phone, &proof)
     })
     .await?;
@@ -92,7 +93,8 @@ pub async fn unbind(
 ) -> Result<HttpResponse, ApiError> {
     let proof = body.into_inner().into_proof()?;
     let user_id = auth.claims.sub;
-    blocking_hashing(&state, move |state, conn| {
+    let proof = check_reauth(&state, &user_id, proof).await?;
+    blocking(&state, move |state, conn| {
         phone::unbind(state, conn, &client, &user_id, proof)
     })
     .await?;

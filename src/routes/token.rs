@@ -9,8 +9,8 @@ use crate::db::DbConnection;
 use crate::domain::{Email, Password};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
-use crate::routes::{blocking, blocking_hashing};
-use crate::service::accounts::{self, SignIn};
+use crate::routes::blocking;
+use crate::service::accounts::SignIn;
 use crate::service::sessions::{self, Issued};
 use crate::service::users::{self, UserView};
 use crate::startup::AppState;
@@ -91,10 +91,8 @@ pub async fn token(
     let grant = parse(body.into_inner())?;
     let (issued, user) = match grant {
         Grant::Password(input) => {
-            blocking_hashing(&state, move |state, conn| {
-                with_user(accounts::sign_in(state, conn, &client, input)?, state, conn)
-            })
-            .await?
+            let issued = super::auth::password_sign_in(&state, client, input).await?;
+            blocking(&state, move |state, conn| with_user(issued, state, conn)).await?
         }
         Grant::Refresh(token) => {
             blocking(&state, move |state, conn| {

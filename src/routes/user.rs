@@ -5,12 +5,11 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::db::DbConnection;
 use crate::domain::{Avatar, DisplayName, Email, Invalid};
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::notify;
-use crate::routes::{blocking, blocking_hashing};
+use crate::routes::{blocking, check_reauth};
 use crate::service::profile::{self, Patch};
 use crate::service::users;
 use crate::startup::AppState;
@@ -74,16 +73,16 @@ pub async fn patch(
         state.mail_ip_limit.check(client.ip)?;
     }
     let user_id = auth.claims.sub;
-    // An email change re-authenticates with the password: bcrypt, so the hashing threads.
-    let hashes = patch.email.is_some();
-    let update = move |state: &AppState, conn: &mut DbConnection| {
-        profile::update(state, conn, &client, &user_id, patch, &proof)
-    };
-    let view = if hashes {
-        blocking_hashing(&state, update).await?
+    // An email change re-authenticates with the password: bcrypt, on the hashing threads first.
+    let proof = if patch.email.is_some() {
+        check_reauth(&state, &user_id, proof).await?
     } else {
-        blocking(&state, update).await?
+        proof
     };
+    let view = blocking(&state, move |state, conn| {
+        profile::update(state, conn, &client, &user_id, patch, &proof)
+    })
+    .await?;
     notify::wake(&state);
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))

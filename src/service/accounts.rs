@@ -52,17 +52,15 @@ pub struct SignUp {
     pub invite_code: Option<String>,
 }
 
-/// Creates the account and signs it in. A taken email is 409 (DESIGN §5).
+/// Creates the account (`hash` from [`crate::service::password::hash_new`]) and signs it in.
+/// A taken email is 409 (DESIGN §5).
 pub fn sign_up(
     state: &AppState,
     conn: &mut DbConnection,
     client: &ClientInfo,
     input: SignUp,
+    hash: &str,
 ) -> Result<(db::users::UserRow, Issued), ApiError> {
-    let hash = state
-        .hasher
-        .hash(&input.password)
-        .map_err(ApiError::Internal)?;
     let now = db::now();
     let id = uuid::Uuid::new_v4().to_string();
     let result = db::write_transaction(conn, |conn| {
@@ -82,7 +80,7 @@ pub fn sign_up(
                 id: &id,
                 email: input.email.as_str(),
                 email_verified: false,
-                password_hash: &hash,
+                password_hash: hash,
                 name: input.name.as_str(),
                 contact_type: input.contact.as_ref().map(|c| c.kind),
                 contact_value: input.contact.as_ref().map(|c| c.value.as_str()),
@@ -139,25 +137,73 @@ pub struct SignIn {
     pub code: Option<String>,
 }
 
-/// Checks the password and opens a session, counting the outcome. Unknown accounts are verified
-/// against a dummy hash, so they answer as slowly and as identically as a wrong password.
-pub fn sign_in(
+/// A password sign-in's first step, on the blocking pool: the lockout gate, then the account.
+/// The password is checked next, on the hashing threads and holding no connection
+/// ([`check_password`]), and [`sign_in_finish`] writes the outcome: a job below the workers'
+/// priority must not hold a pooled connection or the SQLite writer lock they wait for.
+pub fn sign_in_lookup(
     state: &AppState,
     conn: &mut DbConnection,
-    client: &ClientInfo,
-    input: SignIn,
-) -> Result<Issued, ApiError> {
-    let result = check_and_open(state, conn, client, input);
+    input: &SignIn,
+) -> Result<Option<db::users::UserRow>, ApiError> {
+    lockout::ensure_open(state, conn, &login_key(state, input))?;
+    Ok(match &input.email {
+        Ok(email) => db::users::find_by_email(conn, email.as_str())?,
+        Err(_) => None,
+    })
+}
+
+/// [`check_password`]'s answer, for [`sign_in_finish`].
+pub struct PasswordCheck {
+    user: Option<db::users::UserRow>,
+    verified: bool,
+    /// The password hashed again at today's cost, when the stored hash is older.
+    rehash: Option<String>,
+}
+
+/// The password against the account's hash, or against a dummy hash for an unknown account, so
+/// both answer as slowly and as identically as a wrong password. No connection: hashing threads.
+pub fn check_password(
+    state: &AppState,
+    input: &SignIn,
+    user: Option<db::users::UserRow>,
+) -> PasswordCheck {
+    let Some(user) = user else {
+        state.hasher.verify_dummy(&input.password);
+        return PasswordCheck {
+            user: None,
+            verified: false,
+            rehash: None,
+        };
+    };
+    let verified = state.hasher.verify(&input.password, &user.password_hash);
+    let rehash = if verified && state.hasher.needs_rehash(&user.password_hash) {
+        state
+            .hasher
+            .hash(&input.password)
+            .map_err(|e| tracing::warn!(error = %e, "password rehash failed"))
+            .ok()
+    } else {
+        None
+    };
+    PasswordCheck {
+        user: Some(user),
+        verified,
+        rehash,
+    }
+}
+
+/// Counts a sign-in's outcome in `authgate_signin_total`.
+pub fn count_sign_in(state: &AppState, result: &Result<Issued, ApiError>) {
     state
         .metrics
         .signins
-        .with_label_values(&[sign_in_outcome(&result)])
+        .with_label_values(&[sign_in_outcome(result)])
         .inc();
-    result
 }
 
 /// The `outcome` label of `authgate_signin_total`.
-pub fn sign_in_outcome(result: &Result<Issued, ApiError>) -> &'static str {
+fn sign_in_outcome(result: &Result<Issued, ApiError>) -> &'static str {
     match result {
         Ok(_) => "success",
         Err(ApiError::MfaRequired) => "mfa_required",
@@ -170,21 +216,21 @@ pub fn sign_in_outcome(result: &Result<Issued, ApiError>) -> &'static str {
     }
 }
 
-fn check_and_open(
+fn login_key(state: &AppState, input: &SignIn) -> lockout::LoginKey {
+    lockout::LoginKey::new(state, input.email.as_ref().map_or("", |e| e.as_str()))
+}
+
+/// A password sign-in's last step, on the blocking pool: counts a failure toward the lockout,
+/// or checks the account's state and the second factor and opens the session.
+pub fn sign_in_finish(
     state: &AppState,
     conn: &mut DbConnection,
     client: &ClientInfo,
     input: SignIn,
+    check: PasswordCheck,
 ) -> Result<Issued, ApiError> {
-    let login = input.email.as_ref().map_or("", |e| e.as_str());
-    let key = lockout::LoginKey::new(state, login);
-    lockout::ensure_open(state, conn, &key)?;
-    let user = match &input.email {
-        Ok(email) => db::users::find_by_email(conn, email.as_str())?,
-        Err(_) => None,
-    };
-    let Some(user) = user else {
-        state.hasher.verify_dummy(&input.password);
+    let key = login_key(state, &input);
+    let Some(checked) = check.user else {
         lockout::failed(state, conn, &key, None)?;
         audit::record(
             conn,
@@ -199,21 +245,29 @@ fn check_and_open(
         );
         return Err(ApiError::InvalidCredentials);
     };
-    if !state.hasher.verify(&input.password, &user.password_hash) {
-        lockout::failed(state, conn, &key, Some((&user, client)))?;
+    // The account as it is now: a password changed while the old one was being checked no
+    // longer opens a session.
+    let current = if check.verified {
+        db::users::find_by_id(conn, &checked.id)?
+            .filter(|now| now.password_hash == checked.password_hash)
+    } else {
+        None
+    };
+    let Some(user) = current else {
+        lockout::failed(state, conn, &key, Some((&checked, client)))?;
         audit::record(
             conn,
             client,
             Event {
                 kind: "signin",
                 outcome: "bad_password",
-                user_id: Some(&user.id),
+                user_id: Some(&checked.id),
                 session_id: None,
                 method: Some("password"),
             },
         );
         return Err(ApiError::InvalidCredentials);
-    }
+    };
     // The password is right: guessing it is over, so the count starts again.
     lockout::clear(state, conn, &key)?;
     if user.disabled {
@@ -253,11 +307,8 @@ fn check_and_open(
         input.code.as_deref(),
         "password",
     )?;
-    if state.hasher.needs_rehash(&user.password_hash) {
-        match state.hasher.hash(&input.password) {
-            Ok(h) => db::users::set_password_hash(conn, &user.id, &h)?,
-            Err(e) => tracing::warn!(error = %e, "password rehash failed"),
-        }
+    if let Some(hash) = &check.rehash {
+        db::users::set_password_hash(conn, &user.id, hash)?;
     }
     open_session(
         state,

@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::notify::security::{self, Change, Lock};
 use crate::service::lockout;
+use crate::service::users;
 use crate::startup::AppState;
 
 pub const STEP_SECONDS: u64 = 30;
@@ -75,7 +76,7 @@ pub fn begin(
     user_id: &str,
     proof: &Reauth,
 ) -> Result<Enrollment, ApiError> {
-    let user = active_user(conn, user_id)?;
+    let user = users::active(conn, user_id)?;
     if user.totp_secret.is_some() {
         return Err(ApiError::Conflict {
             code: "totp_already_enabled",
@@ -95,13 +96,6 @@ pub fn begin(
         secret: t.secret().to_base32(),
         otpauth_url,
     })
-}
-
-fn active_user(conn: &mut DbConnection, user_id: &str) -> Result<UserRow, ApiError> {
-    match db::users::find_by_id(conn, user_id)? {
-        Some(u) if !u.disabled => Ok(u),
-        _ => Err(ApiError::InvalidToken),
-    }
 }
 
 /// 429 while the second factor is locked after wrong codes.
@@ -193,7 +187,7 @@ pub fn confirm(
     codes: Confirmation,
 ) -> Result<(), ApiError> {
     let accepted = db::write_transaction(conn, |conn| -> Result<bool, ApiError> {
-        let user = active_user(conn, user_id)?;
+        let user = users::active(conn, user_id)?;
         ensure_not_locked(&user)?;
         let Some(sealed) = user.totp_pending.clone() else {
             return Err(ApiError::Conflict {
@@ -240,6 +234,70 @@ pub fn confirm(
 pub struct Reauth {
     pub password: Option<Password>,
     pub code: Option<String>,
+    /// The password checked beforehand ([`reauth_lookup`], then [`check_reauth_password`] on
+    /// the hashing threads), so that [`reauthenticate`], holding a connection, only compares.
+    pub verdict: Option<PasswordVerdict>,
+}
+
+/// A password checked against a stored hash, away from any connection.
+pub struct PasswordVerdict {
+    /// The hash it was checked against: a password changed since then does not count.
+    hash: String,
+    matches: bool,
+}
+
+impl PasswordVerdict {
+    /// Checks `password` against `hash` (bcrypt: the hashing threads).
+    pub fn check(state: &AppState, password: &Password, hash: String) -> Self {
+        let matches = state.hasher.verify(password, &hash);
+        Self { hash, matches }
+    }
+
+    /// Whether the password matched the hash it was checked against.
+    pub fn matched(&self) -> bool {
+        self.matches
+    }
+
+    /// Whether the password matched `user`'s hash as it stands now.
+    pub fn matches(&self, user: &UserRow) -> bool {
+        self.matches && self.hash == user.password_hash
+    }
+}
+
+/// The first step of a re-authentication, before any hashing: the parts the account needs
+/// present, the sign-in lockout open, and the stored hash to check the password against
+/// (`None` when the proof has no password: [`reauthenticate`] answers that).
+pub fn reauth_lookup(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+    proof: &Reauth,
+) -> Result<Option<String>, ApiError> {
+    let user = users::active(conn, user_id)?;
+    if proof.password.is_none() {
+        return Ok(None);
+    }
+    required_code(&user, proof)?;
+    lockout::ensure_open(state, conn, &lockout::LoginKey::new(state, &user.email))?;
+    Ok(Some(user.password_hash))
+}
+
+/// [`reauth_lookup`]'s hash checked against the proof's password: the hashing threads.
+pub fn check_reauth_password(state: &AppState, proof: &mut Reauth, hash: String) {
+    if let Some(password) = &proof.password {
+        proof.verdict = Some(PasswordVerdict::check(state, password, hash));
+    }
+}
+
+/// The TOTP code the proof must carry when TOTP is on.
+fn required_code<'p>(user: &UserRow, proof: &'p Reauth) -> Result<Option<&'p String>, ApiError> {
+    match (&user.totp_secret, &proof.code) {
+        (Some(_), None) => Err(reauth_required(
+            "two-factor authentication is on: this change needs a current TOTP `code` as well as the password",
+        )),
+        (Some(_), Some(code)) => Ok(Some(code)),
+        (None, _) => Ok(None),
+    }
 }
 
 fn reauth_required(message: &str) -> ApiError {
@@ -257,25 +315,23 @@ pub fn reauthenticate(
     user_id: &str,
     proof: &Reauth,
 ) -> Result<UserRow, ApiError> {
-    let user = active_user(conn, user_id)?;
-    let Some(password) = &proof.password else {
+    let user = users::active(conn, user_id)?;
+    if proof.password.is_none() {
         return Err(reauth_required(
             "this change needs your current `password` (and a TOTP `code` when two-factor authentication is on)",
         ));
-    };
-    let code = match (&user.totp_secret, &proof.code) {
-        (Some(_), None) => {
-            return Err(reauth_required(
-                "two-factor authentication is on: this change needs a current TOTP `code` as well as the password",
-            ))
-        }
-        (Some(_), Some(code)) => Some(code),
-        (None, _) => None,
-    };
+    }
+    let code = required_code(&user, proof)?;
     // The same lockout as sign-in: a stolen session cannot brute-force the password.
     let key = lockout::LoginKey::new(state, &user.email);
     lockout::ensure_open(state, conn, &key)?;
-    if !state.hasher.verify(password, &user.password_hash) {
+    // Checked beforehand, off this connection (the caller ran `check_reauth_password`).
+    let verdict = proof.verdict.as_ref().ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "re-authentication without a checked password"
+        ))
+    })?;
+    if !verdict.matches(&user) {
         lockout::failed(state, conn, &key, Some((&user, client)))?;
         return Err(ApiError::validation(
             "invalid_password",
@@ -299,7 +355,7 @@ pub fn disable(
     user_id: &str,
     proof: Reauth,
 ) -> Result<(), ApiError> {
-    let user = active_user(conn, user_id)?;
+    let user = users::active(conn, user_id)?;
     if user.totp_secret.is_none() {
         return Err(ApiError::Conflict {
             code: "totp_not_enabled",

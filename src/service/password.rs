@@ -10,6 +10,8 @@ use crate::service::audit::{self, Event};
 use crate::service::codes::{self, Checked, Purpose};
 use crate::service::email::{queue_code_mail, CodeMail};
 use crate::service::lockout;
+use crate::service::mfa::PasswordVerdict;
+use crate::service::users;
 use crate::startup::AppState;
 
 const NOBODY: &str = "00000000-0000-0000-0000-000000000000";
@@ -52,24 +54,28 @@ pub fn forgot(state: &AppState, conn: &mut DbConnection, email: &Email) -> Resul
     Ok(user.is_some() && !cooling)
 }
 
+/// A password being set (sign-up, reset), hashed on the hashing threads before the flow takes
+/// a connection: a job below the workers' priority must not hold what they wait for.
+pub fn hash_new(state: &AppState, password: &Password) -> Result<String, ApiError> {
+    state.hasher.hash(password).map_err(ApiError::Internal)
+}
+
 pub struct Reset {
     pub email: Result<Email, crate::domain::Invalid>,
     pub code: OneTimeCode,
     pub password: Password,
 }
 
-/// Sets a new password with a reset code and ends every session of the user. The address is
-/// proven by the code, so it counts as verified.
+/// Sets a new password (`hash`, made beforehand on the hashing threads, without a connection)
+/// with a reset code and ends every session of the user. The address is proven by the code, so
+/// it counts as verified.
 pub fn reset(
     state: &AppState,
     conn: &mut DbConnection,
     client: &ClientInfo,
     input: Reset,
+    hash: &str,
 ) -> Result<(), ApiError> {
-    let hash = state
-        .hasher
-        .hash(&input.password)
-        .map_err(ApiError::Internal)?;
     let done = db::write_transaction(conn, |conn| -> Result<bool, ApiError> {
         let user = match &input.email {
             Ok(email) => db::users::find_by_email(conn, email.as_str())?,
@@ -81,7 +87,7 @@ pub fn reset(
             return Ok(false);
         };
         let now = db::now();
-        db::users::set_password(conn, &user.id, &hash, now)?;
+        db::users::set_password(conn, &user.id, hash, now)?;
         // The owner proved the address: a sign-in lock on it ends with the new password.
         lockout::clear(state, conn, &lockout::LoginKey::new(state, &user.email))?;
         if !user.email_verified {
@@ -123,24 +129,48 @@ pub struct Change {
     pub password: Password,
 }
 
-/// Changes the password of the signed-in user after checking the current one, and ends every
-/// other session of the user (the caller's stays).
+/// A password change's first step, before any hashing: the sign-in lockout open, and the hash
+/// the current password is checked against ([`check_change`], on the hashing threads).
+pub fn change_lookup(
+    state: &AppState,
+    conn: &mut DbConnection,
+    input: &Change,
+) -> Result<String, ApiError> {
+    let user = users::active(conn, &input.user_id)?;
+    lockout::ensure_open(state, conn, &lockout::LoginKey::new(state, &user.email))?;
+    Ok(user.password_hash)
+}
+
+/// The current password checked, and the new one hashed when it matched: no connection held.
+pub fn check_change(
+    state: &AppState,
+    input: &Change,
+    hash: String,
+) -> Result<(PasswordVerdict, Option<String>), ApiError> {
+    let verdict = PasswordVerdict::check(state, &input.old_password, hash);
+    let new_hash = if verdict.matched() {
+        Some(hash_new(state, &input.password)?)
+    } else {
+        None
+    };
+    Ok((verdict, new_hash))
+}
+
+/// Changes the password of the signed-in user once [`check_change`] found the current one
+/// right (against the hash the account still has), and ends every other session of the user
+/// (the caller's stays).
 pub fn change(
     state: &AppState,
     conn: &mut DbConnection,
     client: &ClientInfo,
     input: Change,
+    (verdict, new_hash): (PasswordVerdict, Option<String>),
 ) -> Result<(), ApiError> {
-    let user = match db::users::find_by_id(conn, &input.user_id)? {
-        Some(u) if !u.disabled => u,
-        _ => return Err(ApiError::InvalidToken),
-    };
+    let user = users::active(conn, &input.user_id)?;
     let key = lockout::LoginKey::new(state, &user.email);
     lockout::ensure_open(state, conn, &key)?;
-    if !state
-        .hasher
-        .verify(&input.old_password, &user.password_hash)
-    {
+    let hash = new_hash.filter(|_| verdict.matches(&user));
+    let Some(hash) = hash else {
         lockout::failed(state, conn, &key, Some((&user, client)))?;
         audit::record(
             conn,
@@ -154,11 +184,7 @@ pub fn change(
             },
         );
         return Err(ApiError::WrongPassword);
-    }
-    let hash = state
-        .hasher
-        .hash(&input.password)
-        .map_err(ApiError::Internal)?;
+    };
     db::write_transaction(conn, |conn| -> Result<(), ApiError> {
         let now = db::now();
         db::users::set_password(conn, &user.id, &hash, now)?;

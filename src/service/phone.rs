@@ -14,6 +14,7 @@ use crate::service::audit::{self, Event};
 use crate::service::codes::{self, Checked, Purpose};
 use crate::service::mfa::{self, Reauth};
 use crate::service::sessions::Issued;
+use crate::service::users;
 use crate::startup::AppState;
 
 pub const SMS_CODE_TTL: Duration = Duration::from_secs(5 * 60);
@@ -72,13 +73,6 @@ pub fn request_binding(
     Ok(())
 }
 
-fn active(conn: &mut DbConnection, user_id: &str) -> Result<UserRow, ApiError> {
-    match db::users::find_by_id(conn, user_id)? {
-        Some(u) if !u.disabled => Ok(u),
-        _ => Err(ApiError::InvalidToken),
-    }
-}
-
 /// Binds the number the code was sent to. 400 `invalid_code` for a wrong, expired or used code,
 /// or one sent to another number.
 pub fn bind(
@@ -90,7 +84,7 @@ pub fn bind(
     code: &OneTimeCode,
 ) -> Result<UserRow, ApiError> {
     let bound = db::write_transaction(conn, |conn| -> Result<Option<UserRow>, ApiError> {
-        let user = active(conn, user_id)?;
+        let user = users::active(conn, user_id)?;
         let Checked::Matched(row) = codes::check(conn, &user.id, &[Purpose::PhoneBinding], code)?
         else {
             return Ok(None);
@@ -186,11 +180,7 @@ pub fn sign_in(
     input: SmsSignIn,
 ) -> Result<Issued, ApiError> {
     let result = check_and_open(state, conn, client, input);
-    state
-        .metrics
-        .signins
-        .with_label_values(&[accounts::sign_in_outcome(&result)])
-        .inc();
+    accounts::count_sign_in(state, &result);
     result
 }
 

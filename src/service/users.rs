@@ -7,6 +7,15 @@ use crate::db::{self, users::UserRow, DbConnection};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
+/// The token's user, if it still exists and is not disabled: 401 `invalid_token` otherwise (an
+/// access token outlives neither).
+pub fn active(conn: &mut DbConnection, user_id: &str) -> Result<UserRow, ApiError> {
+    match db::users::find_by_id(conn, user_id)? {
+        Some(u) if !u.disabled => Ok(u),
+        _ => Err(ApiError::InvalidToken),
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct ContactView {
     #[serde(rename = "type")]

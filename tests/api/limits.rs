@@ -125,18 +125,25 @@ both_backends! {
         }).await;
         let known = unique_email();
         assert_eq!(app.signup(&known, PW).await.status(), 201);
-        let (mut k, mut u) = (Vec::new(), Vec::new());
-        for _ in 0..7 {
-            for (login, out) in [(known.clone(), &mut k), (unique_email(), &mut u)] {
+        // Back-to-back pairs in alternating order, judged on the median of the pairs' ratios: the
+        // rest of the suite loads the machine unevenly (a run once measured medians of 49 and
+        // 23 ms for two separately sorted series of seven), and a pair shares its moment.
+        let mut ratios = Vec::new();
+        for i in 0..11 {
+            let mut pair = [Duration::ZERO; 2];
+            let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+            for which in order {
+                let login = if which == 0 { known.clone() } else { unique_email() };
                 let t = std::time::Instant::now();
                 assert_eq!(app.signin(&login, "wrong password", false).await.status(), 401);
-                out.push(t.elapsed());
+                pair[which] = t.elapsed();
             }
+            ratios.push(pair[0].as_secs_f64() / pair[1].as_secs_f64().max(1e-9));
         }
-        let median = |v: &mut Vec<Duration>| { v.sort(); v[v.len() / 2] };
-        let (k, u) = (median(&mut k), median(&mut u));
-        eprintln!("signin median ({backend:?}): wrong password {k:?}, unknown account {u:?}");
-        assert!(u * 2 >= k && k * 2 >= u, "wrong password {k:?} and unknown account {u:?} should cost about the same");
+        ratios.sort_by(f64::total_cmp);
+        let ratio = ratios[ratios.len() / 2];
+        eprintln!("signin ({backend:?}): wrong password / unknown account, median of 11 pairs {ratio:.2} ({ratios:.2?})");
+        assert!((0.5..=2.0).contains(&ratio), "a wrong password and an unknown account should cost about the same: {ratios:.2?}");
     }
 
     async fn the_ladder_grows_and_a_success_resets_the_count(backend) {

@@ -31,6 +31,14 @@ async fn assert_weak(resp: reqwest::Response, rule_words: &str, what: &str) -> S
     message
 }
 
+/// Asserts a 204, with the body in the message otherwise (a rare failure of this file's
+/// reset-after-refusals step was seen once without it).
+async fn assert_no_content(resp: reqwest::Response, what: &str) {
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    assert_eq!(status, 204, "{what}: {body}");
+}
+
 async fn signup_as(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
     app.signup(email, password).await
 }
@@ -156,8 +164,8 @@ both_backends! {
         assert_eq!(app.signin(EMAIL, GOOD, false).await.status(), 204, "nothing was changed");
 
         // A refused password spends neither the reset code nor the current password.
-        assert_eq!(reset(&app, EMAIL, &code, "vivid otter lantern").await.status(), 204);
-        assert_eq!(app.signin(EMAIL, "vivid otter lantern", false).await.status(), 204);
+        assert_no_content(reset(&app, EMAIL, &code, "vivid otter lantern").await, "reset").await;
+        assert_no_content(app.signin(EMAIL, "vivid otter lantern", false).await, "sign-in").await;
     }
 
     async fn context_words_and_the_email_are_refused_on_signup_change_and_reset(backend) {
@@ -197,6 +205,69 @@ both_backends! {
         assert_eq!(app.signin(EMAIL, "password123", false).await.status(), 204);
         let token = app.post_json("/api/v1/auth/token/", &json!({"grant_type": "password", "login": EMAIL, "password": "password123"})).await;
         assert_eq!(token.status(), 200);
+    }
+
+    async fn sign_in_rehashes_a_password_stored_at_a_lower_cost(backend) {
+        let app = TestApp::spawn_with(backend, |s| s.bcrypt_cost = 5).await;
+        assert_eq!(signup_as(&app, EMAIL, GOOD).await.status(), 201);
+        let stored = |app: &TestApp| {
+            let mut conn = app.state.pool.get().unwrap();
+            authgate::db::users::find_by_email(&mut conn, EMAIL).unwrap().unwrap().password_hash
+        };
+        // The hash as an earlier deployment (cost 4) stored it.
+        let old = authgate::crypto::password::PasswordHasher::new(None, 4)
+            .unwrap()
+            .hash(&Password::parse(GOOD.into()).unwrap())
+            .unwrap();
+        {
+            let mut conn = app.state.pool.get().unwrap();
+            let user = authgate::db::users::find_by_email(&mut conn, EMAIL).unwrap().unwrap();
+            authgate::db::users::set_password(&mut conn, &user.id, &old, authgate::db::now()).unwrap();
+        }
+        assert!(app.state.hasher.needs_rehash(&stored(&app)));
+        // A wrong password rehashes nothing.
+        assert_eq!(app.signin(EMAIL, "not the password", false).await.status(), 401);
+        assert_eq!(stored(&app), old);
+        assert_eq!(app.signin(EMAIL, GOOD, false).await.status(), 204);
+        let new = stored(&app);
+        assert_ne!(new, old);
+        assert!(!app.state.hasher.needs_rehash(&new), "{new}");
+        assert_eq!(app.signin(EMAIL, GOOD, false).await.status(), 204, "the rehashed password still signs in");
+    }
+
+    async fn a_password_changed_while_the_old_one_is_checked_opens_no_session(backend) {
+        use authgate::service::accounts::{self, SignIn};
+        let app = TestApp::spawn(backend).await;
+        assert_eq!(signup_as(&app, EMAIL, GOOD).await.status(), 201);
+        let state = app.state.clone();
+        let (late, control) = tokio::task::spawn_blocking(move || {
+            let input = |password: &str| SignIn {
+                email: authgate::domain::Email::parse(EMAIL),
+                password: Password::parse_for_sign_in(password.into()).unwrap(),
+                remember_me: false,
+                code: None,
+            };
+            let client = authgate::http::ClientInfo { ip: None, user_agent: None };
+            let mut conn = state.pool.get().unwrap();
+            // The sign-in's steps as the handler runs them (read, hash, write), with the
+            // password changed between the check and the write.
+            let user = accounts::sign_in_lookup(&state, &mut conn, &input(GOOD)).unwrap();
+            let check = accounts::check_password(&state, &input(GOOD), user);
+            let changed = state.hasher.hash(&Password::parse("quiet walrus harbour".into()).unwrap()).unwrap();
+            let id = authgate::db::users::find_by_email(&mut conn, EMAIL).unwrap().unwrap().id;
+            authgate::db::users::set_password(&mut conn, &id, &changed, authgate::db::now()).unwrap();
+            let late = accounts::sign_in_finish(&state, &mut conn, &client, input(GOOD), check);
+            // The same steps with nothing in between open a session.
+            let user = accounts::sign_in_lookup(&state, &mut conn, &input("quiet walrus harbour")).unwrap();
+            let check = accounts::check_password(&state, &input("quiet walrus harbour"), user);
+            let control = accounts::sign_in_finish(&state, &mut conn, &client, input("quiet walrus harbour"), check);
+            (late.map(|_| ()), control.map(|_| ()))
+        })
+        .await
+        .unwrap();
+        assert!(matches!(late, Err(authgate::error::ApiError::InvalidCredentials)), "{late:?}");
+        assert!(control.is_ok(), "{control:?}");
+        assert_eq!(app.signin(EMAIL, GOOD, false).await.status(), 401);
     }
 
     async fn breached_passwords_are_refused_on_signup_change_and_reset(backend) {
