@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::domain::{DisplayName, Email, Password};
 use crate::error::ApiError;
 use crate::http::{auth::presented_token, cookies, ClientInfo};
-use crate::routes::{blocking, check_new_password, hashing};
+use crate::routes::{blocking, check_new_password, hash_new_password, hashing};
 use crate::service::accounts::{self, Contact, SignIn, SignUp};
 use crate::service::sessions::{self, Issued};
 use crate::service::users;
@@ -81,12 +81,7 @@ pub async fn signup(
         invite_code: body.invite_code,
     };
     check_new_password(&state, &input.password, &input.email).await?;
-    let (input, hash) = hashing(&state, move |state| {
-        let hash = crate::service::password::hash_new(state, &input.password);
-        (input, hash)
-    })
-    .await?;
-    let hash = hash?;
+    let (input, hash) = hash_new_password(&state, input, |i| &i.password).await?;
     let (view, issued) = blocking(&state, move |state, conn| {
         let (user, issued) = accounts::sign_up(state, conn, &client, input, &hash)?;
         Ok((users::view(state, conn, user)?, issued))

@@ -21,8 +21,8 @@ use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
-/// Password hashing alone, on the hashing threads, holding no connection: the flows that read,
-/// hash and write in separate steps (sign-in, sign-up), so work below the request workers'
+/// Password hashing alone, on the hashing threads, holding no connection: every flow that
+/// hashes reads, hashes and writes in separate steps, so work below the request workers'
 /// priority never holds a pooled connection or the SQLite writer lock that they wait for.
 pub async fn hashing<T, F>(state: &web::Data<AppState>, f: F) -> Result<T, ApiError>
 where
@@ -39,6 +39,21 @@ where
         })
         .await
         .map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// The password being set in `input` (sign-up, reset) hashed on the hashing threads, before the
+/// flow takes a connection; `input` comes back with the hash.
+pub async fn hash_new_password<I: Send + 'static>(
+    state: &web::Data<AppState>,
+    input: I,
+    password: fn(&I) -> &crate::domain::Password,
+) -> Result<(I, String), ApiError> {
+    let (input, hash) = hashing(state, move |state| {
+        let hash = crate::service::password::hash_new(state, password(&input));
+        (input, hash)
+    })
+    .await?;
+    Ok((input, hash?))
 }
 
 /// A re-authentication's password (ASVS V7.5.1: email, phone and TOTP changes) checked on the

@@ -7,7 +7,9 @@ use crate::domain::{Email, OneTimeCode, Password};
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::notify;
-use crate::routes::{accepted, blocking, check_new_password, hashing, no_content};
+use crate::routes::{
+    accepted, blocking, check_new_password, hash_new_password, hashing, no_content,
+};
 use crate::service::password::{self, Change, Reset};
 use crate::startup::AppState;
 
@@ -65,12 +67,7 @@ pub async fn reset(
     if let Ok(email) = &input.email {
         check_new_password(&state, &input.password, email).await?;
     }
-    let (input, hash) = hashing(&state, move |state| {
-        let hash = password::hash_new(state, &input.password);
-        (input, hash)
-    })
-    .await?;
-    let hash = hash?;
+    let (input, hash) = hash_new_password(&state, input, |i| &i.password).await?;
     blocking(&state, move |state, conn| {
         password::reset(state, conn, &client, input, &hash)
     })

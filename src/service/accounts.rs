@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::service::audit::{self, Event};
 use crate::service::lockout;
+use crate::service::password::PasswordVerdict;
 use crate::service::sessions::{self, Issued, NewSessionFor};
 use crate::startup::AppState;
 
@@ -155,9 +156,9 @@ pub fn sign_in_lookup(
 
 /// [`check_password`]'s answer, for [`sign_in_finish`].
 pub struct PasswordCheck {
-    user: Option<db::users::UserRow>,
-    verified: bool,
-    /// The password hashed again at today's cost, when the stored hash is older.
+    /// The account and the password checked against its hash; `None` for an unknown account.
+    account: Option<(db::users::UserRow, PasswordVerdict)>,
+    /// The password hashed again at today's cost, when it matched a hash of an older one.
     rehash: Option<String>,
 }
 
@@ -171,13 +172,13 @@ pub fn check_password(
     let Some(user) = user else {
         state.hasher.verify_dummy(&input.password);
         return PasswordCheck {
-            user: None,
-            verified: false,
+            account: None,
             rehash: None,
         };
     };
-    let verified = state.hasher.verify(&input.password, &user.password_hash);
-    let rehash = if verified && state.hasher.needs_rehash(&user.password_hash) {
+    let verdict =
+        PasswordVerdict::check(&state.hasher, &input.password, user.password_hash.clone());
+    let rehash = if verdict.matched() && state.hasher.needs_rehash(&user.password_hash) {
         state
             .hasher
             .hash(&input.password)
@@ -187,8 +188,7 @@ pub fn check_password(
         None
     };
     PasswordCheck {
-        user: Some(user),
-        verified,
+        account: Some((user, verdict)),
         rehash,
     }
 }
@@ -230,7 +230,7 @@ pub fn sign_in_finish(
     check: PasswordCheck,
 ) -> Result<Issued, ApiError> {
     let key = login_key(state, &input);
-    let Some(checked) = check.user else {
+    let Some((checked, verdict)) = check.account else {
         lockout::failed(state, conn, &key, None)?;
         audit::record(
             conn,
@@ -247,9 +247,8 @@ pub fn sign_in_finish(
     };
     // The account as it is now: a password changed while the old one was being checked no
     // longer opens a session.
-    let current = if check.verified {
-        db::users::find_by_id(conn, &checked.id)?
-            .filter(|now| now.password_hash == checked.password_hash)
+    let current = if verdict.matched() {
+        db::users::find_by_id(conn, &checked.id)?.filter(|now| verdict.matches(now))
     } else {
         None
     };

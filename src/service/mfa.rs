@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::notify::security::{self, Change, Lock};
 use crate::service::lockout;
+use crate::service::password::PasswordVerdict;
 use crate::service::users;
 use crate::startup::AppState;
 
@@ -239,31 +240,6 @@ pub struct Reauth {
     pub verdict: Option<PasswordVerdict>,
 }
 
-/// A password checked against a stored hash, away from any connection.
-pub struct PasswordVerdict {
-    /// The hash it was checked against: a password changed since then does not count.
-    hash: String,
-    matches: bool,
-}
-
-impl PasswordVerdict {
-    /// Checks `password` against `hash` (bcrypt: the hashing threads).
-    pub fn check(state: &AppState, password: &Password, hash: String) -> Self {
-        let matches = state.hasher.verify(password, &hash);
-        Self { hash, matches }
-    }
-
-    /// Whether the password matched the hash it was checked against.
-    pub fn matched(&self) -> bool {
-        self.matches
-    }
-
-    /// Whether the password matched `user`'s hash as it stands now.
-    pub fn matches(&self, user: &UserRow) -> bool {
-        self.matches && self.hash == user.password_hash
-    }
-}
-
 /// The first step of a re-authentication, before any hashing: the parts the account needs
 /// present, the sign-in lockout open, and the stored hash to check the password against
 /// (`None` when the proof has no password: [`reauthenticate`] answers that).
@@ -285,7 +261,7 @@ pub fn reauth_lookup(
 /// [`reauth_lookup`]'s hash checked against the proof's password: the hashing threads.
 pub fn check_reauth_password(state: &AppState, proof: &mut Reauth, hash: String) {
     if let Some(password) = &proof.password {
-        proof.verdict = Some(PasswordVerdict::check(state, password, hash));
+        proof.verdict = Some(PasswordVerdict::check(&state.hasher, password, hash));
     }
 }
 

@@ -1,5 +1,6 @@
 //! Password recovery (`password/forgot/`, `password/reset/`) and change (`user/password/`).
 
+use crate::crypto::password::PasswordHasher;
 use crate::db::{self, DbConnection};
 use crate::domain::{Email, OneTimeCode, Password};
 use crate::error::ApiError;
@@ -10,7 +11,6 @@ use crate::service::audit::{self, Event};
 use crate::service::codes::{self, Checked, Purpose};
 use crate::service::email::{queue_code_mail, CodeMail};
 use crate::service::lockout;
-use crate::service::mfa::PasswordVerdict;
 use crate::service::users;
 use crate::startup::AppState;
 
@@ -52,6 +52,32 @@ pub fn forgot(state: &AppState, conn: &mut DbConnection, email: &Email) -> Resul
         tracing::info!("password reset mail skipped: address cooling down");
     }
     Ok(user.is_some() && !cooling)
+}
+
+/// A password checked against a stored hash away from any connection (sign-in, password change,
+/// re-authentication), to be compared with the account as it is when the flow writes.
+pub struct PasswordVerdict {
+    /// The hash it was checked against: a password changed since then does not count.
+    hash: String,
+    matches: bool,
+}
+
+impl PasswordVerdict {
+    /// Checks `password` against `hash` (bcrypt: the hashing threads).
+    pub fn check(hasher: &PasswordHasher, password: &Password, hash: String) -> Self {
+        let matches = hasher.verify(password, &hash);
+        Self { hash, matches }
+    }
+
+    /// Whether the password matched the hash it was checked against.
+    pub fn matched(&self) -> bool {
+        self.matches
+    }
+
+    /// Whether the password matched `user`'s hash as it stands now.
+    pub fn matches(&self, user: &db::users::UserRow) -> bool {
+        self.matches && self.hash == user.password_hash
+    }
 }
 
 /// A password being set (sign-up, reset), hashed on the hashing threads before the flow takes
@@ -147,7 +173,7 @@ pub fn check_change(
     input: &Change,
     hash: String,
 ) -> Result<(PasswordVerdict, Option<String>), ApiError> {
-    let verdict = PasswordVerdict::check(state, &input.old_password, hash);
+    let verdict = PasswordVerdict::check(&state.hasher, &input.old_password, hash);
     let new_hash = if verdict.matched() {
         Some(hash_new(state, &input.password)?)
     } else {
