@@ -233,8 +233,8 @@ pub fn routes() -> Vec<(Method, &'static str)> {
     route_table().into_iter().map(|(m, p, _)| (m, p)).collect()
 }
 
-/// Paths are registered without their trailing slash; `http::normalize::trim_path` (what
-/// `NormalizePath::trim` does) makes both forms match.
+/// Paths are registered without their trailing slash; `http::canonical` trims it from every
+/// request to authgate's own paths, so both forms match.
 fn registered_path(path: &str) -> String {
     if path == "/" {
         path.to_owned()
@@ -511,12 +511,9 @@ impl Application {
             // headers a browser needs to read it; hygiene headers go on everything after that.
             .wrap(from_fn(crate::rate_limit::limit_requests))
             .wrap(from_fn(crate::http::guard::request_guard))
+            // Every layer inside this one, the router included, sees the canonical path.
+            .wrap(from_fn(crate::http::canonical::canonical_path))
             .wrap(from_fn(crate::http::hygiene::response_headers))
-            .wrap(from_fn(crate::http::normalize::trim_path))
-            .wrap(actix_web::middleware::Condition::new(
-                proxy_mode,
-                from_fn(crate::proxy::keep_original_uri),
-            ))
             .wrap(from_fn(crate::telemetry::request_span))
         })
         .listen(listener)?

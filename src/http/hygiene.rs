@@ -21,11 +21,15 @@ pub async fn response_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let proxied = req
-        .app_data::<web::Data<AppState>>()
-        .is_some_and(|s| crate::proxy::is_proxied(s, req.path()));
-    let api = req.path().starts_with("/api/");
     let mut resp = next.call(req).await?;
+    // Read from the answered request: its path is the canonical one the router used, whichever
+    // side of `crate::http::canonical` this middleware sits on.
+    let path = resp.request().path();
+    let api = path.starts_with("/api/");
+    let proxied = resp
+        .request()
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| crate::proxy::is_proxied(s, path));
     if proxied {
         return Ok(resp);
     }

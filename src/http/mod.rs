@@ -1,14 +1,15 @@
-//! HTTP concerns shared by the routes: cookies, the authenticated-user extractor, the client IP,
-//! the request guard (CSRF, JSON-only bodies), the captcha gate and the response hygiene headers.
+//! HTTP concerns shared by the routes: the canonical request path, cookies, the
+//! authenticated-user extractor, the client IP, the request guard (CSRF, JSON-only bodies), the
+//! captcha gate and the response hygiene headers.
 
 pub mod auth;
+pub mod canonical;
 pub mod captcha;
 pub mod client_ip;
 pub mod cookies;
 pub mod guard;
 pub mod hygiene;
 pub mod json;
-pub mod normalize;
 
 pub use auth::{Authenticated, MaybeAuthenticated};
 pub use client_ip::ClientInfo;

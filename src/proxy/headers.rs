@@ -1,5 +1,10 @@
 //! The headers that cross the proxy: hop-by-hop ones dropped (RFC 9110 §7.6.1), the `X-Auth-*`
-//! family replaced by authgate's own, the `X-Forwarded-*` trio set, authgate's cookies removed.
+//! family replaced by authgate's own, the headers an app might trust for the client's address,
+//! the request's URL or its method dropped, the `X-Forwarded-*` trio set, authgate's cookies
+//! removed.
+//!
+//! Names are compared lower-cased with `_` read as `-`: CGI, WSGI, PHP and many frameworks
+//! expose `X_Auth_User_Id` and `X-Auth-User-Id` as the same variable.
 
 use std::net::IpAddr;
 
@@ -35,8 +40,38 @@ fn is_hop_by_hop(name: &HeaderName, listed: &[String]) -> bool {
     HOP_BY_HOP.contains(&n) || listed.iter().any(|l| l == n)
 }
 
-pub fn is_identity_header(name: &HeaderName) -> bool {
-    name.as_str().starts_with("x-auth-")
+/// Request headers never passed to the upstream (besides `x-auth-*` and `x-forwarded-*`, which
+/// are dropped as families): what an app may read as the client's address, the URL it asked for
+/// or the method it meant. authgate decided on the request's own address, path and method.
+pub const SPOOFABLE: &[&str] = &[
+    "forwarded",
+    "x-real-ip",
+    "true-client-ip",
+    "x-client-ip",
+    "client-ip",
+    "x-cluster-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-uri",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Whether a client-sent header is dropped before the upstream, in any `_`/`-` spelling.
+pub fn is_spoofable(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    if n.contains('_') {
+        let dashed = n.replace('_', "-");
+        return is_spoofable_name(&dashed);
+    }
+    is_spoofable_name(n)
+}
+
+fn is_spoofable_name(n: &str) -> bool {
+    n.starts_with("x-auth-") || n.starts_with("x-forwarded-") || SPOOFABLE.contains(&n)
 }
 
 /// What the request to the upstream carries besides the client's end-to-end headers.
@@ -61,18 +96,8 @@ pub fn upstream_request_headers(incoming: &HeaderMap, fwd: &Forwarding<'_>) -> H
     for (name, value) in incoming {
         let n = name.as_str();
         if is_hop_by_hop(name, &listed)
-            || is_identity_header(name)
-            || matches!(
-                n,
-                "host"
-                    | "content-length"
-                    | "expect"
-                    | "x-forwarded-for"
-                    | "x-forwarded-proto"
-                    | "x-forwarded-host"
-                    | "forwarded"
-                    | "cookie"
-            )
+            || is_spoofable(name)
+            || matches!(n, "host" | "content-length" | "expect" | "cookie")
             || n.starts_with("sec-websocket-")
         {
             continue;
@@ -245,6 +270,40 @@ mod tests {
         assert!(!out.contains_key("x-auth-anything"));
         assert!(!out.contains_key("authorization"));
         assert_eq!(get(&out, "cookie"), "theme=dark");
+    }
+
+    #[test]
+    fn spoofable_headers_vanish_in_every_spelling() {
+        let h = map(&[
+            ("X_Auth_User_Id", "victim"),
+            ("x_auth_aal", "aal2"),
+            ("x-auth_session-id", "s"),
+            ("X-Real-IP", "6.6.6.6"),
+            ("x_real_ip", "6.6.6.6"),
+            ("True-Client-IP", "6.6.6.6"),
+            ("X-Original-URL", "/admin"),
+            ("X-Rewrite-URL", "/admin"),
+            ("x_original_url", "/admin"),
+            ("Forwarded", "for=6.6.6.6;proto=https"),
+            ("x-forwarded-prefix", "/evil"),
+            ("x_forwarded_for", "6.6.6.6"),
+            ("X-HTTP-Method-Override", "DELETE"),
+            ("x-app_header", "kept"),
+        ]);
+        let out = upstream_request_headers(&h, &fwd(false));
+        let mut names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "x-app_header",
+                "x-auth-user-id",
+                "x-forwarded-for",
+                "x-forwarded-proto"
+            ]
+        );
+        assert_eq!(get(&out, "x-auth-user-id"), "real");
+        assert_eq!(get(&out, "x-forwarded-for"), "203.0.113.9");
     }
 
     #[test]

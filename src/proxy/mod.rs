@@ -11,37 +11,18 @@ mod websocket;
 
 use std::time::Duration;
 
-use actix_web::body::{BodyStream, MessageBody, SizedStream};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::body::{BodyStream, SizedStream};
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::{Method, StatusCode, Uri};
-use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage as _, HttpRequest, HttpResponse};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::Stream;
 
 use crate::error::{envelope, ApiError};
 use crate::startup::AppState;
 use crate::tokens::AccessClaims;
 
-/// The request's URI as the client sent it, before `trim_path` normalizes it: the upstream sees
-/// exactly the original path and query.
-#[derive(Clone)]
-pub struct OriginalUri(pub Uri);
-
-/// Outermost middleware (proxy mode only): keeps the original URI for the proxy when
-/// `trim_path` is going to rewrite it. Most paths need no rewrite and skip the extension insert.
-pub async fn keep_original_uri(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if crate::http::normalize::normalized(req.path()).is_some() {
-        let uri = req.head().uri.clone();
-        req.extensions_mut().insert(OriginalUri(uri));
-    }
-    next.call(req).await
-}
-
-/// Whether a request to `path` (as routed) is forwarded rather than answered by authgate.
+/// Whether a request to `path` (canonical, as routed) is forwarded rather than answered by
+/// authgate.
 pub fn is_proxied(state: &AppState, path: &str) -> bool {
     state.settings.upstream.is_some() && !rules::is_own_path(path)
 }
@@ -110,7 +91,8 @@ enum Decision {
     Refuse(HttpResponse),
 }
 
-fn decide(req: &HttpRequest, state: &AppState, raw_path: &str, path_and_query: &str) -> Decision {
+/// Decided on the canonical path (`crate::http::canonical`), the very path that is forwarded.
+fn decide(req: &HttpRequest, state: &AppState, path: &str, path_and_query: &str) -> Decision {
     let s = &state.settings;
     let presented = crate::http::auth::presented_token(req, &s.access_cookie_name);
     let verified = presented.as_ref().map(|(token, _)| {
@@ -120,7 +102,7 @@ fn decide(req: &HttpRequest, state: &AppState, raw_path: &str, path_and_query: &
             .map(|claims| (claims, token.clone()))
             .map_err(|e| tracing::debug!(reason = %e, "access token refused"))
     });
-    if rules::matches_any(&s.public_paths, raw_path) {
+    if rules::is_public(&s.public_paths, path) {
         // A public page still learns who is signed in when a valid token comes along.
         return Decision::Pass(verified.and_then(Result::ok));
     }
@@ -152,12 +134,12 @@ fn decide(req: &HttpRequest, state: &AppState, raw_path: &str, path_and_query: &
             return Decision::Refuse(actix_web::ResponseError::error_response(&err));
         }
     };
-    if !claims.email_verified && rules::matches_any(&s.proxy_require_verified_email, raw_path) {
+    if !claims.email_verified && rules::is_required(&s.proxy_require_verified_email, path) {
         return Decision::Refuse(actix_web::ResponseError::error_response(
             &ApiError::EmailNotVerified,
         ));
     }
-    if claims.aal != "aal2" && rules::matches_any(&s.proxy_require_aal2, raw_path) {
+    if claims.aal != "aal2" && rules::is_required(&s.proxy_require_aal2, path) {
         return Decision::Refuse(actix_web::ResponseError::error_response(
             &ApiError::Aal2Required,
         ));
@@ -171,13 +153,8 @@ async fn forward(
     state: &AppState,
     upstream: &Upstream,
 ) -> Result<HttpResponse, ApiError> {
-    let original = req
-        .extensions()
-        .get::<OriginalUri>()
-        .map(|o| o.0.clone())
-        .unwrap_or_else(|| req.uri().clone());
-    let path_and_query = original.path_and_query().map_or("/", |p| p.as_str());
-    let identity = match decide(req, state, original.path(), path_and_query) {
+    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let identity = match decide(req, state, req.path(), path_and_query) {
         Decision::Refuse(resp) => return Ok(resp),
         Decision::Pass(identity) => identity,
     };

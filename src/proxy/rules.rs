@@ -10,43 +10,69 @@ pub enum PathPattern {
 }
 
 impl PathPattern {
+    /// Patterns are written in the canonical form requests are matched in (see
+    /// `crate::http::canonical`), so a pattern can never name a spelling no request arrives in.
     pub fn parse(raw: &str) -> Result<Self, String> {
         if !raw.starts_with('/') {
             return Err(format!("path pattern {raw:?} must start with /"));
         }
-        match raw.strip_suffix('*') {
-            Some(prefix) if !prefix.contains('*') => Ok(Self::Prefix(prefix.to_owned())),
-            None if !raw.contains('*') => Ok(Self::Exact(raw.to_owned())),
+        let pattern = match raw.strip_suffix('*') {
+            Some(prefix) if !prefix.contains('*') => Self::Prefix(prefix.to_owned()),
+            None if !raw.contains('*') => Self::Exact(raw.to_owned()),
+            _ => {
+                return Err(format!(
+                    "path pattern {raw:?}: `*` is allowed only at the end"
+                ))
+            }
+        };
+        let path = match &pattern {
+            Self::Exact(p) | Self::Prefix(p) => p,
+        };
+        match crate::http::canonical::canonical(path) {
+            Ok(c) if c == path.as_str() && !path.contains(';') => Ok(pattern),
             _ => Err(format!(
-                "path pattern {raw:?}: `*` is allowed only at the end"
+                "path pattern {raw:?} is not in canonical form (no dot segments, doubled \
+                 slashes, ; parameters or escapes of letters, digits and -._~)"
             )),
         }
     }
 
-    pub fn matches(&self, path: &str) -> bool {
+    /// `/admin/*` covers `/admin` too: most servers answer it with the same area's index.
+    fn matches(&self, path: &str, any_case: bool) -> bool {
+        let eq = |a: &str, b: &str| {
+            if any_case {
+                a.eq_ignore_ascii_case(b)
+            } else {
+                a == b
+            }
+        };
         match self {
-            Self::Exact(p) => path == p,
-            Self::Prefix(p) => path.starts_with(p.as_str()),
+            Self::Exact(p) => eq(path, p),
+            Self::Prefix(p) => {
+                path.get(..p.len()).is_some_and(|head| eq(head, p))
+                    || p.strip_suffix('/').is_some_and(|dir| eq(path, dir))
+            }
         }
     }
 }
 
-/// Whether `path` (the raw request path) is matched by one of `patterns`. A path an upstream
-/// could read differently from us (dot segments, encoded slashes or dots, backslashes) matches
-/// nothing, so `/assets/../admin` can never ride on `/assets/*`.
-pub fn matches_any(patterns: &[PathPattern], path: &str) -> bool {
-    !patterns.is_empty() && is_plain(path) && patterns.iter().any(|p| p.matches(path))
+/// Whether `path` (canonical, see `crate::http::canonical`) is public under `patterns`: in the
+/// letter case written, and in every reading of it (with its `;` parameters stripped too, as a
+/// Java server behind the proxy would read it).
+pub fn is_public(patterns: &[PathPattern], path: &str) -> bool {
+    let public = |p: &str| patterns.iter().any(|pattern| pattern.matches(p, false));
+    !patterns.is_empty()
+        && public(path)
+        && crate::http::canonical::without_parameters(path).is_none_or(|p| public(&p))
 }
 
-fn is_plain(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    !(lower.contains("%2e")
-        || lower.contains("%2f")
-        || lower.contains("%5c")
-        || lower.contains('\\')
-        || path
-            .split('/')
-            .any(|segment| segment == "." || segment == ".."))
+/// Whether a requirement rule applies to `path` (canonical): in any letter case (an upstream
+/// may be case-insensitive) and in any reading of it. Requirements err on the side of applying.
+pub fn is_required(patterns: &[PathPattern], path: &str) -> bool {
+    let applies = |p: &str| patterns.iter().any(|pattern| pattern.matches(p, true));
+    !patterns.is_empty()
+        && (applies(path)
+            || crate::http::canonical::without_parameters(path).is_some_and(|p| applies(&p)))
 }
 
 /// authgate's own paths (DESIGN §10); never forwarded, whatever the mode. `path` is the
@@ -121,31 +147,43 @@ mod tests {
     #[test]
     fn patterns_are_exact_or_trailing_prefix() {
         let p = pats(&["/", "/assets/*"]);
-        assert!(matches_any(&p, "/"));
-        assert!(matches_any(&p, "/assets/app.js"));
-        assert!(matches_any(&p, "/assets/"));
-        assert!(!matches_any(&p, "/assets"));
-        assert!(!matches_any(&p, "/dashboard"));
-        assert!(!matches_any(&[], "/"));
+        assert!(is_public(&p, "/"));
+        assert!(is_public(&p, "/assets/app.js"));
+        assert!(is_public(&p, "/assets/"));
+        assert!(is_public(&p, "/assets"), "a prefix covers its directory");
+        assert!(!is_public(&p, "/assetsx"));
+        assert!(!is_public(&p, "/dashboard"));
+        assert!(!is_public(&[], "/"));
         assert!(PathPattern::parse("assets/*").is_err());
         assert!(PathPattern::parse("/a*/b").is_err());
     }
 
     #[test]
-    fn paths_an_upstream_could_resolve_elsewhere_are_never_public() {
-        let p = pats(&["/assets/*"]);
-        for path in [
-            "/assets/../admin",
-            "/assets/./x",
-            "/assets/%2e%2e/admin",
-            "/assets/%2E%2E/admin",
-            "/assets/..%2fadmin",
-            "/assets/..\\admin",
-            "/assets/%5c..%5cadmin",
-        ] {
-            assert!(!matches_any(&p, path), "{path}");
+    fn patterns_must_be_canonical() {
+        for bad in ["/a/../b", "/a//b/*", "/a/./*", "/%61dmin/*", "/a;x/*", "/a%2fb"] {
+            assert!(PathPattern::parse(bad).is_err(), "{bad}");
         }
-        assert!(matches_any(&p, "/assets/a..b.js"));
+        assert!(PathPattern::parse("/files/a%20b/*").is_ok());
+    }
+
+    #[test]
+    fn public_means_public_in_every_reading_and_the_written_case() {
+        let p = pats(&["/public/*"]);
+        assert!(is_public(&p, "/public/a;jsessionid=1"));
+        assert!(!is_public(&p, "/public;x/../data"), "a Java server reads /data");
+        assert!(!is_public(&p, "/PUBLIC/a"));
+    }
+
+    #[test]
+    fn requirements_apply_in_any_case_and_any_reading() {
+        let p = pats(&["/admin/*"]);
+        for path in ["/admin/users", "/admin", "/ADMIN/users", "/Admin/", "/admin;x=1/users"] {
+            assert!(is_required(&p, path), "{path}");
+        }
+        for path in ["/administrator", "/x/admin/users", "/"] {
+            assert!(!is_required(&p, path), "{path}");
+        }
+        assert!(!is_required(&[], "/admin/x"));
     }
 
     #[test]

@@ -1,0 +1,384 @@
+//! One canonical request path, computed once per request before anything looks at the path.
+//!
+//! The router, the rate limits, the CSRF rule, the response hygiene, the metrics labels and the
+//! proxy's path rules all read `req.path()`; this middleware rewrites the request URI first, so
+//! they all read the same spelling, and in proxy mode the upstream receives exactly the path the
+//! decision was made on. The canonical form:
+//! - percent-escapes of unreserved characters (`A-Z a-z 0-9 - . _ ~`) decoded (`sign%69n` is
+//!   `signin`), every other escape kept with upper-case hex (`%3b` is `%3B`);
+//! - dot segments resolved (`/a/./b/../c` is `/a/c`; `%2e` counts as a dot), never above `/`;
+//! - repeated slashes merged;
+//! - a trailing slash trimmed on authgate's own paths (their routes answer with or without it)
+//!   and kept on proxied ones (an upstream may tell `/dir/` from `/dir`).
+//!
+//! Refused with 400 `invalid_path`, because some server behind or beside authgate would read
+//! them as another path: an encoded `/` or `\`, a raw `\`, an encoded NUL, a double-encoded
+//! escape (`%252e`), a malformed escape, a dot segment carrying `;` parameters (`..;` is `..` to
+//! Tomcat, Jetty and Spring), and any `;` parameter on authgate's own paths.
+
+use std::borrow::Cow;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::uri::{PathAndQuery, Uri};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::web::{self, Bytes};
+
+use crate::error::envelope;
+use crate::startup::AppState;
+
+/// Why a path has no safe canonical form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    EncodedSeparator,
+    Backslash,
+    Nul,
+    DoubleEncoded,
+    MalformedEscape,
+    DotWithParameters,
+    Parameters,
+}
+
+impl Refusal {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::EncodedSeparator => "the path contains an encoded / or \\",
+            Self::Backslash => "the path contains a backslash",
+            Self::Nul => "the path contains an encoded NUL",
+            Self::DoubleEncoded => "the path contains a double-encoded escape",
+            Self::MalformedEscape => "the path contains a malformed percent-escape",
+            Self::DotWithParameters => "the path contains a dot segment with ; parameters",
+            Self::Parameters => "; parameters are not accepted on this path",
+        }
+    }
+}
+
+/// The canonical form of `raw` with its trailing slash kept (see the module comment), borrowed
+/// when `raw` is canonical already, which almost every request's path is.
+pub fn canonical(raw: &str) -> Result<Cow<'_, str>, Refusal> {
+    if is_canonical(raw) {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let Some(rest) = raw.strip_prefix('/') else {
+        // `*` (OPTIONS) and the like: no path to decide on, and nothing routes them.
+        return Ok(Cow::Borrowed(raw));
+    };
+    let mut out = String::with_capacity(raw.len());
+    // Where each kept segment's leading `/` sits in `out`, for `..`.
+    let mut starts: Vec<usize> = Vec::new();
+    let mut trailing = false;
+    for segment in rest.split('/') {
+        let start = out.len();
+        out.push('/');
+        decode_into(segment, &mut out)?;
+        match &out[start + 1..] {
+            "" | "." => {
+                out.truncate(start);
+                trailing = true;
+            }
+            ".." => {
+                out.truncate(start);
+                if let Some(previous) = starts.pop() {
+                    out.truncate(previous);
+                }
+                trailing = true;
+            }
+            kept => {
+                if matches!(kept.split(';').next(), Some("." | "..")) {
+                    return Err(Refusal::DotWithParameters);
+                }
+                starts.push(start);
+                trailing = false;
+            }
+        }
+    }
+    if trailing || out.is_empty() {
+        out.push('/');
+    }
+    Ok(if out == raw {
+        Cow::Borrowed(raw)
+    } else {
+        Cow::Owned(out)
+    })
+}
+
+/// The cheap check that lets most paths through without a copy: nothing to decode, no
+/// backslash, no parameters, no empty or dot segment.
+fn is_canonical(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    if b.first() != Some(&b'/') {
+        return false;
+    }
+    if b.iter().any(|&c| matches!(c, b'%' | b'\\' | b';')) {
+        return false;
+    }
+    // Every segment after a `/` is non-empty and not `.` or `..` (a lone `/` is canonical).
+    raw == "/"
+        || raw[1..]
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..")
+}
+
+fn is_unreserved(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Appends one path segment with its unreserved escapes decoded and the rest upper-cased.
+fn decode_into(segment: &str, out: &mut String) -> Result<(), Refusal> {
+    let b = segment.as_bytes();
+    let mut plain = 0;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => return Err(Refusal::Backslash),
+            b'%' => {
+                out.push_str(&segment[plain..i]);
+                let (Some(hi), Some(lo)) = (
+                    b.get(i + 1).copied().and_then(hex),
+                    b.get(i + 2).copied().and_then(hex),
+                ) else {
+                    return Err(Refusal::MalformedEscape);
+                };
+                let byte = hi << 4 | lo;
+                match byte {
+                    b'/' | b'\\' => return Err(Refusal::EncodedSeparator),
+                    0 => return Err(Refusal::Nul),
+                    b'%' if b.get(i + 3).copied().and_then(hex).is_some()
+                        && b.get(i + 4).copied().and_then(hex).is_some() =>
+                    {
+                        return Err(Refusal::DoubleEncoded)
+                    }
+                    c if is_unreserved(c) => out.push(char::from(c)),
+                    c => {
+                        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                        out.push('%');
+                        out.push(char::from(HEX[usize::from(c >> 4)]));
+                        out.push(char::from(HEX[usize::from(c & 0xf)]));
+                    }
+                }
+                i += 3;
+                plain = i;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&segment[plain..]);
+    Ok(())
+}
+
+/// `path` without `;` parameters in its segments, dot segments resolved again: how Tomcat, Jetty
+/// and Spring read it. `None` when `path` has no parameters, so it reads the same everywhere.
+pub fn without_parameters(path: &str) -> Option<String> {
+    if !path.contains(';') {
+        return None;
+    }
+    let stripped: Vec<&str> = path
+        .split('/')
+        .map(|s| s.split(';').next().unwrap_or_default())
+        .collect();
+    let joined = stripped.join("/");
+    Some(
+        canonical(&joined)
+            .map(Cow::into_owned)
+            .unwrap_or_else(|_| "/".to_owned()),
+    )
+}
+
+/// The trailing slash trimmed, as authgate's own routes are registered.
+fn trim_trailing(path: &str) -> &str {
+    match path.trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
+    }
+}
+
+/// The middleware: every request's URI is rewritten to its canonical path before any other
+/// layer sees it, or the request is refused with 400 `invalid_path`.
+pub async fn canonical_path(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let proxy_mode = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.settings.upstream.is_some());
+    let rewritten = match decide(req.path(), proxy_mode) {
+        Ok(None) => None,
+        Ok(Some(path)) => Some(path),
+        Err(refusal) => {
+            tracing::info!(path = req.path(), reason = ?refusal, "path refused");
+            let resp = envelope(StatusCode::BAD_REQUEST, "invalid_path", refusal.message());
+            return Ok(req.into_response(resp).map_into_right_body());
+        }
+    };
+    if let Some(path) = rewritten {
+        let with_query = Bytes::from(match req.query_string() {
+            "" => path,
+            q => format!("{path}?{q}"),
+        });
+        let uri = if req.head().uri.scheme().is_none() {
+            // The usual request line (origin form): the path and query are the whole URI.
+            Uri::from_maybe_shared(with_query).ok()
+        } else {
+            let mut parts = req.head().uri.clone().into_parts();
+            PathAndQuery::from_maybe_shared(with_query)
+                .ok()
+                .and_then(|pq| {
+                    parts.path_and_query = Some(pq);
+                    Uri::from_parts(parts).ok()
+                })
+        };
+        let Some(uri) = uri else {
+            let resp = envelope(
+                StatusCode::BAD_REQUEST,
+                "invalid_path",
+                "the path cannot be normalised",
+            );
+            return Ok(req.into_response(resp).map_into_right_body());
+        };
+        req.match_info_mut().get_mut().update(&uri);
+        req.head_mut().uri = uri;
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// The path every layer will see: `Ok(None)` when `raw` is that path already. authgate's own
+/// paths (every path when proxy mode is off) lose their trailing slash and may carry no `;`.
+pub fn decide(raw: &str, proxy_mode: bool) -> Result<Option<String>, Refusal> {
+    let path = canonical(raw)?;
+    let own = !proxy_mode
+        || crate::proxy::rules::is_own_path(trim_trailing(&path))
+        || without_parameters(&path)
+            .is_some_and(|p| crate::proxy::rules::is_own_path(trim_trailing(&p)));
+    if own && path.contains(';') {
+        return Err(Refusal::Parameters);
+    }
+    let path = if own {
+        match path {
+            Cow::Borrowed(p) => Cow::Borrowed(trim_trailing(p)),
+            Cow::Owned(p) => Cow::Owned(trim_trailing(&p).to_owned()),
+        }
+    } else {
+        path
+    };
+    Ok((path != raw).then(|| path.into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(raw: &str) -> Result<String, Refusal> {
+        canonical(raw).map(Cow::into_owned)
+    }
+
+    #[test]
+    fn canonical_paths_are_borrowed_unchanged() {
+        for p in ["/", "/api/v1/auth/signin", "/a/b.c/d..e/~x_y-z", "/ü"] {
+            assert!(matches!(canonical(p), Ok(Cow::Borrowed(b)) if b == p), "{p}");
+        }
+    }
+
+    #[test]
+    fn unreserved_escapes_are_decoded_in_any_case_and_others_upper_cased() {
+        assert_eq!(c("/api/v1/auth/sign%69n").unwrap(), "/api/v1/auth/signin");
+        assert_eq!(c("/%61pi/v1/auth/signin").unwrap(), "/api/v1/auth/signin");
+        assert_eq!(c("/custom-l%6Fgout").unwrap(), "/custom-logout");
+        assert_eq!(c("/a%7eb%5F%2D%2e").unwrap(), "/a~b_-.");
+        assert_eq!(c("/a%3bb%3F%20%c3%bc").unwrap(), "/a%3Bb%3F%20%C3%BC");
+        assert_eq!(c("/a%25").unwrap(), "/a%25");
+    }
+
+    #[test]
+    fn dot_segments_and_doubled_slashes_resolve() {
+        for (raw, want) in [
+            ("/admin/./users", "/admin/users"),
+            ("/admin/%2e/users", "/admin/users"),
+            ("/admin/%2E/users", "/admin/users"),
+            ("/x/../admin/users", "/admin/users"),
+            ("/x/%2e%2e/admin/users", "/admin/users"),
+            ("/x/.%2E/admin/users", "/admin/users"),
+            ("//admin/users", "/admin/users"),
+            ("/admin//users///", "/admin/users/"),
+            ("/../../etc/passwd", "/etc/passwd"),
+            ("/a/b/..", "/a/"),
+            ("/a/.", "/a/"),
+            ("/..", "/"),
+            ("//", "/"),
+            ("/public/../data", "/data"),
+        ] {
+            assert_eq!(c(raw).unwrap(), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn spellings_that_cannot_be_normalised_safely_are_refused() {
+        for (raw, why) in [
+            ("/a%2fb", Refusal::EncodedSeparator),
+            ("/a%2F..%2Fadmin", Refusal::EncodedSeparator),
+            ("/a%5cb", Refusal::EncodedSeparator),
+            ("/a\\..\\admin", Refusal::Backslash),
+            ("/a%00b", Refusal::Nul),
+            ("/a/%252e%252e/admin", Refusal::DoubleEncoded),
+            ("/a/%252F", Refusal::DoubleEncoded),
+            ("/a%2", Refusal::MalformedEscape),
+            ("/a%zz", Refusal::MalformedEscape),
+            ("/public/..;/data", Refusal::DotWithParameters),
+            ("/public/.;x=1/data", Refusal::DotWithParameters),
+            ("/public/%2e%2e;/data", Refusal::DotWithParameters),
+        ] {
+            assert_eq!(c(raw), Err(why), "{raw}");
+        }
+    }
+
+    #[test]
+    fn own_paths_lose_the_trailing_slash_and_refuse_parameters() {
+        assert_eq!(
+            decide("/api/v1/auth/sign%69n/", false).unwrap().as_deref(),
+            Some("/api/v1/auth/signin")
+        );
+        assert_eq!(decide("/api/v1/auth/signin", false).unwrap(), None);
+        assert_eq!(decide("/", false).unwrap(), None);
+        assert_eq!(
+            decide("/api/v1/auth/signin;x=1", false),
+            Err(Refusal::Parameters)
+        );
+        assert_eq!(
+            decide("/api;x/v1/auth/signin", true),
+            Err(Refusal::Parameters)
+        );
+        assert_eq!(decide("/page;x=1", false), Err(Refusal::Parameters));
+        // Proxied paths keep their trailing slash, and their parameters (rules read both).
+        assert_eq!(decide("/dash/", true).unwrap(), None);
+        assert_eq!(
+            decide("/dash//x/./", true).unwrap().as_deref(),
+            Some("/dash/x/")
+        );
+        assert_eq!(decide("/products;id=3", true).unwrap(), None);
+        assert_eq!(
+            decide("/api/v1/auth/user/", true).unwrap().as_deref(),
+            Some("/api/v1/auth/user")
+        );
+    }
+
+    #[test]
+    fn parameters_are_stripped_the_way_java_servers_read_them() {
+        assert_eq!(
+            without_parameters("/admin;x=1/users").as_deref(),
+            Some("/admin/users")
+        );
+        assert_eq!(without_parameters("/a;b/../c").as_deref(), Some("/c"));
+        assert_eq!(without_parameters("/plain"), None);
+    }
+}
