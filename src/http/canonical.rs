@@ -286,7 +286,10 @@ mod tests {
     #[test]
     fn canonical_paths_are_borrowed_unchanged() {
         for p in ["/", "/api/v1/auth/signin", "/a/b.c/d..e/~x_y-z", "/ü"] {
-            assert!(matches!(canonical(p), Ok(Cow::Borrowed(b)) if b == p), "{p}");
+            assert!(
+                matches!(canonical(p), Ok(Cow::Borrowed(b)) if b == p),
+                "{p}"
+            );
         }
     }
 

@@ -37,10 +37,12 @@ impl PathPattern {
         }
     }
 
-    /// `/admin/*` covers `/admin` too: most servers answer it with the same area's index.
-    fn matches(&self, path: &str, any_case: bool) -> bool {
+    /// `broad` is how requirement rules match: in any letter case, and `/admin/*` covering
+    /// `/admin` too (most servers answer it with the same area's index). Public rules match
+    /// exactly as written.
+    fn matches(&self, path: &str, broad: bool) -> bool {
         let eq = |a: &str, b: &str| {
-            if any_case {
+            if broad {
                 a.eq_ignore_ascii_case(b)
             } else {
                 a == b
@@ -50,7 +52,7 @@ impl PathPattern {
             Self::Exact(p) => eq(path, p),
             Self::Prefix(p) => {
                 path.get(..p.len()).is_some_and(|head| eq(head, p))
-                    || p.strip_suffix('/').is_some_and(|dir| eq(path, dir))
+                    || (broad && p.strip_suffix('/').is_some_and(|dir| eq(path, dir)))
             }
         }
     }
@@ -150,7 +152,7 @@ mod tests {
         assert!(is_public(&p, "/"));
         assert!(is_public(&p, "/assets/app.js"));
         assert!(is_public(&p, "/assets/"));
-        assert!(is_public(&p, "/assets"), "a prefix covers its directory");
+        assert!(!is_public(&p, "/assets"), "public rules match as written");
         assert!(!is_public(&p, "/assetsx"));
         assert!(!is_public(&p, "/dashboard"));
         assert!(!is_public(&[], "/"));
@@ -160,7 +162,14 @@ mod tests {
 
     #[test]
     fn patterns_must_be_canonical() {
-        for bad in ["/a/../b", "/a//b/*", "/a/./*", "/%61dmin/*", "/a;x/*", "/a%2fb"] {
+        for bad in [
+            "/a/../b",
+            "/a//b/*",
+            "/a/./*",
+            "/%61dmin/*",
+            "/a;x/*",
+            "/a%2fb",
+        ] {
             assert!(PathPattern::parse(bad).is_err(), "{bad}");
         }
         assert!(PathPattern::parse("/files/a%20b/*").is_ok());
@@ -170,14 +179,23 @@ mod tests {
     fn public_means_public_in_every_reading_and_the_written_case() {
         let p = pats(&["/public/*"]);
         assert!(is_public(&p, "/public/a;jsessionid=1"));
-        assert!(!is_public(&p, "/public;x/../data"), "a Java server reads /data");
+        assert!(
+            !is_public(&p, "/public;x/../data"),
+            "a Java server reads /data"
+        );
         assert!(!is_public(&p, "/PUBLIC/a"));
     }
 
     #[test]
     fn requirements_apply_in_any_case_and_any_reading() {
         let p = pats(&["/admin/*"]);
-        for path in ["/admin/users", "/admin", "/ADMIN/users", "/Admin/", "/admin;x=1/users"] {
+        for path in [
+            "/admin/users",
+            "/admin",
+            "/ADMIN/users",
+            "/Admin/",
+            "/admin;x=1/users",
+        ] {
             assert!(is_required(&p, path), "{path}");
         }
         for path in ["/administrator", "/x/admin/users", "/"] {

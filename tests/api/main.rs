@@ -9,6 +9,7 @@ mod consumers;
 mod contract;
 mod cookies;
 mod credentials;
+mod edges;
 mod flows;
 mod inputs;
 mod limits;
