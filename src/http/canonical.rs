@@ -113,9 +113,14 @@ fn is_canonical(raw: &str) -> bool {
     if b.iter().any(|&c| matches!(c, b'%' | b'\\' | b';')) {
         return false;
     }
-    // Every segment after a `/` is non-empty and not `.` or `..` (a lone `/` is canonical).
-    raw == "/"
-        || raw[1..]
+    // Every segment after a `/` is non-empty and not `.` or `..`, but for the empty one a
+    // trailing slash leaves (the common `/api/v1/auth/verify/`).
+    let segments = raw[1..].trim_end_matches('/');
+    if segments.is_empty() {
+        return raw == "/";
+    }
+    raw.len() - 1 - segments.len() <= 1
+        && segments
             .split('/')
             .all(|s| !s.is_empty() && s != "." && s != "..")
 }
@@ -285,7 +290,13 @@ mod tests {
 
     #[test]
     fn canonical_paths_are_borrowed_unchanged() {
-        for p in ["/", "/api/v1/auth/signin", "/a/b.c/d..e/~x_y-z", "/ü"] {
+        for p in [
+            "/",
+            "/api/v1/auth/signin",
+            "/a/b.c/d..e/~x_y-z",
+            "/ü",
+            "/a/b/",
+        ] {
             assert!(
                 matches!(canonical(p), Ok(Cow::Borrowed(b)) if b == p),
                 "{p}"
