@@ -8,7 +8,12 @@ const APP: &str = "https://app.example.com";
 
 both_backends! {
     async fn cross_site_cookie_requests_are_refused(backend) {
-        let app = TestApp::spawn_with(backend, |s| s.allowed_origins = vec![APP.into()]).await;
+        // No reuse grace: had a refused request rotated the session, presenting the original
+        // refresh token below would be reuse (401), not a quiet second answer.
+        let app = TestApp::spawn_with(backend, |s| {
+            s.allowed_origins = vec![APP.into()];
+            s.refresh_reuse_grace = std::time::Duration::ZERO;
+        }).await;
         let tokens = app.signed_in_user().await;
         let cookies = format!("access_token={}; refresh_token={}", tokens.access, tokens.refresh);
         let refresh = app.url("/api/v1/auth/custom-refresh/");

@@ -131,6 +131,8 @@ both_backends! {
             "/api/v1/auth/signin%2f",
             "/api/v1/auth%2Fsignin",
             "/api/v1/auth/x%2f..%2fsignin",
+            "/api/v1/auth/x/%2e%2e%2fsignin",
+            "/api/v1/auth/x/%2E%2E%2Fsignin",
             "/api/v1/auth/%5csignin",
             "/api/v1/auth/signin%00",
             "/api/v1/auth/%252e%252e/signin",

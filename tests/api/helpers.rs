@@ -23,10 +23,16 @@ pub enum Backend {
     Postgres,
 }
 
-/// Whether PostgreSQL tests can run; says so loudly, once, when they cannot.
+/// Whether PostgreSQL tests can run; says so loudly, once, when they cannot. With
+/// `AUTHGATE_TEST_REQUIRE_PEERS` set (CI sets it), a missing URL fails the test instead: a
+/// PostgreSQL half that returns early would pass without testing anything.
 pub fn postgres_enabled() -> bool {
     static WARN: Once = Once::new();
     let enabled = std::env::var(PG_ENV).is_ok_and(|v| !v.is_empty());
+    assert!(
+        enabled || std::env::var_os("AUTHGATE_TEST_REQUIRE_PEERS").is_none(),
+        "{PG_ENV} is required (AUTHGATE_TEST_REQUIRE_PEERS is set) but missing"
+    );
     if !enabled {
         WARN.call_once(|| {
             // Written past the test harness's output capture on purpose.

@@ -196,6 +196,22 @@ both_backends! {
         assert_eq!(resp.status(), 429, "even the right code waits while locked");
         let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
         assert!((1..=30).contains(&retry), "{retry}");
+        // The lock waited out (its end moved to the past instead of sleeping 30 s), one more wrong
+        // code locks again, for longer.
+        {
+            use authgate::db::schema::users;
+            use diesel::prelude::*;
+            let past = authgate::db::now() - chrono::Duration::seconds(1);
+            let mut conn = app.state.pool.get().unwrap();
+            diesel::update(users::table).set(users::totp_locked_until.eq(Some(past))).execute(&mut conn).unwrap();
+        }
+        let resp = app.send(reqwest::Method::DELETE, "/api/v1/auth/mfa/totp/", &tokens.access, Some(json!({"password": PW, "code": wrong}))).await;
+        assert_eq!(resp.status(), 400, "the lock is over: the code is checked again");
+        assert_eq!(error_code(resp).await, "invalid_code");
+        let resp = app.send(reqwest::Method::DELETE, "/api/v1/auth/mfa/totp/", &tokens.access, Some(json!({"password": PW, "code": hotp(&secret, s + 1, 6)}))).await;
+        assert_eq!(resp.status(), 429, "the sixth failure locks again");
+        let longer: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((31..=60).contains(&longer), "the delay doubled: {longer}");
         // The password alone is not enough to turn TOTP off (full re-authentication).
         let resp = app.send(reqwest::Method::DELETE, "/api/v1/auth/mfa/totp/", &tokens.access, Some(json!({"password": PW}))).await;
         assert_eq!(error_code(resp).await, "reauthentication_required");

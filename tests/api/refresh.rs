@@ -46,6 +46,20 @@ both_backends! {
         assert_eq!(r2.status(), 204, "the session lives on");
     }
 
+    async fn only_the_immediate_predecessor_gets_grace(backend) {
+        let app = TestApp::spawn_with(backend, |s| s.refresh_reuse_grace = Duration::from_secs(10)).await;
+        let t0 = app.signed_in_user().await.refresh;
+        let t1 = next_refresh(&app.refresh(&t0).await);
+        let r2 = app.refresh(&t1).await;
+        assert_eq!(r2.status(), 204);
+        let t2 = next_refresh(&r2);
+        // Both rotations happened inside the window: t1 is the predecessor, t0 an ancestor.
+        let ancestor = app.refresh(&t0).await;
+        assert_eq!(ancestor.status(), 401, "an older ancestor is reuse, even inside the window");
+        assert_eq!(error_code(ancestor).await, "refresh_token_reused");
+        assert_eq!(app.refresh(&t2).await.status(), 401, "and the newest token died with the session");
+    }
+
     async fn previous_token_after_the_grace_window_is_reuse(backend) {
         let app = TestApp::spawn_with(backend, |s| s.refresh_reuse_grace = Duration::from_millis(500)).await;
         let t0 = app.signed_in_user().await.refresh;
