@@ -46,7 +46,11 @@ impl AnswerTime {
             let pad = self.pad(took).saturating_sub(overshoot);
             if !pad.is_zero() {
                 let asleep = Instant::now();
-                actix_web::rt::time::sleep(pad).await;
+                // A thread's sleep, not the runtime's timer: the timer wheel ticks in whole
+                // milliseconds, while on SQLite the full work takes well under one, so a timer
+                // either doubles the answer or (once the overshoot estimate exceeds the pad)
+                // never sleeps at all. A blocking thread is what the full work holds too.
+                let _ = actix_web::rt::task::spawn_blocking(move || std::thread::sleep(pad)).await;
                 fold(&self.overshoot_micros, asleep.elapsed().saturating_sub(pad));
             }
         }

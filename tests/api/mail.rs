@@ -266,27 +266,34 @@ both_backends! {
         app.signup_with_mail(&smtp, &known).await;
         let unknown = unique_email();
 
-        let mut times = (Vec::new(), Vec::new());
+        // Back-to-back pairs in alternating order, judged on the median of the pairs' ratios (as
+        // the sign-in timing test). Measured here: padded 0.77-0.94; without the padding
+        // 1.38-1.50 on SQLite and 1.57-1.72 on PostgreSQL, which the upper bound refuses.
+        let mut ratios = Vec::new();
         let mut bodies = Vec::new();
-        for i in 0..12 {
-            for (addr, out) in [(&known, &mut times.0), (&unknown, &mut times.1)] {
+        for i in 0..13 {
+            let mut pair = [Duration::ZERO; 2];
+            let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+            for which in order {
+                let addr = if which == 0 { &known } else { &unknown };
                 let t = Instant::now();
                 let r = app.post_json(FORGOT, &json!({"email": addr})).await;
-                out.push(t.elapsed());
+                pair[which] = t.elapsed();
                 assert_eq!(r.status(), 202);
                 let headers: Vec<String> = ["content-type", "cache-control"].iter()
                     .map(|h| r.headers().get(*h).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()).collect();
                 bodies.push((i, headers, r.text().await.unwrap()));
             }
+            ratios.push(pair[0].as_secs_f64() / pair[1].as_secs_f64().max(1e-9));
         }
         assert!(bodies.windows(2).all(|w| w[0].1 == w[1].1 && w[0].2 == w[1].2), "identical answers: {bodies:?}");
         tokio::time::sleep(Duration::from_millis(800)).await;
         assert!(smtp.to(&unknown).is_empty(), "nothing is sent to an address without an account");
-        assert_eq!(smtp.to(&known).len(), 13, "control: the known address got every reset mail");
-        let median = |v: &mut Vec<Duration>| { v.sort(); v[v.len() / 2] };
-        let (k, u) = (median(&mut times.0), median(&mut times.1));
-        eprintln!("forgot median ({backend:?}): known {k:?}, unknown {u:?}");
-        assert!(u * 4 >= k && k * 4 >= u, "known {k:?} and unknown {u:?} should cost about the same");
+        assert_eq!(smtp.to(&known).len(), 14, "control: the known address got every reset mail");
+        ratios.sort_by(f64::total_cmp);
+        let ratio = ratios[ratios.len() / 2];
+        eprintln!("forgot ({backend:?}): known / unknown, median of 13 pairs {ratio:.2} ({ratios:.2?})");
+        assert!((0.6..=1.25).contains(&ratio), "known and unknown addresses should cost about the same: {ratios:.2?}");
     }
 
     async fn password_change_keeps_the_caller_and_revokes_other_sessions(backend) {
