@@ -282,4 +282,39 @@ both_backends! {
             }
         }
     }
+
+    async fn cookie_requests_to_proxied_paths_pass_the_csrf_rule(backend) {
+        let upstream = start_upstream().await;
+        let base = upstream.base.clone();
+        let app = TestApp::spawn_with(backend, move |s| {
+            s.upstream = Some(base);
+            s.public_url = "https://app.example.com".into();
+        }).await;
+        let tokens = app.signed_in_user().await;
+        let cookie = format!("access_token={}", tokens.access);
+        for (method, headers) in [
+            ("POST", vec!["Origin: https://evil.example", "Sec-Fetch-Site: cross-site"]),
+            ("DELETE", vec!["Origin: https://evil.example"]),
+            ("PUT", vec!["Referer: https://evil.example/page"]),
+            ("PATCH", vec!["Sec-Fetch-Site: cross-site"]),
+        ] {
+            let mut all = headers.clone();
+            let cookie_line = format!("Cookie: {cookie}");
+            all.push(&cookie_line);
+            let r = raw_request(app.port, method, "/things/1", &all, Some(&json!({"x": 1}))).await;
+            assert_eq!((r.status, r.error_code().as_str()), (403, "csrf_rejected"), "{method} {headers:?}: {r:?}");
+        }
+        assert_eq!(upstream.hits.load(Ordering::SeqCst), 0, "no cross-site cookie request reached the app");
+        // Controls: the same cookie request from the own origin, a cross-site GET, and a Bearer
+        // request from anywhere all pass.
+        let cookie_line = format!("Cookie: {cookie}");
+        let own = raw_request(app.port, "POST", "/things/1", &["Origin: https://app.example.com", &cookie_line], Some(&json!({}))).await;
+        assert_eq!(own.status, 200, "{own:?}");
+        let get = raw_request(app.port, "GET", "/things/1", &["Sec-Fetch-Site: cross-site", &cookie_line], None).await;
+        assert_eq!(get.status, 200, "{get:?}");
+        let bearer = format!("Authorization: Bearer {}", tokens.access);
+        let api = raw_request(app.port, "POST", "/things/1", &["Origin: https://evil.example", "Sec-Fetch-Site: cross-site", &bearer], Some(&json!({}))).await;
+        assert_eq!(api.status, 200, "{api:?}");
+        assert_eq!(upstream.hits.load(Ordering::SeqCst), 3);
+    }
 }
