@@ -227,3 +227,55 @@ both_backends! {
         assert!(store.load(&mut pool.get().unwrap()).is_err(), "sealed keys must not open without the key");
     }
 }
+
+fn kid_in(jwt: &str) -> String {
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(jwt.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+both_backends! {
+    async fn an_automatic_rotation_publishes_the_new_key_before_signing_with_it(backend) {
+        let publish_delay = Duration::from_millis(1500);
+        let app = TestApp::spawn_with(backend, move |s| {
+            s.key_reload_interval = Duration::from_millis(100);
+            s.key_publish_delay = publish_delay;
+            s.access_token_ttl = Duration::from_secs(1);
+            s.key_rotation_interval = Some(Duration::from_secs(4));
+        }).await;
+        let email = unique_email();
+        let mut refresh = Tokens::from_response(&app.signup(&email, "correct horse battery").await).refresh;
+        let first = {
+            let r = app.refresh(&refresh).await;
+            let t = Tokens::from_response(&r);
+            refresh = t.refresh;
+            kid_in(&t.access)
+        };
+        let started = std::time::Instant::now();
+        let (mut published, mut signing) = (None, None);
+        while started.elapsed() < Duration::from_secs(10) && signing.is_none() {
+            let jwks: Value = app.client.get(app.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+            let kids: Vec<String> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect();
+            let r = app.refresh(&refresh).await;
+            assert_eq!(r.status(), 204);
+            let t = Tokens::from_response(&r);
+            refresh = t.refresh;
+            let kid = kid_in(&t.access);
+            if published.is_none() && kids.iter().any(|k| *k != first) {
+                published = Some(std::time::Instant::now());
+            }
+            if kid != first {
+                assert!(kids.contains(&kid) || published.is_some(), "signed with {kid} before publishing it");
+                signing = Some(std::time::Instant::now());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (published, signing) = (published.expect("a new key was published"), signing.expect("the new key signs"));
+        let ahead = signing.duration_since(published);
+        assert!(ahead + Duration::from_millis(300) >= publish_delay, "the new key signed {ahead:?} after it was published; the publish delay is {publish_delay:?}");
+    }
+}
