@@ -490,6 +490,47 @@ both_backends! {
         assert_eq!(smtp.to(&email).len(), 1, "delivered exactly once");
     }
 
+    async fn a_replica_killed_mid_send_leaves_the_mail_to_another_once_its_lease_ends(backend) {
+        let smtp = SmtpServer::start().await;
+        smtp.stall(true);
+        let db = TestDb::create(backend);
+        let smtp_url = smtp.url();
+        let env = [
+            ("AUTHGATE_SMTP_URL", smtp_url.as_str()),
+            ("AUTHGATE_OUTBOX_POLL_INTERVAL", "100ms"),
+            ("AUTHGATE_SMTP_TIMEOUT", "30s"),
+        ];
+        let first = Proc::start(&db.url, &env, false).await;
+        let email = unique_email();
+        let resp = client().post(first.url("/api/v1/auth/signup/"))
+            .json(&json!({"email": email, "password": PASSWORD, "name": "K"})).send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while smtp.data_ends() == 0 {
+            assert!(Instant::now() < deadline, "the first replica never got to the message's data");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // SIGKILL in the middle of the SMTP conversation: the row stays claimed (`sending`).
+        first.kill();
+        smtp.stall(false);
+        assert_eq!(outbox_statuses(&db.url), ["sending"]);
+
+        let mut s = test_settings(&db.url);
+        s.smtp_url = Some(SmtpUrl::parse(&smtp_url).unwrap());
+        s.outbox_poll_interval = Duration::from_millis(100);
+        let second = Application::build(s).await.unwrap();
+        tokio::spawn(second.run_until_stopped());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(smtp.to(&email).is_empty(), "the claim's lease still holds: nobody sends it yet");
+        // The lease (SMTP timeout + 60 s) runs out: moved to the past rather than waited for.
+        expire_leases(&db.url);
+        let mail = smtp.wait_for_nth(&email, 1, Duration::from_secs(20)).await;
+        assert_eq!(mail.code().len(), 6);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(smtp.to(&email).len(), 1, "delivered exactly once");
+        assert_eq!(outbox_statuses(&db.url), ["sent"]);
+    }
+
     async fn two_replicas_send_each_message_once(backend) {
         let smtp = SmtpServer::start().await;
         let db = TestDb::create(backend);
@@ -527,6 +568,40 @@ struct StoredMail {
     body_text: Vec<u8>,
     #[diesel(sql_type = diesel::sql_types::Text)]
     status: String,
+}
+
+#[derive(diesel::QueryableByName)]
+struct OutboxStatus {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+}
+
+/// Every outbox row's status, oldest first.
+fn outbox_statuses(db_url: &str) -> Vec<String> {
+    use diesel::{Connection as _, RunQueryDsl as _};
+    let q = "SELECT status FROM outbox ORDER BY created_at";
+    let rows: Vec<OutboxStatus> = match db_url.strip_prefix("sqlite://") {
+        Some(path) => {
+            diesel::sql_query(q).load(&mut diesel::SqliteConnection::establish(path).unwrap())
+        }
+        None => diesel::sql_query(q).load(&mut diesel::PgConnection::establish(db_url).unwrap()),
+    }
+    .unwrap();
+    rows.into_iter().map(|r| r.status).collect()
+}
+
+/// Ends every claim's lease now, as if its time had passed.
+fn expire_leases(db_url: &str) {
+    use diesel::{Connection as _, RunQueryDsl as _};
+    let q = "UPDATE outbox SET next_attempt_at = created_at WHERE status = 'sending'";
+    let n = match db_url.strip_prefix("sqlite://") {
+        Some(path) => {
+            diesel::sql_query(q).execute(&mut diesel::SqliteConnection::establish(path).unwrap())
+        }
+        None => diesel::sql_query(q).execute(&mut diesel::PgConnection::establish(db_url).unwrap()),
+    }
+    .unwrap();
+    assert_eq!(n, 1, "one claimed row");
 }
 
 #[derive(diesel::QueryableByName)]

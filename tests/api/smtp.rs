@@ -68,6 +68,11 @@ impl Received {
 #[derive(Default)]
 struct Shared {
     messages: Vec<Received>,
+    /// While set, a message's data is read but never answered or kept: the conversation hangs
+    /// as with a server that stalls mid-delivery.
+    stall: bool,
+    /// Conversations that reached the end of a message's data.
+    data_ends: usize,
     /// Decoded `user\0password` / `user`,`password` pairs presented with AUTH.
     auths: Vec<(String, String)>,
 }
@@ -144,6 +149,16 @@ impl SmtpServer {
 
     pub fn messages(&self) -> Vec<Received> {
         self.shared.lock().unwrap().messages.clone()
+    }
+
+    /// Makes every later message hang after its data (see [`Shared::stall`]), or stops that.
+    pub fn stall(&self, on: bool) {
+        self.shared.lock().unwrap().stall = on;
+    }
+
+    /// How many messages' data has been sent in full, answered or not.
+    pub fn data_ends(&self) -> usize {
+        self.shared.lock().unwrap().data_ends
     }
 
     pub fn auths(&self) -> Vec<(String, String)> {
@@ -280,6 +295,15 @@ async fn session(
                 let content = content.strip_prefix('.').unwrap_or(content);
                 data.push_str(content);
                 data.push_str("\r\n");
+            }
+            let stall = {
+                let mut shared = shared.lock().unwrap();
+                shared.data_ends += 1;
+                shared.stall
+            };
+            if stall {
+                // Never answer: the sender waits until it gives up or dies.
+                std::future::pending::<()>().await;
             }
             shared.lock().unwrap().messages.push(Received {
                 from: std::mem::take(&mut from),
