@@ -38,6 +38,8 @@ pub struct Metrics {
     pub sessions_created: IntCounterVec,
     pub sessions_revoked: IntCounterVec,
     pub db_pool: IntGaugeVec,
+    /// Connections handed out by the pool: flat while only database-free paths are served.
+    pub db_checkouts: IntCounter,
     pub keys_published: IntGauge,
     pub outbox_deliveries: IntCounterVec,
     pub outbox_backlog: IntGauge,
@@ -89,6 +91,11 @@ impl Metrics {
             &["state"],
         )?;
         registry.register(Box::new(db_pool.clone()))?;
+        let db_checkouts = IntCounter::new(
+            "authgate_db_pool_checkouts_total",
+            "Database connections checked out of the pool (every request or job that touches the database).",
+        )?;
+        registry.register(Box::new(db_checkouts.clone()))?;
         let keys_published = IntGauge::new(
             "authgate_signing_keys_published",
             "Signing keys in the JWKS.",
@@ -173,6 +180,7 @@ impl Metrics {
             outbox_backlog,
             http_duration,
             db_pool,
+            db_checkouts,
             keys_published,
             registry,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),

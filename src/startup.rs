@@ -380,10 +380,12 @@ impl Application {
             tracing::warn!("AUTHGATE_SMTP_URL is not set: mail (with its codes) is written to the log instead of being sent; development only");
         }
         let templates = crate::notify::Templates::load(settings.mail_templates_dir.as_deref())?;
-        let pool = db::build_pool(
+        let metrics = crate::metrics::Metrics::new()?;
+        let pool = db::build_counted_pool(
             &settings.database_url,
             settings.database_pool_size,
             settings.database_timeout,
+            metrics.db_checkouts.clone(),
         );
         let keys = Arc::new(KeyStore::new(
             settings.jwt_algorithm,
@@ -454,7 +456,7 @@ impl Application {
             tokens,
             hasher,
             sealer,
-            metrics: crate::metrics::Metrics::new()?,
+            metrics,
             metrics_port,
             draining: std::sync::atomic::AtomicBool::new(false),
             hashing: crate::hashing_pool::HashingPool::new(

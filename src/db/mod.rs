@@ -104,12 +104,37 @@ impl ManageConnection for ConnectionManager {
 /// Builds the pool without requiring the database to be up: the service starts, `/readyz`
 /// says 503, and requests get 503 until the database answers.
 pub fn build_pool(url: &DatabaseUrl, size: u32, timeout: Duration) -> Pool {
+    pool_builder(size, timeout).build_unchecked(ConnectionManager { url: url.clone() })
+}
+
+/// [`build_pool`], counting every connection checkout in `checkouts`: the service's own pool,
+/// so an operator (and a test) can see which paths touch the database at all.
+pub fn build_counted_pool(
+    url: &DatabaseUrl,
+    size: u32,
+    timeout: Duration,
+    checkouts: prometheus::IntCounter,
+) -> Pool {
+    pool_builder(size, timeout)
+        .event_handler(Box::new(CountCheckouts(checkouts)))
+        .build_unchecked(ConnectionManager { url: url.clone() })
+}
+
+fn pool_builder(size: u32, timeout: Duration) -> r2d2::Builder<ConnectionManager> {
     r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(1))
         .connection_timeout(timeout)
         .test_on_check_out(false)
-        .build_unchecked(ConnectionManager { url: url.clone() })
+}
+
+#[derive(Debug)]
+struct CountCheckouts(prometheus::IntCounter);
+
+impl r2d2::HandleEvent for CountCheckouts {
+    fn handle_checkout(&self, _: r2d2::event::CheckoutEvent) {
+        self.0.inc();
+    }
 }
 
 /// Applies pending migrations for whichever backend the connection is.

@@ -219,6 +219,9 @@ async fn forward_auth_answers_while_the_database_is_down() {
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     assert!(ready.headers().contains_key("retry-after"));
+    // Well under the 500 ms a database read would wait for a connection: a check that looked
+    // the session up and failed open would answer 204 too, but only after that wait.
+    let started = std::time::Instant::now();
     let check = app
         .client
         .get(app.url("/api/v1/auth/verify/"))
@@ -227,6 +230,11 @@ async fn forward_auth_answers_while_the_database_is_down() {
         .await
         .unwrap();
     assert_eq!(check.status(), 204);
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "verify/ took {:?}",
+        started.elapsed()
+    );
     let started = std::time::Instant::now();
     let me = app.get_user_bearer(&tokens.access).await;
     assert_eq!(
@@ -254,5 +262,43 @@ both_backends! {
         assert_ne!(second, first, "rotated once the key was 3 s old");
         let jwks: Value = app.client.get(app.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "the previous key is still published");
+    }
+}
+
+/// Waits until the pool has handed out no connection for a while (the outbox sender and the
+/// key reload are quiet), and returns the checkout count.
+async fn quiet_checkouts(app: &TestApp) -> u64 {
+    let mut last = app.state.metrics.db_checkouts.get();
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = app.state.metrics.db_checkouts.get();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
+both_backends! {
+    async fn a_thousand_forward_auth_checks_take_no_database_connection(backend) {
+        let app = TestApp::spawn_with(backend, |s| {
+            s.outbox_poll_interval = Duration::from_secs(3600);
+            s.key_reload_interval = Duration::from_secs(3600);
+        }).await;
+        let tokens = app.signed_in_user().await;
+        let before = quiet_checkouts(&app).await;
+        for batch in 0..20 {
+            let checks = (0..50).map(|_| {
+                app.client.get(app.url("/api/v1/auth/verify/")).bearer_auth(&tokens.access).send()
+            });
+            for r in futures_util::future::join_all(checks).await {
+                assert_eq!(r.unwrap().status(), 204, "batch {batch}");
+            }
+        }
+        let after = app.state.metrics.db_checkouts.get();
+        assert_eq!(after, before, "verify/ took {} connections in 1,000 checks", after - before);
+        // Control: an endpoint that reads the database is counted.
+        assert_eq!(app.get_user_bearer(&tokens.access).await.status(), 200);
+        assert!(app.state.metrics.db_checkouts.get() > after, "the count sees database reads");
     }
 }
