@@ -60,6 +60,11 @@ pub fn canonical(raw: &str) -> Result<Cow<'_, str>, Refusal> {
     if is_canonical(raw) {
         return Ok(Cow::Borrowed(raw));
     }
+    rebuild(raw)
+}
+
+/// The slow path of [`canonical`]: every segment decoded and checked.
+fn rebuild(raw: &str) -> Result<Cow<'_, str>, Refusal> {
     let Some(rest) = raw.strip_prefix('/') else {
         // `*` (OPTIONS) and the like: no path to decide on, and nothing routes them.
         return Ok(Cow::Borrowed(raw));
@@ -302,6 +307,38 @@ mod tests {
                 "{p}"
             );
         }
+    }
+
+    #[test]
+    fn the_fast_path_takes_plain_paths_and_nothing_the_slow_path_would_change() {
+        for p in [
+            "/",
+            "/api/v1/auth/verify/",
+            "/api/v1/auth/verify",
+            "/a/b.c/~d",
+        ] {
+            assert!(is_canonical(p), "{p} should skip the rebuild");
+        }
+        for p in [
+            "", "*", "//", "/a//", "/a//b", "//a", "/a/./", "/./", "/.", "/..", "/a/..", "/a/../",
+            "/a/.", "/a%41", "/a;b", "/a\\b", "/a/b//", "/a///",
+        ] {
+            let changed = rebuild(p).map_or(true, |c| c != p);
+            assert!(
+                !(is_canonical(p) && changed),
+                "the fast path accepted {p:?}"
+            );
+            if p.starts_with('/') && changed {
+                assert!(!is_canonical(p), "{p}");
+            }
+        }
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        assert!(Refusal::EncodedSeparator.message().contains("encoded /"));
+        assert!(Refusal::Parameters.message().contains(';'));
+        assert!(Refusal::DoubleEncoded.message().contains("double-encoded"));
     }
 
     #[test]
