@@ -21,27 +21,52 @@ impl ClientInfo {
     }
 }
 
-/// The client address: the TCP peer, unless the peer is a trusted proxy, in which case
-/// `X-Forwarded-For` is read from the right, skipping trusted hops, and the first address not
-/// trusted is the client. A client cannot spoof its address by sending its own header, because
-/// the trusted proxy appends the real one to the right.
+/// The client address: the TCP peer, unless the peer is a trusted proxy. Then `X-Forwarded-For`
+/// (every such header, in order) is walked from the right: trusted hops are skipped and the first
+/// address that is not a trusted proxy is the client. A hop that is not an address (`unknown`, an
+/// obfuscated identifier, junk) ends the walk at the hop to its right, the last one a trusted
+/// proxy vouched for: skipping it would let the client choose what stands left of it. A client
+/// cannot spoof its address by sending its own header, because the trusted proxy appends the
+/// real one to the right.
 pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = req.peer_addr().map(|a| a.ip())?;
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return Some(peer);
     }
-    let hops: Vec<IpAddr> = req
+    let hops: Vec<&str> = req
         .headers()
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
+        .map(str::trim)
         .collect();
-    match hops.iter().rev().find(|ip| !is_trusted(ip)) {
-        Some(ip) => Some(*ip),
-        None => hops.first().copied().or(Some(peer)),
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let Some(ip) = parse_hop(hop) else {
+            return Some(client);
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            return Some(ip);
+        }
     }
+    Some(client)
+}
+
+/// One `X-Forwarded-For` entry: a bare address, or exactly `ipv4:port`, `[ipv6]` or
+/// `[ipv6]:port` (some proxies write those); anything else is not an address.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(sock) = hop.parse::<std::net::SocketAddr>() {
+        return Some(sock.ip());
+    }
+    hop.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .and_then(|h| h.parse::<std::net::Ipv6Addr>().ok())
+        .map(IpAddr::V6)
 }
 
 const MAX_USER_AGENT: usize = 512;
@@ -84,6 +109,57 @@ mod tests {
     fn untrusted_peer_is_the_client_whatever_it_claims() {
         let ip = client_ip(&req("203.0.113.9", Some("1.2.3.4")), &[]);
         assert_eq!(ip, Some("203.0.113.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_hop_that_is_not_an_address_ends_the_walk() {
+        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
+        for (xff, want) in [
+            ("6.6.6.6, unknown", "10.0.0.2"),
+            ("6.6.6.6, 203.0.113.5:4711x", "10.0.0.2"),
+            ("6.6.6.6, _hidden", "10.0.0.2"),
+            ("6.6.6.6, ", "10.0.0.2"),
+            ("6.6.6.6, [2001:db8::5", "10.0.0.2"),
+            ("6.6.6.6, 1.2.3.4:99999", "10.0.0.2"),
+            ("6.6.6.6, junk, 10.0.0.7", "10.0.0.7"),
+            ("6.6.6.6,,10.0.0.7", "10.0.0.7"),
+        ] {
+            let ip = client_ip(&req("10.0.0.2", Some(xff)), &trusted);
+            assert_eq!(ip, Some(want.parse().unwrap()), "{xff}");
+        }
+    }
+
+    #[test]
+    fn hops_with_ports_or_brackets_are_read_exactly() {
+        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
+        for (xff, want) in [
+            ("6.6.6.6, 203.0.113.5:4711", "203.0.113.5"),
+            ("6.6.6.6, [2001:db8::5]:443", "2001:db8::5"),
+            ("6.6.6.6, [2001:db8::5]", "2001:db8::5"),
+            ("6.6.6.6, 2001:db8::5", "2001:db8::5"),
+            ("6.6.6.6, 10.0.0.9:80", "6.6.6.6"),
+        ] {
+            let ip = client_ip(&req("10.0.0.2", Some(xff)), &trusted);
+            assert_eq!(ip, Some(want.parse().unwrap()), "{xff}");
+        }
+    }
+
+    #[test]
+    fn every_hop_trusted_leaves_the_leftmost_and_several_headers_read_in_order() {
+        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = client_ip(&req("10.0.0.2", Some("10.0.0.5, 10.0.0.4")), &trusted);
+        assert_eq!(ip, Some("10.0.0.5".parse().unwrap()));
+        let r = TestRequest::default()
+            .peer_addr("10.0.0.2:1234".parse().unwrap())
+            .append_header(("x-forwarded-for", "198.51.100.1"))
+            .append_header(("x-forwarded-for", "10.0.0.3"))
+            .to_http_request();
+        assert_eq!(
+            client_ip(&r, &trusted),
+            Some("198.51.100.1".parse().unwrap())
+        );
+        let ip = client_ip(&req("10.0.0.2", None), &trusted);
+        assert_eq!(ip, Some("10.0.0.2".parse().unwrap()), "no header: the peer");
     }
 
     #[test]

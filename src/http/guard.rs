@@ -204,10 +204,20 @@ fn is_json(req: &ServiceRequest) -> bool {
         })
 }
 
-/// DESIGN §4: `Sec-Fetch-Site: cross-site` is refused; without fetch metadata the `Origin` (or
-/// else the `Referer`'s origin) must be our own or an allowed one; with neither, not a browser.
+/// An `Origin` that is exactly the own origin or an allowed one is accepted whatever
+/// `Sec-Fetch-Site` says (a SPA on another site, with `SameSite=None` cookies, is allowlisted
+/// for exactly this). Otherwise `Sec-Fetch-Site: cross-site` is refused; without fetch metadata
+/// the `Origin` (or else the `Referer`'s origin) must be our own or an allowed one; with none of
+/// the three, it is not a browser.
 pub fn is_cross_site(req: &ServiceRequest, own: &str, allowed: &[String]) -> bool {
     let h = req.headers();
+    let listed = |o: &str| o == own || allowed.iter().any(|a| a == o);
+    if h.get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(listed)
+    {
+        return false;
+    }
     if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return site.eq_ignore_ascii_case("cross-site");
     }
@@ -252,10 +262,33 @@ mod tests {
     }
 
     #[test]
-    fn fetch_metadata_decides_first() {
+    fn an_allowlisted_origin_is_accepted_whatever_fetch_metadata_says() {
+        for site in ["cross-site", "same-site", "same-origin", "none"] {
+            assert!(!cross(&[
+                ("sec-fetch-site", site),
+                ("origin", "https://app.example.com")
+            ]));
+            assert!(!cross(&[
+                ("sec-fetch-site", site),
+                ("origin", "https://auth.example.com")
+            ]));
+        }
+    }
+
+    #[test]
+    fn otherwise_fetch_metadata_decides() {
+        assert!(cross(&[("sec-fetch-site", "cross-site")]));
         assert!(cross(&[
             ("sec-fetch-site", "cross-site"),
-            ("origin", "https://app.example.com")
+            ("origin", "https://evil.example")
+        ]));
+        assert!(cross(&[
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://app.example.com.evil.tld")
+        ]));
+        assert!(cross(&[
+            ("sec-fetch-site", "cross-site"),
+            ("referer", "https://app.example.com/page")
         ]));
         assert!(!cross(&[("sec-fetch-site", "same-origin")]));
         assert!(!cross(&[("sec-fetch-site", "same-site")]));

@@ -112,4 +112,53 @@ both_backends! {
         assert!(other.headers().get("access-control-allow-origin").is_none());
         assert_eq!(other.headers()["vary"], "Origin");
     }
+
+    async fn an_allowlisted_spa_on_another_site_refreshes_and_logs_out_with_its_cookies(backend) {
+        const SPA: &str = "https://app.other-site.test";
+        let app = TestApp::spawn_with(backend, |s| {
+            s.allowed_origins = vec![SPA.into()];
+            s.cookie_samesite = authgate::settings::SameSite::None;
+            s.refresh_reuse_grace = std::time::Duration::ZERO;
+        }).await;
+        let tokens = app.signed_in_user().await;
+        let refresh = app.url("/api/v1/auth/custom-refresh/");
+        // What a browser sends for `fetch(..., {credentials: 'include'})` from the SPA's site.
+        let resp = app.client.post(&refresh)
+            .header("cookie", format!("refresh_token={}", tokens.refresh))
+            .header("origin", SPA).header("sec-fetch-site", "cross-site").header("sec-fetch-mode", "cors")
+            .send().await.unwrap();
+        assert_eq!(resp.status(), 204, "an exact allowlisted Origin is accepted whatever Sec-Fetch-Site says");
+        assert_eq!(resp.headers()["access-control-allow-origin"], SPA);
+        assert_eq!(resp.headers()["access-control-allow-credentials"], "true");
+        let rotated = Tokens::from_response(&resp);
+        assert_ne!(rotated.refresh, tokens.refresh);
+        let user = app.client.patch(app.url("/api/v1/auth/user/"))
+            .header("cookie", format!("access_token={}", rotated.access))
+            .header("origin", SPA).header("sec-fetch-site", "cross-site")
+            .json(&json!({"name": "From the SPA"})).send().await.unwrap();
+        assert_eq!(user.status(), 200);
+
+        // Every other cross-site cookie request is still refused, and rotates nothing.
+        for origin in ["https://app.other-site.test/", "https://APP.other-site.test", "https://app.other-site.test:8443",
+                       "http://app.other-site.test", "null", "https://evil.example"] {
+            let resp = app.client.post(&refresh)
+                .header("cookie", format!("refresh_token={}", rotated.refresh))
+                .header("origin", origin).header("sec-fetch-site", "cross-site")
+                .send().await.unwrap();
+            assert_eq!(resp.status(), 403, "{origin}");
+            assert_eq!(error_code(resp).await, "csrf_rejected", "{origin}");
+        }
+        let resp = app.client.post(&refresh)
+            .header("cookie", format!("refresh_token={}", rotated.refresh))
+            .header("referer", format!("{SPA}/page")).header("sec-fetch-site", "cross-site")
+            .send().await.unwrap();
+        assert_eq!(resp.status(), 403, "only an exact Origin counts, not a Referer");
+        // The session was never touched by the refused ones (grace 0: a rotation would be reuse).
+        let logout = app.client.post(app.url("/api/v1/auth/custom-logout/"))
+            .header("cookie", format!("refresh_token={}", rotated.refresh))
+            .header("origin", SPA).header("sec-fetch-site", "cross-site")
+            .send().await.unwrap();
+        assert_eq!(logout.status(), 204);
+        assert_eq!(app.refresh(&rotated.refresh).await.status(), 401, "logged out");
+    }
 }

@@ -317,4 +317,37 @@ both_backends! {
         assert_eq!(api.status, 200, "{api:?}");
         assert_eq!(upstream.hits.load(Ordering::SeqCst), 3);
     }
+
+    async fn junk_in_forwarded_for_never_lets_the_client_choose_its_address(backend) {
+        let app = TestApp::spawn_with(backend, |s| {
+            s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+            s.rate_limit_auth = Rate::parse("2/60s").unwrap();
+        }).await;
+        let seen = |xff: &'static str| {
+            let app = &app;
+            async move {
+                let r = app.client.get(app.url("/")).header("x-forwarded-for", xff).send().await.unwrap();
+                r.json::<Value>().await.unwrap()["ip"].as_str().unwrap().to_owned()
+            }
+        };
+        // The proxy (here the test, on 127.0.0.1) vouches for what it appended; junk to the right
+        // of a chosen address ends the walk there.
+        for xff in ["6.6.6.6, unknown", "6.6.6.6, 203.0.113.5:4711x", "6.6.6.6, [2001:db8::5", "6.6.6.6, _obfuscated", "6.6.6.6, "] {
+            assert_eq!(seen(xff).await, "127.0.0.1", "{xff}");
+        }
+        // Exactly parsed forms with a port are addresses.
+        assert_eq!(seen("6.6.6.6, 203.0.113.5:4711").await, "203.0.113.5");
+        assert_eq!(seen("6.6.6.6, [2001:db8::5]:443").await, "2001:db8::5");
+        assert_eq!(seen("6.6.6.6, 198.51.100.7").await, "198.51.100.7", "control: a real client address");
+        // Rotating the chosen part does not buy a fresh budget.
+        let mut statuses = Vec::new();
+        for i in 0..4 {
+            let r = app.client.post(app.url("/api/v1/auth/signin/"))
+                .header("x-forwarded-for", format!("198.51.100.{i}, unknown"))
+                .json(&json!({"login": unique_email(), "password": PW}))
+                .send().await.unwrap();
+            statuses.push(r.status().as_u16());
+        }
+        assert_eq!(statuses, [401, 401, 429, 429]);
+    }
 }
