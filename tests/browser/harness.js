@@ -1,7 +1,7 @@
 // Test peers for the browser tests: the real authgate binary, a static server for the SPA on
 // another origin, an "evil" site, and headless Chromium (Debian's) driven by playwright-core.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -146,22 +146,53 @@ export async function startStatic({ host, authOrigin, pages = {}, port: wanted }
   return { origin, port, stop: () => new Promise((r) => server.close(r)) };
 }
 
+const BROWSER_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--host-resolver-rules=MAP *.example.test 127.0.0.1, MAP evil.test 127.0.0.1, MAP *.other-site.test 127.0.0.1',
+];
+
 /** `secureOrigins`: plain-http origins Chromium treats as secure contexts (Web Locks need one). */
 export async function launchBrowser({ secureOrigins = [] } = {}) {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--host-resolver-rules=MAP *.example.test 127.0.0.1, MAP evil.test 127.0.0.1',
+      ...BROWSER_ARGS,
       ...(secureOrigins.length ? [`--unsafely-treat-insecure-origin-as-secure=${secureOrigins.join(',')}`] : []),
     ],
   });
+}
+
+/**
+ * A browser profile (one persistent context) that keeps third-party cookies, as Chrome's default
+ * settings do outside Incognito. This Chromium's own profile blocks them (the `UserPreferences`
+ * reason in DevTools), as Safari and Firefox do by default: a SPA on another site than authgate
+ * works only where the browser keeps third-party cookies (README: cross-site SPAs).
+ */
+export async function launchThirdPartyCookieProfile() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'authgate-chromium-'));
+  mkdirSync(path.join(dir, 'Default'), { recursive: true });
+  writeFileSync(
+    path.join(dir, 'Default', 'Preferences'),
+    JSON.stringify({ profile: { cookie_controls_mode: 0, block_third_party_cookies: false } }),
+  );
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: BROWSER_ARGS,
+  });
+  return {
+    context,
+    async close() {
+      await context.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export function ensureArtifacts() {
