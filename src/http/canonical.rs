@@ -77,6 +77,10 @@ fn rebuild(raw: &str) -> Result<Cow<'_, str>, Refusal> {
         let start = out.len();
         out.push('/');
         decode_into(segment, &mut out)?;
+        if has_escaped_escape(&out[start + 1..]) {
+            // `%25` then `%34%31`: decoding made `%2541`, which a second decoding reads as `A`.
+            return Err(Refusal::DoubleEncoded);
+        }
         match &out[start + 1..] {
             "" | "." => {
                 out.truncate(start);
@@ -141,6 +145,14 @@ fn hex(c: u8) -> Option<u8> {
         b'A'..=b'F' => Some(c - b'A' + 10),
         _ => None,
     }
+}
+
+/// Whether `decoded` holds an encoded `%` followed by two hex digits.
+fn has_escaped_escape(decoded: &str) -> bool {
+    decoded
+        .as_bytes()
+        .windows(5)
+        .any(|w| w[..3] == *b"%25" && hex(w[3]).is_some() && hex(w[4]).is_some())
 }
 
 /// Appends one path segment with its unreserved escapes decoded and the rest upper-cased.
@@ -335,6 +347,29 @@ mod tests {
     }
 
     #[test]
+    fn the_canonical_form_is_a_fixed_point() {
+        // Pseudo-random paths over the characters that matter; whatever is accepted must come
+        // out as a path that is canonical already (so no layer can read it another way).
+        const ALPHABET: &[u8] = b"%%%25412eEfF./;a\\";
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..200_000 {
+            let mut raw = String::from("/");
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = (seed >> 60) as usize + 1;
+            for k in 0..len {
+                let pick = (seed >> (k * 4 % 56)) as usize % ALPHABET.len();
+                raw.push(char::from(ALPHABET[pick]));
+            }
+            if let Ok(once) = canonical(&raw) {
+                let twice = canonical(&once);
+                assert_eq!(twice.as_deref(), Ok(once.as_ref()), "{raw:?}");
+            }
+        }
+    }
+
+    #[test]
     fn refusals_say_why() {
         assert!(Refusal::EncodedSeparator.message().contains("encoded /"));
         assert!(Refusal::Parameters.message().contains(';'));
@@ -349,6 +384,11 @@ mod tests {
         assert_eq!(c("/a%7eb%5F%2D%2e").unwrap(), "/a~b_-.");
         assert_eq!(c("/a%3bb%3F%20%c3%bc").unwrap(), "/a%3Bb%3F%20%C3%BC");
         assert_eq!(c("/a%25").unwrap(), "/a%25");
+        // A literal percent sign followed by one hex digit is not a double encoding.
+        assert_eq!(c("/100%25a").unwrap(), "/100%25a");
+        assert_eq!(c("/x%25ag").unwrap(), "/x%25ag");
+        assert_eq!(c("/x%25%41").unwrap(), "/x%25A");
+        assert_eq!(c("/x%25%34%31"), Err(Refusal::DoubleEncoded));
     }
 
     #[test]

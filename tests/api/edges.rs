@@ -137,6 +137,7 @@ both_backends! {
             "/api/v1/auth/signin%00",
             "/api/v1/auth/%252e%252e/signin",
             "/api/v1/auth/x/%252F/signin",
+            "/api/v1/auth/x%25%32%65/signin",
             "/api/v1/auth/signin;x=1",
             "/api/v1/auth;x=1/signin",
             "/api/v1/auth/..;/auth/signin",
@@ -205,6 +206,7 @@ both_backends! {
             ("/public/..%2fdata", 400),
             ("/public/..%5cdata", 400),
             ("/public/%252e%252e/data", 400),
+            ("/public/%25%32%65%25%32%65/data", 400),
             ("/public\\..\\data", 400),
         ] {
             let r = get(target, vec![]).await;
