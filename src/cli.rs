@@ -157,7 +157,7 @@ async fn users(settings: &Settings, action: UsersAction) -> anyhow::Result<()> {
                 db::users::set_disabled(conn, &user.id, true, now)?;
                 db::sessions::revoke_all_for_user(conn, &user.id, None, "user_disabled", now)
             })?;
-            println!("disabled {}; {ended} session(s) ended", user.email);
+            println!("disabled {}; {} session(s) ended", user.email, ended.len());
         }
         UsersAction::Enable { email } => {
             let user = find_user(&mut conn, &email)?;

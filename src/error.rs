@@ -20,6 +20,9 @@ pub enum ApiError {
     /// A token was presented but is not acceptable (RFC 6750 `invalid_token`).
     #[error("the access token is invalid or expired")]
     InvalidToken,
+    /// The access token verifies, but its session was revoked, has expired or no longer exists.
+    #[error("this session has ended; sign in again")]
+    SessionNotFound,
     #[error("the refresh token is invalid or the session has ended")]
     InvalidRefreshToken,
     #[error("refresh token reuse detected: {0}; the session has been revoked")]
@@ -93,6 +96,7 @@ impl ApiError {
             Self::InvalidCredentials => "invalid_credentials",
             Self::Unauthenticated => "unauthenticated",
             Self::InvalidToken => "invalid_token",
+            Self::SessionNotFound => "session_not_found",
             Self::InvalidRefreshToken => "invalid_refresh_token",
             Self::RefreshTokenReused(_) => "refresh_token_reused",
             Self::CsrfRejected => "csrf_rejected",
@@ -187,6 +191,7 @@ impl ResponseError for ApiError {
             Self::InvalidCredentials
             | Self::Unauthenticated
             | Self::InvalidToken
+            | Self::SessionNotFound
             | Self::InvalidRefreshToken
             | Self::MfaRequired
             | Self::RefreshTokenReused(_) => StatusCode::UNAUTHORIZED,
@@ -212,7 +217,8 @@ impl ResponseError for ApiError {
         }
         let mut resp = HttpResponse::build(status);
         match self {
-            Self::InvalidToken => {
+            // A token was presented and cannot be used (RFC 6750).
+            Self::InvalidToken | Self::SessionNotFound => {
                 resp.insert_header((
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Bearer error="invalid_token""#),

@@ -689,6 +689,12 @@ pub struct Settings {
     #[arg(long, env = "AUTHGATE_KEY_RELOAD_INTERVAL", default_value = "60s", value_parser = duration, global = true)]
     pub key_reload_interval: Duration,
 
+    /// How often `verify/` and the proxy reload the sessions revoked on other replicas (those
+    /// this one ends are refused at once); `0` turns the list off: they then accept a revoked
+    /// session's access token until its `exp`.
+    #[arg(long, env = "AUTHGATE_REVOCATION_LIST_INTERVAL", default_value = "5s", value_parser = duration, global = true)]
+    pub revocation_list_interval: Duration,
+
     /// Serve `/metrics` only on this address (e.g. 127.0.0.1:9090), not on the public listener.
     #[arg(long, env = "AUTHGATE_METRICS_LISTEN", global = true)]
     pub metrics_listen: Option<SocketAddr>,

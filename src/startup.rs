@@ -51,6 +51,8 @@ pub struct AppState {
     pub ip_limits: crate::rate_limit::IpLimits,
     /// Answer-time estimates that keep unknown accounts from answering faster.
     pub answer_times: crate::service::answer_time::AnswerTimes,
+    /// Recently ended sessions, refused by the stateless token checks.
+    pub revocations: crate::tokens::revocation::RevocationList,
 }
 
 /// Forward-auth checks arriving with the original request path appended (Envoy).
@@ -409,6 +411,10 @@ impl Application {
             })
             .await??;
         }
+        let revocations = crate::tokens::revocation::RevocationList::new(
+            !settings.revocation_list_interval.is_zero(),
+            settings.access_token_ttl,
+        );
         let tokens = TokenIssuer::new(
             settings.public_url.clone(),
             settings.audience.clone(),
@@ -482,8 +488,22 @@ impl Application {
             ),
             ip_limits: crate::rate_limit::IpLimits::new(&settings),
             answer_times: Default::default(),
+            revocations,
             settings,
         });
+        if state.revocations.is_on() {
+            let s = state.clone();
+            let loaded = web::block(move || -> anyhow::Result<usize> {
+                let mut conn = s.pool.get()?;
+                Ok(s.revocations.reload(&mut conn)?)
+            })
+            .await;
+            match loaded {
+                Ok(Ok(n)) => tracing::debug!(sessions = n, "revocation list loaded"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "loading the revocation list failed"),
+                Err(e) => tracing::warn!(error = %e, "loading the revocation list failed"),
+            }
+        }
         let app_state = state.clone();
         let proxy_mode = state.settings.upstream.is_some();
         if let Some(upstream) = &state.settings.upstream {
@@ -618,10 +638,36 @@ impl Application {
                 }
             }
         });
+        let revocations = self.state.settings.revocation_list_interval;
+        let state = self.state.clone();
+        let revocations = (!revocations.is_zero()).then(|| {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(revocations);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let s = state.clone();
+                    let outcome = web::block(move || -> anyhow::Result<usize> {
+                        let mut conn = s.pool.get()?;
+                Ok(s.revocations.reload(&mut conn)?)
+                    })
+                    .await;
+                    match outcome {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => tracing::warn!(error = %e, "revocation list reload failed; keeping the last list"),
+                        Err(e) => tracing::warn!(error = %e, "revocation list reload failed"),
+                    }
+                }
+            })
+        });
         let (stop_sender, stop) = tokio::sync::watch::channel(false);
         let sender = tokio::spawn(crate::notify::sender::run(self.state.clone(), stop));
         let result = self.server.await;
         reload.abort();
+        if let Some(task) = revocations {
+            task.abort();
+        }
         // The sender finishes the batch in hand (bounded by the SMTP timeout), so a mail that
         // went out is marked sent before the process exits.
         let _ = stop_sender.send(true);

@@ -247,24 +247,70 @@ pub fn count_live(
         .get_result(conn)
 }
 
-/// Ends every live session of a user, except `keep` (the caller's, on password change).
+/// Ends every live session of a user, except `keep` (the caller's, on password change), and
+/// returns the ids it ended: those stamped with exactly this `at` and `reason` (`db::now()` is
+/// truncated to microseconds, so the stamp reads back equal on both backends).
 pub fn revoke_all_for_user(
     conn: &mut DbConnection,
     user_id: &str,
     keep: Option<&str>,
     reason: &str,
     at: NaiveDateTime,
-) -> QueryResult<usize> {
+) -> QueryResult<Vec<String>> {
     let target = sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::id.ne(keep.unwrap_or("")));
-    diesel::update(target)
+    let n = diesel::update(target)
         .set((
             sessions::revoked_at.eq(Some(at)),
             sessions::revoked_reason.eq(Some(reason)),
         ))
-        .execute(conn)
+        .execute(conn)?;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.eq(at))
+        .filter(sessions::revoked_reason.eq(reason))
+        .select(sessions::id)
+        .load(conn)
+}
+
+/// What decides whether an access token's session still stands.
+#[derive(Debug, Clone, Queryable)]
+pub struct Liveness {
+    pub user_id: String,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub expires_at: NaiveDateTime,
+    pub last_used_at: NaiveDateTime,
+}
+
+/// The liveness columns of one session (primary-key lookup, no lock).
+pub fn liveness(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Liveness>> {
+    super::on_backend!(conn, |c| sessions::table
+        .find(id)
+        .select((
+            sessions::user_id,
+            sessions::revoked_at,
+            sessions::expires_at,
+            sessions::last_used_at,
+        ))
+        .get_result::<Liveness>(c)
+        .optional())
+}
+
+/// Sessions revoked after `since`, with when (the revocation list's reload; uses the index on
+/// `revoked_at`).
+pub fn revoked_since(
+    conn: &mut DbConnection,
+    since: NaiveDateTime,
+) -> QueryResult<Vec<(String, NaiveDateTime)>> {
+    sessions::table
+        .filter(sessions::revoked_at.gt(since))
+        .select((sessions::id, sessions::revoked_at.assume_not_null()))
+        .load(conn)
 }
 
 /// Live sessions of a user, newest first.

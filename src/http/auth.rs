@@ -1,11 +1,17 @@
 //! The authenticated caller: `Authorization: Bearer <jwt>` first, then the access-token cookie.
-//! Verification is CPU only (no database).
+//!
+//! Two strengths. [`Checked`] (`verify/`, and the proxy through [`verify_access`]) is CPU only:
+//! the signature, the claims and the in-memory revocation list. [`Authenticated`] and
+//! [`MaybeAuthenticated`], taken by every endpoint that reads the database anyway, also ask the
+//! database whether the token's session still stands, so an ended session's token is refused
+//! there at once and no handler can forget to check.
 
 use std::borrow::Cow;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
 
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -65,11 +71,33 @@ fn header_str(bytes: &[u8]) -> Option<&str> {
 
 impl FromRequest for Authenticated {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(authenticate(req))
+        let checked =
+            state(req).and_then(|state| Ok((state, check(req, Strength::BeforeDatabase)?)));
+        Box::pin(async move {
+            let (state, claims) = checked?;
+            live(state, claims).await
+        })
     }
+}
+
+/// The session check on the blocking pool: 401 `session_not_found` when it has ended, 503 when
+/// the database cannot say.
+async fn live(
+    state: web::Data<AppState>,
+    claims: std::sync::Arc<AccessClaims>,
+) -> Result<Authenticated, ApiError> {
+    let claims = AccessClaims::clone(&claims);
+    let span = tracing::Span::current();
+    web::block(move || {
+        let _entered = span.enter();
+        let mut conn = state.pool.get()?;
+        crate::service::sessions::ensure_live(&state, &mut conn, &claims.sub, &claims.sid)?;
+        Ok(Authenticated { claims })
+    })
+    .await?
 }
 
 /// The caller's claims as the verified-token cache holds them, without a copy: for the token
@@ -83,7 +111,7 @@ impl FromRequest for Checked {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(check(req).map(Self))
+        std::future::ready(check(req, Strength::Stateless).map(Self))
     }
 }
 
@@ -94,38 +122,71 @@ pub struct MaybeAuthenticated(pub Option<Authenticated>);
 
 impl FromRequest for MaybeAuthenticated {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let has_token = req
             .app_data::<web::Data<AppState>>()
             .and_then(|s| presented(req, &s.settings.access_cookie_name))
             .is_some();
-        std::future::ready(if has_token {
-            authenticate(req).map(|a| Self(Some(a)))
-        } else {
-            Ok(Self(None))
+        if !has_token {
+            return Box::pin(std::future::ready(Ok(Self(None))));
+        }
+        let checked =
+            state(req).and_then(|state| Ok((state, check(req, Strength::BeforeDatabase)?)));
+        Box::pin(async move {
+            let (state, claims) = checked?;
+            live(state, claims).await.map(|a| Self(Some(a)))
         })
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
-    check(req).map(|claims| Authenticated {
-        claims: AccessClaims::clone(&claims),
-    })
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))
 }
 
-fn check(req: &HttpRequest) -> Result<std::sync::Arc<AccessClaims>, ApiError> {
+/// Which check a presented token gets before the handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strength {
+    /// Stateless: [`verify_access`], the revocation list included.
+    Stateless,
+    /// The signature and claims only: the database check that follows has the last word (and
+    /// names an ended session `session_not_found`).
+    BeforeDatabase,
+}
+
+fn check(req: &HttpRequest, strength: Strength) -> Result<std::sync::Arc<AccessClaims>, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
     let (token, _) =
         presented(req, &state.settings.access_cookie_name).ok_or(ApiError::Unauthenticated)?;
-    match state.tokens.verify(&state.keys, &token) {
-        Ok(claims) => {
-            crate::telemetry::record_identity(&claims.sub, &claims.sid);
-            Ok(claims)
+    let claims = match strength {
+        Strength::Stateless => verify_access(state, &token)?,
+        Strength::BeforeDatabase => state.tokens.verify(&state.keys, &token).map_err(|e| {
+            tracing::debug!(reason = %e, "access token refused");
+            ApiError::InvalidToken
+        })?,
+    };
+    crate::telemetry::record_identity(&claims.sub, &claims.sid);
+    Ok(claims)
+}
+
+/// The stateless token check, the one both `verify/` (through [`Checked`]) and the proxy use:
+/// signature and claims, then the revocation list. Refusals are all `invalid_token`, as a
+/// forward-auth caller needs no more.
+pub fn verify_access(
+    state: &AppState,
+    token: &str,
+) -> Result<std::sync::Arc<AccessClaims>, ApiError> {
+    match state.tokens.verify(&state.keys, token) {
+        Ok(claims) if state.revocations.contains(&claims.sid) => {
+            tracing::debug!(session_id = %claims.sid, "access token of an ended session refused");
+            Err(ApiError::InvalidToken)
         }
+        Ok(claims) => Ok(claims),
         Err(e) => {
             tracing::debug!(reason = %e, "access token refused");
             Err(ApiError::InvalidToken)

@@ -96,11 +96,7 @@ fn decide(req: &HttpRequest, state: &AppState, path: &str, path_and_query: &str)
     let s = &state.settings;
     let presented = crate::http::auth::presented_token(req, &s.access_cookie_name);
     let verified = presented.as_ref().map(|(token, _)| {
-        state
-            .tokens
-            .verify(&state.keys, token)
-            .map(|claims| (claims, token.clone()))
-            .map_err(|e| tracing::debug!(reason = %e, "access token refused"))
+        crate::http::auth::verify_access(state, token).map(|claims| (claims, token.clone()))
     });
     if rules::is_public(&s.public_paths, path) {
         // A public page still learns who is signed in when a valid token comes along.

@@ -102,7 +102,7 @@ pub fn reset(
     input: Reset,
     hash: &str,
 ) -> Result<(), ApiError> {
-    let done = db::write_transaction(conn, |conn| -> Result<bool, ApiError> {
+    let ended = db::write_transaction(conn, |conn| -> Result<Option<_>, ApiError> {
         let user = match &input.email {
             Ok(email) => db::users::find_by_email(conn, email.as_str())?,
             Err(_) => None,
@@ -110,7 +110,7 @@ pub fn reset(
         let user_id = user.as_ref().map_or(NOBODY, |u| u.id.as_str());
         let checked = codes::check(conn, user_id, &[Purpose::PasswordReset], &input.code)?;
         let (Checked::Matched(_), Some(user)) = (checked, user) else {
-            return Ok(false);
+            return Ok(None);
         };
         let now = db::now();
         db::users::set_password(conn, &user.id, hash, now)?;
@@ -138,14 +138,15 @@ pub fn reset(
                 method: Some("code"),
             },
         );
-        tracing::info!(user_id = %user.id, sessions_revoked = revoked, "password reset");
-        Ok(true)
+        tracing::info!(user_id = %user.id, sessions_revoked = revoked.len(), "password reset");
+        Ok(Some((revoked, now)))
     })?;
-    if done {
-        Ok(())
-    } else {
-        Err(ApiError::InvalidCode)
-    }
+    // Listed once committed: a rolled-back reset ends nothing.
+    let (revoked, at) = ended.ok_or(ApiError::InvalidCode)?;
+    state
+        .revocations
+        .add(revoked.iter().map(String::as_str), at);
+    Ok(())
 }
 
 pub struct Change {
@@ -211,10 +212,10 @@ pub fn change(
         );
         return Err(ApiError::WrongPassword);
     };
-    db::write_transaction(conn, |conn| -> Result<(), ApiError> {
+    let (ended, at) = db::write_transaction(conn, |conn| -> Result<_, ApiError> {
         let now = db::now();
         db::users::set_password(conn, &user.id, &hash, now)?;
-        db::sessions::revoke_all_for_user(
+        let ended = db::sessions::revoke_all_for_user(
             conn,
             &user.id,
             Some(&input.session_id),
@@ -234,6 +235,8 @@ pub fn change(
                 method: Some("password"),
             },
         );
-        Ok(())
-    })
+        Ok((ended, now))
+    })?;
+    state.revocations.add(ended.iter().map(String::as_str), at);
+    Ok(())
 }

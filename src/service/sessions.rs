@@ -391,6 +391,7 @@ pub fn revoke(
 ) -> Result<bool, ApiError> {
     let ended = db::sessions::revoke(conn, session_id, reason, at)? > 0;
     if ended {
+        state.revocations.add([session_id], at);
         state
             .metrics
             .sessions_revoked
@@ -475,11 +476,38 @@ pub fn revoke_all_but(
     keep: Option<&str>,
     reason: &'static str,
 ) -> Result<usize, ApiError> {
-    let n = db::sessions::revoke_all_for_user(conn, user_id, keep, reason, db::now())?;
+    let now = db::now();
+    let ended = db::sessions::revoke_all_for_user(conn, user_id, keep, reason, now)?;
+    state.revocations.add(ended.iter().map(String::as_str), now);
     state
         .metrics
         .sessions_revoked
         .with_label_values(&[reason])
-        .inc_by(u64::try_from(n).unwrap_or(0));
-    Ok(n)
+        .inc_by(u64::try_from(ended.len()).unwrap_or(0));
+    Ok(ended.len())
+}
+
+/// Refuses an access token whose session has ended: revoked, expired (absolute or idle), gone,
+/// or not the token's user. The token itself verified already; this is the database's word,
+/// for every endpoint that reads the database anyway.
+pub fn ensure_live(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+    session_id: &str,
+) -> Result<(), ApiError> {
+    let Some(row) = db::sessions::liveness(conn, session_id)? else {
+        return Err(ApiError::SessionNotFound);
+    };
+    let now = db::now();
+    let idle = chrono_duration(state.settings.session_idle_timeout);
+    let live = row.user_id == user_id
+        && row.revoked_at.is_none()
+        && now < row.expires_at
+        && now - row.last_used_at <= idle;
+    if live {
+        Ok(())
+    } else {
+        Err(ApiError::SessionNotFound)
+    }
 }

@@ -4,6 +4,7 @@ pub mod access;
 pub mod cache;
 pub mod keys;
 pub mod refresh;
+pub mod revocation;
 
 pub use access::{AccessClaims, TokenError};
 pub use keys::KeyStore;

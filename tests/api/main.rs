@@ -13,6 +13,7 @@ mod edges;
 mod flows;
 mod inputs;
 mod limits;
+mod liveness;
 mod mail;
 mod mail_logs;
 mod mfa;

@@ -475,8 +475,13 @@ both_backends! {
                 }
             }
         }
-        // The service is intact and the user's session too.
-        assert_eq!(app.get_user_bearer(&tokens.access).await.status(), 200);
+        // The service is intact; the session ended only because `custom-logout/` was called
+        // with its token.
+        let ended = app.get_user_bearer(&tokens.access).await;
+        assert_eq!(ended.status(), 401);
+        assert_eq!(error_code(ended).await, "session_not_found");
+        let fresh = app.signed_in_user().await;
+        assert_eq!(app.get_user_bearer(&fresh.access).await.status(), 200);
     }
 
     async fn a_cookie_with_a_hostile_value_is_refused_not_a_crash(backend) {
