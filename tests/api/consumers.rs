@@ -284,6 +284,7 @@ both_backends! {
         let app = TestApp::spawn_with(backend, |s| {
             s.outbox_poll_interval = Duration::from_secs(3600);
             s.key_reload_interval = Duration::from_secs(3600);
+            s.revocation_list_interval = Duration::from_secs(3600);
         }).await;
         let tokens = app.signed_in_user().await;
         let before = quiet_checkouts(&app).await;
