@@ -65,8 +65,9 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "$base/readyz" >/dev/null
 
-# A user of our own, and its Bearer token for the operations that need one. Access tokens are
-# stateless: the fuzzer's logouts and session revocations do not end it before its 15 minutes.
+# A user of our own, and its Bearer token for the operations that need one. The fuzzer cannot
+# end this token's session (it never learns the refresh cookie or the session id, and
+# revoke-others keeps the caller's), so the token stays good for its 15 minutes.
 email="fuzz-$(date +%s)@example.com"
 curl -fsS -o /dev/null -H 'content-type: application/json' \
   -d "{\"email\":\"$email\",\"password\":\"correct horse battery\",\"name\":\"Fuzz\"}" \
