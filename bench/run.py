@@ -7,6 +7,7 @@ authgate figure as a ratio to its ceiling, so results compare across machines.
 """
 import argparse
 import contextlib
+import datetime
 import json
 import os
 import platform
@@ -19,12 +20,15 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROFILE = "release"
 PASSWORD = "bench password 123"
 # Interleaved idle / during-sign-in / during-idle-burn triples for the check p99 target.
 PAIRS = 5
+# Sessions ended just before the revocation-list comparison, so the list it measures is a real one.
+REVOKED = 1_000
 
 
 def free_port():
@@ -358,13 +362,72 @@ def run_backend(backend, db_url, args, work):
     r["check_p99_floor_ratios"] = floors
     s["mixed"] = measure(server, base + "/api/v1/auth/verify/", "mixed.lua", {"TOKENS": files["access"], "USERS": files["users"], "REFRESH": files["refresh_b"]}, args)
     r["peak_rss_mixed_mb"] = s["mixed"]["server_peak_rss_mb"]
-    r["scenarios"] = s
     server.stop()
+    runs, ratios = revocation_list_ab(binary, env, backend, db_url, files["access"], args)
+    s.update(runs)
+    r["revocation_list_ratios"] = ratios
+    r["scenarios"] = s
     if backend == "postgresql" and not args.smoke:
         ceiling = postgres_ceiling(db_url, args, work)
         if ceiling:
             r["postgres_refresh_ceiling"] = ceiling
     return r
+
+
+def seed_revoked(backend, db_url, n):
+    """`n` sessions of an existing user ended just now, as after a wave of sign-outs: every
+    replica's revocation list holds them for one access-token lifetime."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    fmt = lambda t: t.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if backend == "sqlite":
+        import sqlite3
+        db = sqlite3.connect(db_url[len("sqlite://"):], timeout=30)
+        user = db.execute("SELECT id FROM users LIMIT 1").fetchone()[0]
+        stamp, until = fmt(now), fmt(now + datetime.timedelta(days=1))
+        db.executemany(
+            "INSERT INTO sessions (id, user_id, secret, counter, rotated_at, created_at, last_used_at, "
+            "expires_at, remember_me, amr, aal, revoked_at, revoked_reason) "
+            "VALUES (?, ?, x'00', 0, ?, ?, ?, ?, 0, '[\"pwd\"]', 'aal1', ?, 'logout')",
+            [(str(uuid.uuid4()), user, stamp, stamp, stamp, until, stamp) for _ in range(n)])
+        db.commit()
+        db.close()
+    else:
+        utc = "(now() AT TIME ZONE 'utc')"
+        subprocess.run(["psql", db_url, "-qc",
+                        "INSERT INTO sessions (id, user_id, secret, counter, rotated_at, created_at, last_used_at, "
+                        "expires_at, remember_me, amr, aal, revoked_at, revoked_reason) "
+                        f"SELECT gen_random_uuid()::text, (SELECT id FROM users LIMIT 1), '\\x00'::bytea, 0, {utc}, {utc}, "
+                        f"{utc}, {utc} + interval '1 day', false, '[\"pwd\"]', 'aal1', {utc}, 'logout' "
+                        f"FROM generate_series(1, {n})"], check=True)
+
+
+def revocation_list_ab(binary, env, backend, db_url, access_file, args):
+    """The reused-token check with the revocation list off (`AUTHGATE_REVOCATION_LIST_INTERVAL=0`)
+    and on (REVOKED ended sessions listed): the same binary started twice on the same database,
+    measured one after the other in alternating order. Returns the runs and the on/off ratios."""
+    seed_revoked(backend, db_url, REVOKED)
+    servers = {}
+    try:
+        for mode, interval in (("off", "0"), ("on", "5s")):
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            servers[mode] = (Proc([binary, "serve"], {**env, "AUTHGATE_LISTEN": f"127.0.0.1:{port}",
+                                                      "AUTHGATE_REVOCATION_LIST_INTERVAL": interval}), base)
+            wait_ready(base)
+        runs, ratios = {}, []
+        for k in range(1 if args.smoke else PAIRS):
+            got = {}
+            for mode in (("off", "on") if k % 2 == 0 else ("on", "off")):
+                server, base = servers[mode]
+                got[mode] = measure(server, base + "/api/v1/auth/verify/", "check.lua", {"TOKENS": access_file}, args)
+            suffix = "" if k == 0 else f"_{k + 1}"
+            runs["check_reused_verify_list_off" + suffix] = got["off"]
+            runs["check_reused_verify_list_on" + suffix] = got["on"]
+            ratios.append(got["on"]["rps"] / max(got["off"]["rps"], 1e-9))
+        return runs, ratios
+    finally:
+        for server, _ in servers.values():
+            server.stop()
 
 
 def median(xs):
@@ -433,6 +496,11 @@ def report(c, results, args, link):
                 lines.append(f"| (PostgreSQL alone running the refresh's SQL, pgbench: {pc['rps']:.0f}/s, "
                              f"{pc['rps'] * 2 / max(rr['rps'], 1) * 100:.0f} % of what within 2× needs; "
                              f"authgate's refresh is {prr / max(pc['rps'], 1) * 100:.0f} % of it) | | |")
+        lr = sq.get("revocation_list_ratios") or []
+        if lr:
+            lines.append(f"| reused-token check with the revocation list on ({REVOKED:,} ended sessions listed) ≥ 95 % of it off "
+                         f"(median of {len(lr)} interleaved pairs: {', '.join(f'{x * 100:.1f} %' for x in lr)}) | "
+                         f"{median(lr) * 100:.1f} % | {verdict(median(lr) >= 0.95)} |")
         lines.append(f"| peak RSS under the mixed load ≤ 32 MB | {sq['peak_rss_mixed_mb']:.1f} MB | {verdict(sq['peak_rss_mixed_mb'] <= 32)} |")
         lines.append(f"| idle RSS ≤ 16 MB | {sq['idle_rss_mb']:.1f} MB | {verdict(sq['idle_rss_mb'] <= 16)} |")
         lines.append(f"| start to `/readyz` ≤ 100 ms (existing SQLite database) | {sq['start_to_ready_ms']:.0f} ms | {verdict(sq['start_to_ready_ms'] <= 100)} |")

@@ -492,15 +492,8 @@ impl Application {
             settings,
         });
         if state.revocations.is_on() {
-            let s = state.clone();
-            let loaded = web::block(move || -> anyhow::Result<usize> {
-                let mut conn = s.pool.get()?;
-                Ok(s.revocations.reload(&mut conn)?)
-            })
-            .await;
-            match loaded {
-                Ok(Ok(n)) => tracing::debug!(sessions = n, "revocation list loaded"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "loading the revocation list failed"),
+            match reload_revocations(&state).await {
+                Ok(n) => tracing::debug!(sessions = n, "revocation list loaded"),
                 Err(e) => tracing::warn!(error = %e, "loading the revocation list failed"),
             }
         }
@@ -638,25 +631,17 @@ impl Application {
                 }
             }
         });
-        let revocations = self.state.settings.revocation_list_interval;
+        let every = self.state.settings.revocation_list_interval;
         let state = self.state.clone();
-        let revocations = (!revocations.is_zero()).then(|| {
+        let revocations = (!every.is_zero()).then(|| {
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(revocations);
+                let mut tick = tokio::time::interval(every);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 tick.tick().await;
                 loop {
                     tick.tick().await;
-                    let s = state.clone();
-                    let outcome = web::block(move || -> anyhow::Result<usize> {
-                        let mut conn = s.pool.get()?;
-                Ok(s.revocations.reload(&mut conn)?)
-                    })
-                    .await;
-                    match outcome {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => tracing::warn!(error = %e, "revocation list reload failed; keeping the last list"),
-                        Err(e) => tracing::warn!(error = %e, "revocation list reload failed"),
+                    if let Err(e) = reload_revocations(&state).await {
+                        tracing::warn!(error = %e, "revocation list reload failed; keeping the last list");
                     }
                 }
             })
@@ -677,4 +662,14 @@ impl Application {
         }
         result
     }
+}
+
+/// Reloads the revocation list on the blocking pool; on failure the list is left as it was.
+async fn reload_revocations(state: &web::Data<AppState>) -> anyhow::Result<usize> {
+    let s = state.clone();
+    web::block(move || -> anyhow::Result<usize> {
+        let mut conn = s.pool.get()?;
+        Ok(s.revocations.reload(&mut conn)?)
+    })
+    .await?
 }
