@@ -51,6 +51,8 @@ pub struct AppState {
     pub ip_limits: crate::rate_limit::IpLimits,
     /// Answer-time estimates that keep unknown accounts from answering faster.
     pub answer_times: crate::service::answer_time::AnswerTimes,
+    /// The server secret one-time codes are hashed under.
+    pub code_key: crate::crypto::CodeKey,
     /// Recently ended sessions, refused by the stateless token checks.
     pub revocations: crate::tokens::revocation::RevocationList,
 }
@@ -367,6 +369,9 @@ impl Application {
         settings.check().map_err(anyhow::Error::msg)?;
         if settings.encryption_key.is_none() {
             tracing::warn!("AUTHGATE_ENCRYPTION_KEY is not set: session secrets and private signing keys are stored unencrypted");
+            if settings.password_pepper.is_none() {
+                tracing::warn!("neither AUTHGATE_ENCRYPTION_KEY nor AUTHGATE_PASSWORD_PEPPER is set: one-time codes are hashed under a key anyone can know, so a copy of the database reveals live codes");
+            }
         }
         if !settings.cookie_secure {
             tracing::warn!("AUTHGATE_COOKIE_SECURE=false: cookies travel over plain http; use only for local development");
@@ -489,6 +494,16 @@ impl Application {
             ip_limits: crate::rate_limit::IpLimits::new(&settings),
             answer_times: Default::default(),
             revocations,
+            code_key: crate::crypto::CodeKey::derive(
+                settings
+                    .encryption_key
+                    .as_ref()
+                    .map(|k| k.0.as_slice())
+                    .or(settings
+                        .password_pepper
+                        .as_ref()
+                        .map(|p| p.expose().as_bytes())),
+            ),
             settings,
         });
         if state.revocations.is_on() {

@@ -1,11 +1,12 @@
-//! One-time codes (DESIGN §2, §7): 6 digits from the CSPRNG, stored as SHA-256 salted with the
-//! row id, compared in constant time, 5 attempts then void, single use, a new one voids the
-//! previous one of the same purpose.
+//! One-time codes: 6 digits from the CSPRNG, stored as HMAC-SHA-256 under a server secret
+//! ([`CodeKey`]) of the row id and the code, compared in constant time, 5 attempts then void,
+//! single use, a new one voids the previous one of the same purpose.
 
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
+use crate::crypto::CodeKey;
 use crate::db::{self, codes::CodeRow, codes::NewCode, DbConnection};
 use crate::domain::OneTimeCode;
 
@@ -46,9 +47,10 @@ impl Purpose {
     }
 }
 
-/// Hex SHA-256 of `row id ‖ ":" ‖ code`: equal codes in two rows hash differently.
-pub fn hash(id: &str, code: &str) -> String {
-    crate::crypto::sha256_hex(format!("{id}:{code}").as_bytes())
+/// Hex HMAC-SHA-256 under `key` of `row id ‖ ":" ‖ code`: equal codes in two rows hash
+/// differently, and without the key a stolen hash cannot be tried against the million codes.
+pub fn hash(key: &CodeKey, id: &str, code: &str) -> String {
+    key.mac_hex(format!("{id}:{code}").as_bytes())
 }
 
 fn expiry(now: NaiveDateTime, ttl: Duration) -> NaiveDateTime {
@@ -60,6 +62,7 @@ fn expiry(now: NaiveDateTime, ttl: Duration) -> NaiveDateTime {
 /// moment the code exists in clear, to be put in a (sealed) mail.
 pub fn issue(
     conn: &mut DbConnection,
+    key: &CodeKey,
     user_id: &str,
     purpose: Purpose,
     target: Option<&str>,
@@ -75,7 +78,7 @@ pub fn issue(
             id: &id,
             user_id,
             purpose: purpose.as_str(),
-            code_hash: &hash(&id, code.expose()),
+            code_hash: &hash(key, &id, code.expose()),
             target,
             attempts: 0,
             created_at: now,
@@ -99,6 +102,7 @@ pub enum Checked {
 /// caller's write transaction, which must commit even on `Refused` so the attempt counts.
 pub fn check(
     conn: &mut DbConnection,
+    key: &CodeKey,
     user_id: &str,
     purposes: &[Purpose],
     code: &OneTimeCode,
@@ -108,7 +112,7 @@ pub fn check(
     let live = db::codes::live(conn, user_id, &names, now)?;
     let mut matched = None;
     for row in &live {
-        let presented = hash(&row.id, code.expose());
+        let presented = hash(key, &row.id, code.expose());
         let equal = aws_lc_rs::constant_time::verify_slices_are_equal(
             presented.as_bytes(),
             row.code_hash.as_bytes(),
@@ -135,11 +139,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hash_is_salted_by_the_row_id_and_never_the_code() {
-        let a = hash("row-a", "123456");
+    fn hash_is_keyed_salted_by_the_row_id_and_never_the_code() {
+        let key = CodeKey::derive(Some(b"a server secret of some length"));
+        let a = hash(&key, "row-a", "123456");
         assert_eq!(a.len(), 64);
-        assert_ne!(a, hash("row-b", "123456"));
-        assert_eq!(a, hash("row-a", "123456"));
+        assert_ne!(a, hash(&key, "row-b", "123456"));
+        assert_eq!(a, hash(&key, "row-a", "123456"));
+        assert_ne!(a, hash(&CodeKey::derive(None), "row-a", "123456"));
+        assert_ne!(
+            a,
+            crate::crypto::sha256_hex(b"row-a:123456"),
+            "not the old unkeyed form"
+        );
         assert!(!a.contains("123456"));
         assert_eq!(
             Purpose::parse("password_reset"),

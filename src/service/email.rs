@@ -87,7 +87,14 @@ pub fn queue_verification(
     user: &UserRow,
 ) -> diesel::QueryResult<()> {
     let ttl = state.settings.email_code_ttl;
-    let code = codes::issue(conn, &user.id, Purpose::EmailVerification, None, ttl)?;
+    let code = codes::issue(
+        conn,
+        &state.code_key,
+        &user.id,
+        Purpose::EmailVerification,
+        None,
+        ttl,
+    )?;
     queue_code_mail(
         state,
         conn,
@@ -115,7 +122,8 @@ pub fn verify(
         let user = find(conn, &who)?;
         let user_id = user.as_ref().map_or(NOBODY, |u| u.id.as_str());
         let purposes = [Purpose::EmailVerification, Purpose::EmailChange];
-        let Checked::Matched(row) = codes::check(conn, user_id, &purposes, &code)? else {
+        let Checked::Matched(row) = codes::check(conn, &state.code_key, user_id, &purposes, &code)?
+        else {
             return Ok(None);
         };
         let Some(user) = user else {
@@ -208,6 +216,7 @@ pub fn resend(state: &AppState, conn: &mut DbConnection, who: Subject) -> Result
     db::write_transaction(conn, |conn| {
         let code = codes::issue(
             conn,
+            &state.code_key,
             &user.id,
             purpose,
             Some(&to)
@@ -252,6 +261,7 @@ pub fn request_change(
     let ttl = state.settings.email_code_ttl;
     let code = codes::issue(
         conn,
+        &state.code_key,
         &user.id,
         Purpose::EmailChange,
         Some(new_email.as_str()),

@@ -28,7 +28,14 @@ pub fn forgot(state: &AppState, conn: &mut DbConnection, email: &Email) -> Resul
     db::write_transaction(conn, |conn| -> Result<(), ApiError> {
         match &user {
             Some(user) if !cooling => {
-                let code = codes::issue(conn, &user.id, Purpose::PasswordReset, None, ttl)?;
+                let code = codes::issue(
+                    conn,
+                    &state.code_key,
+                    &user.id,
+                    Purpose::PasswordReset,
+                    None,
+                    ttl,
+                )?;
                 queue_code_mail(
                     state,
                     conn,
@@ -108,7 +115,13 @@ pub fn reset(
             Err(_) => None,
         };
         let user_id = user.as_ref().map_or(NOBODY, |u| u.id.as_str());
-        let checked = codes::check(conn, user_id, &[Purpose::PasswordReset], &input.code)?;
+        let checked = codes::check(
+            conn,
+            &state.code_key,
+            user_id,
+            &[Purpose::PasswordReset],
+            &input.code,
+        )?;
         let (Checked::Matched(_), Some(user)) = (checked, user) else {
             return Ok(None);
         };

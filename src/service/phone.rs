@@ -57,6 +57,7 @@ pub fn request_binding(
     db::write_transaction(conn, |conn| {
         let code = codes::issue(
             conn,
+            &state.code_key,
             &user.id,
             Purpose::PhoneBinding,
             Some(phone.as_str()),
@@ -85,7 +86,13 @@ pub fn bind(
 ) -> Result<UserRow, ApiError> {
     let bound = db::write_transaction(conn, |conn| -> Result<Option<UserRow>, ApiError> {
         let user = users::active(conn, user_id)?;
-        let Checked::Matched(row) = codes::check(conn, &user.id, &[Purpose::PhoneBinding], code)?
+        let Checked::Matched(row) = codes::check(
+            conn,
+            &state.code_key,
+            &user.id,
+            &[Purpose::PhoneBinding],
+            code,
+        )?
         else {
             return Ok(None);
         };
@@ -151,7 +158,14 @@ pub fn request_sign_in(
         return Ok(false);
     };
     db::write_transaction(conn, |conn| {
-        let code = codes::issue(conn, &user.id, Purpose::SmsSignIn, None, SMS_CODE_TTL)?;
+        let code = codes::issue(
+            conn,
+            &state.code_key,
+            &user.id,
+            Purpose::SmsSignIn,
+            None,
+            SMS_CODE_TTL,
+        )?;
         notify::queue_sms(
             state,
             conn,
@@ -194,7 +208,13 @@ fn check_and_open(
     let user_id = user.as_ref().map_or(NOBODY, |u| u.id.as_str()).to_owned();
     let needs_totp = user.as_ref().is_some_and(|u| u.totp_secret.is_some());
     let matched = db::write_transaction(conn, |conn| -> Result<bool, ApiError> {
-        match codes::check(conn, &user_id, &[Purpose::SmsSignIn], &input.code)? {
+        match codes::check(
+            conn,
+            &state.code_key,
+            &user_id,
+            &[Purpose::SmsSignIn],
+            &input.code,
+        )? {
             // Rolled back: the SMS code stays usable for the retry with `code_totp`.
             Checked::Matched(_) if needs_totp && input.code_totp.is_none() => {
                 Err(ApiError::MfaRequired)

@@ -607,13 +607,15 @@ fn expire_leases(db_url: &str) {
 #[derive(diesel::QueryableByName)]
 struct StoredCode {
     #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
     code_hash: String,
 }
 
 fn stored(db_url: &str) -> (Vec<StoredMail>, Vec<StoredCode>) {
     use diesel::{Connection as _, RunQueryDsl as _};
     let mails = "SELECT body_text, status FROM outbox";
-    let codes = "SELECT code_hash FROM one_time_codes";
+    let codes = "SELECT id, code_hash FROM one_time_codes";
     match db_url.strip_prefix("sqlite://") {
         Some(path) => {
             let mut c = diesel::SqliteConnection::establish(path).unwrap();
@@ -649,6 +651,67 @@ both_backends! {
         assert_eq!(codes.len(), 1);
         assert_eq!(codes[0].code_hash.len(), 64);
         assert!(!codes[0].code_hash.contains(&code));
+        // Keyed: HMAC-SHA-256 under a key derived from the encryption key, not the plain
+        // SHA-256 anyone holding the database could try a million codes against.
+        let message = format!("{}:{code}", codes[0].id);
+        assert_ne!(codes[0].code_hash, authgate::crypto::sha256_hex(message.as_bytes()));
+        let key = authgate::crypto::CodeKey::derive(Some(&[7; 32]));
+        assert_eq!(codes[0].code_hash, key.mac_hex(message.as_bytes()));
+    }
+
+    async fn codes_are_keyed_by_the_pepper_without_an_encryption_key(backend) {
+        let smtp = SmtpServer::start().await;
+        let pepper = "a pepper of at least sixteen characters";
+        let app = mail_app(backend, &smtp, |s| {
+            s.password_pepper = Some(authgate::settings::Secret::new(pepper));
+        }).await;
+        let email = unique_email();
+        let (tokens, code) = app.signup_with_mail(&smtp, &email).await;
+        let (_, codes) = stored(&app.db.url);
+        let message = format!("{}:{code}", codes[0].id);
+        let key = authgate::crypto::CodeKey::derive(Some(pepper.as_bytes()));
+        assert_eq!(codes[0].code_hash, key.mac_hex(message.as_bytes()));
+        let ok = app.post_bearer(VERIFY, &tokens.access, &json!({"verification_code": code})).await;
+        assert_eq!(ok.status(), 200, "the keyed code verifies");
+    }
+
+    async fn the_keyed_hash_migration_voids_codes_stored_the_old_way(backend) {
+        let smtp = SmtpServer::start().await;
+        let app = mail_app(backend, &smtp, |_| {}).await;
+        let email = unique_email();
+        let (tokens, code) = app.signup_with_mail(&smtp, &email).await;
+        // The live code as an older version stored it (plain SHA-256), then the migration's SQL
+        // exactly as shipped.
+        use diesel::{Connection as _, RunQueryDsl as _};
+        let (_, codes) = stored(&app.db.url);
+        let legacy = authgate::crypto::sha256_hex(format!("{}:{code}", codes[0].id).as_bytes());
+        let set = format!("UPDATE one_time_codes SET code_hash = '{legacy}'");
+        let live = "UPDATE one_time_codes SET attempts = attempts WHERE consumed_at IS NULL";
+        let (before, voided) = match app.db.url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let mut c = diesel::SqliteConnection::establish(path).unwrap();
+                diesel::sql_query(set).execute(&mut c).unwrap();
+                let before = diesel::sql_query(live).execute(&mut c).unwrap();
+                let voided = diesel::sql_query(include_str!("../../migrations/sqlite/2026-12-04-000070_keyed_code_hashes/up.sql")).execute(&mut c).unwrap();
+                (before, voided)
+            }
+            None => {
+                let mut c = diesel::PgConnection::establish(&app.db.url).unwrap();
+                diesel::sql_query(set).execute(&mut c).unwrap();
+                let before = diesel::sql_query(live).execute(&mut c).unwrap();
+                let voided = diesel::sql_query(include_str!("../../migrations/postgresql/2026-12-04-000070_keyed_code_hashes/up.sql")).execute(&mut c).unwrap();
+                (before, voided)
+            }
+        };
+        assert_eq!((before, voided), (1, 1), "the live code stored the old way is voided");
+        let old = app.post_bearer(VERIFY, &tokens.access, &json!({"verification_code": code})).await;
+        assert_eq!(old.status(), 400, "a code stored the old way no longer works");
+        assert_eq!(error_code(old).await, "invalid_code");
+        // A new code, hashed the new way, does.
+        assert_eq!(app.post_bearer(RESEND, &tokens.access, &json!({})).await.status(), 202);
+        let fresh = smtp.wait_for_nth(&email, 2, Duration::from_secs(10)).await.code();
+        let ok = app.post_bearer(VERIFY, &tokens.access, &json!({"verification_code": fresh})).await;
+        assert_eq!(ok.status(), 200);
     }
 
     async fn without_an_encryption_key_the_body_is_stored_plain_as_control(backend) {

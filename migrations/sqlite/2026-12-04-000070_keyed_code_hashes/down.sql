@@ -1,0 +1,2 @@
+-- Voided codes stay void: there is nothing to restore.
+SELECT 1;
