@@ -273,6 +273,22 @@ mod tests {
     }
 
     #[test]
+    fn a_bearer_token_stays_with_authgate_but_other_credentials_reach_the_app() {
+        let out =
+            upstream_request_headers(&map(&[("authorization", "Basic YXBwOnB3")]), &fwd(false));
+        assert_eq!(get(&out, "authorization"), "Basic YXBwOnB3");
+        let out =
+            upstream_request_headers(&map(&[("authorization", "bearer abc.def")]), &fwd(false));
+        assert!(!out.contains_key("authorization"));
+        let out = upstream_request_headers(&map(&[("x-app", "Bearer kept")]), &fwd(false));
+        assert_eq!(
+            get(&out, "x-app"),
+            "Bearer kept",
+            "only Authorization is read as a token"
+        );
+    }
+
+    #[test]
     fn spoofable_headers_vanish_in_every_spelling() {
         let h = map(&[
             ("X_Auth_User_Id", "victim"),

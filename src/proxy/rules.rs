@@ -158,6 +158,10 @@ mod tests {
         assert!(!is_public(&[], "/"));
         assert!(PathPattern::parse("assets/*").is_err());
         assert!(PathPattern::parse("/a*/b").is_err());
+        assert!(
+            PathPattern::parse("/a*/*").is_err(),
+            "one wildcard, at the end"
+        );
     }
 
     #[test]
