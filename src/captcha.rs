@@ -1,4 +1,4 @@
-//! Captcha verification against the provider's `siteverify` endpoint (DESIGN §6). Which routes
+//! Captcha verification against the provider's `siteverify` endpoint. Which routes
 //! require it is decided in one place, `crate::startup::CAPTCHA_ROUTES`; the token is read by
 //! `crate::http::captcha`. This module only talks to the provider and judges its answer.
 //!

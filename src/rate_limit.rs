@@ -1,4 +1,4 @@
-//! In-memory per-IP limits (DESIGN §7), one process each: the request rates of
+//! In-memory per-IP limits, one process each: the request rates of
 //! [`limit_requests`] (one middleware keyed by route, so no handler has to remember it) and the
 //! hourly cap on mail-sending requests ([`IpWindowLimit`], checked where a send is requested).
 //! Per-account state (the sign-in lockout, code attempts) lives in the database instead, so
@@ -228,7 +228,7 @@ impl IpLimits {
     }
 }
 
-/// The one middleware for per-IP request rates (DESIGN §7): it picks the budget from the route
+/// The one middleware for per-IP request rates: it picks the budget from the route
 /// (and, for `token/`, from the grant type in the body), answers 429 with `Retry-After` and the
 /// envelope when it is spent, and counts failed sign-ins per IP after the handler answered.
 /// The IP comes from [`client_ip`], so `X-Forwarded-For` counts only from trusted proxies;

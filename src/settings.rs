@@ -209,7 +209,7 @@ pub enum SameSite {
     None,
 }
 
-/// Which captcha service verifies the tokens of public endpoints (DESIGN §6).
+/// Which captcha service verifies the tokens of public endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CaptchaProvider {
     /// No captcha: tokens are ignored.
@@ -812,7 +812,7 @@ pub struct Settings {
     )]
     pub mail_per_ip_per_hour: u32,
 
-    // --- Rate limits and lockout (DESIGN §7) ---
+    // --- Rate limits and lockout ---
     /// Sign-in failure lockout per account, known or unknown alike, kept in the database so
     /// replicas share it: `failures:lock` steps, e.g. `5:30s,10:5m,20:1h` (from 5 consecutive
     /// failures each further failure locks the login for 30 s, from 10 for 5 min, from 20 for
@@ -885,7 +885,7 @@ pub struct Settings {
     /// and demonstrations only; not part of the API).
     #[arg(long, env = "AUTHGATE_DEMO", default_value_t = false, action = ArgAction::Set, global = true)]
     pub demo: bool,
-    /// Sidecar proxy mode (DESIGN §10): the app to stand in front of, as `http://host:port`.
+    /// Sidecar proxy mode: the app to stand in front of, as `http://host:port`.
     /// Every request that is not authgate's own is checked like `verify/` and forwarded there.
     /// Off when unset.
     #[arg(long, env = "AUTHGATE_UPSTREAM", value_parser = upstream_url, global = true)]

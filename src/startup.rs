@@ -60,10 +60,10 @@ pub struct AppState {
 /// Forward-auth checks arriving with the original request path appended (Envoy).
 pub const VERIFY_PREFIXED: &str = "/api/v1/auth/verify/{tail:.*}";
 
-/// Largest accepted JSON body (DESIGN §5).
+/// Largest accepted JSON body.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
-/// The public endpoints that require a captcha token when a provider is configured (DESIGN §6),
+/// The public endpoints that require a captcha token when a provider is configured,
 /// declared here once: `configure` wraps the POST route of each listed path in
 /// `crate::http::captcha::require_captcha`, so an endpoint added to `route_table()` under one of
 /// these paths is protected with no code in its handler. Paths not served yet are listed on purpose.
@@ -251,7 +251,7 @@ fn registered_path(path: &str) -> String {
 const AUTH_SCOPE: &str = "/api/v1/auth";
 const WELL_KNOWN_SCOPE: &str = "/.well-known";
 
-/// Registers the route table. In proxy mode `/` is the upstream's (DESIGN §10), so authgate's
+/// Registers the route table. In proxy mode `/` is the upstream's, so authgate's
 /// info route is left out and the default service forwards it.
 ///
 /// The API and `/.well-known` routes sit under one scope each, so a path that is neither (every
@@ -581,7 +581,7 @@ impl Application {
         self.state.clone()
     }
 
-    /// Starts a graceful stop (DESIGN §9): `/readyz` turns 503 at once, the service keeps serving
+    /// Starts a graceful stop: `/readyz` turns 503 at once, the service keeps serving
     /// for `AUTHGATE_SHUTDOWN_DELAY`, then stops accepting and lets in-flight requests finish
     /// within `AUTHGATE_SHUTDOWN_TIMEOUT`.
     pub fn shutdown_trigger(&self) -> impl std::future::Future<Output = ()> + Send + 'static {

@@ -1,4 +1,4 @@
-//! Password hashing (DESIGN §2): bcrypt over a fixed-length HMAC-SHA-384 pre-hash, so every byte
+//! Password hashing: bcrypt over a fixed-length HMAC-SHA-384 pre-hash, so every byte
 //! of a long password counts (bcrypt alone ignores everything past 72 bytes and stops at NUL).
 //!
 //! Stored form: `$agv1$` followed by the bcrypt hash of the pre-hash. A hash without the prefix

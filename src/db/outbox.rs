@@ -1,4 +1,4 @@
-//! Queries on `outbox`: messages waiting to be sent (DESIGN §6).
+//! Queries on `outbox`: messages waiting to be sent.
 //!
 //! A message is `pending` until a sender claims it; a claim moves it to `sending` and pushes
 //! `next_attempt_at` forward by a lease, so a sender that dies mid-send leaves a row that is

@@ -1,4 +1,4 @@
-//! Queries on `sessions`: one row per sign-in, holding the refresh-token state (DESIGN §3).
+//! Queries on `sessions`: one row per sign-in, holding the refresh-token state.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;

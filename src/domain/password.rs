@@ -1,7 +1,7 @@
 use super::Invalid;
 
-/// A password as typed: 8 characters at least, 1024 bytes at most, every byte significant
-/// (DESIGN §7). `Debug` never shows it.
+/// A password as typed: 8 characters at least, 1024 bytes at most, every byte significant.
+/// `Debug` never shows it.
 #[derive(Clone)]
 pub struct Password(String);
 

@@ -1,9 +1,9 @@
 //! The captcha gate: an actix middleware that `crate::startup` wraps around exactly the routes
 //! listed in `crate::startup::CAPTCHA_ROUTES`, so a handler never has to remember it.
 //!
-//! When a provider is configured, the request's token is taken from the JSON body field `captcha`
-//! (seed 001), else from the `X-Captcha-Token` header, else from the `captcha` query parameter
-//! (seed 004), and verified before the handler runs. The body (at most 16 KiB) is buffered to read
+//! When a provider is configured, the request's token is taken from the JSON body field
+//! `captcha`, else from the `X-Captcha-Token` header, else from the `captcha` query parameter,
+//! and verified before the handler runs. The body (at most 16 KiB) is buffered to read
 //! it and handed back to the handler untouched. Without a provider the gate does nothing.
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -33,7 +33,7 @@ struct GrantType {
     grant_type: String,
 }
 
-/// `token/` needs a captcha for its password grant only (DESIGN §6): a refresh-token grant is a
+/// `token/` needs a captcha for its password grant only: a refresh-token grant is a
 /// refresh, and refresh never asks for one. Any other grant (or none) is checked.
 fn is_refresh_grant(req: &ServiceRequest, body: &[u8]) -> bool {
     req.path().trim_end_matches('/') == "/api/v1/auth/token" && is_refresh_grant_body(body)

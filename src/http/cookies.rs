@@ -1,4 +1,4 @@
-//! The two cookies of DESIGN §4. The refresh cookie is scoped to the auth API's path so it is
+//! The two session cookies. The refresh cookie is scoped to the auth API's path so it is
 //! sent only where it is used.
 
 use actix_web::cookie::{self, Cookie};

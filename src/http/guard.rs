@@ -1,4 +1,4 @@
-//! One middleware for the browser rules of DESIGN §4.
+//! One middleware for the browser rules (CSRF, CORS, JSON-only bodies).
 //!
 //! - CSRF: bodies are JSON (so a plain HTML form cannot post), and an unsafe request carrying our
 //!   cookies is refused when it comes from another site (fetch metadata, else `Origin`, else
@@ -150,7 +150,7 @@ fn check(
     None
 }
 
-/// The cookie CSRF rule alone (DESIGN §4); proxied requests pass through this one only.
+/// The cookie CSRF rule alone; proxied requests pass through this one only.
 fn csrf_check(
     req: &ServiceRequest,
     state: &AppState,

@@ -2,7 +2,7 @@
 //! should carry. API answers under `/api/v1/auth/` carry tokens, cookies or codes, so they are
 //! never stored (`Cache-Control: no-store`); every answer gets `nosniff`, `no-referrer` and a
 //! Content-Security-Policy (a restrictive one unless the handler set its own, as the demo page
-//! does). No `Server` header is ever sent. Responses proxied from the upstream (DESIGN §10) are
+//! does). No `Server` header is ever sent. Responses proxied from the upstream are
 //! left exactly as the upstream sent them.
 
 use actix_web::body::MessageBody;

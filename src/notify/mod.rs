@@ -1,4 +1,4 @@
-//! Outgoing mail (DESIGN §6): written to the `outbox` table in the transaction that causes it,
+//! Outgoing mail: written to the `outbox` table in the transaction that causes it,
 //! delivered by a background sender with retries and backoff. A request never waits on SMTP.
 
 pub mod mailer;
@@ -110,7 +110,7 @@ pub fn wake(state: &AppState) {
 }
 
 /// Seconds left before another code message may go to this recipient (the per-recipient
-/// cooldown and hourly cap, DESIGN §7), or `None` when one may go now. Kept in the database (the
+/// cooldown and hourly cap), or `None` when one may go now. Kept in the database (the
 /// outbox) so replicas share it.
 pub fn cooldown_left(
     state: &AppState,
@@ -162,7 +162,7 @@ const FAST_PHASE: Duration = Duration::from_secs(3600);
 const FAST_CAP: Duration = Duration::from_secs(30);
 const SLOW_INTERVAL: Duration = Duration::from_secs(300);
 
-/// When to retry after the `attempts`-th failed attempt of a message of this `age` (DESIGN §6):
+/// When to retry after the `attempts`-th failed attempt of a message of this `age`:
 /// from 1 s doubling up to 30 s during the first hour, then every 5 minutes, and `None` (give
 /// up) once the message is 24 hours old.
 pub fn retry_delay(attempts: i32, age: Duration) -> Option<Duration> {

@@ -1,4 +1,4 @@
-//! Sidecar proxy mode (DESIGN §10): with `AUTHGATE_UPSTREAM` set, every request that is not
+//! Sidecar proxy mode: with `AUTHGATE_UPSTREAM` set, every request that is not
 //! authgate's own is checked exactly like `verify/` (no database) and streamed to the upstream.
 //!
 //! One awc client per worker thread (awc is actix's own client and, like the worker, single

@@ -77,7 +77,7 @@ pub fn is_required(patterns: &[PathPattern], path: &str) -> bool {
             || crate::http::canonical::without_parameters(path).is_some_and(|p| applies(&p)))
 }
 
-/// authgate's own paths (DESIGN §10); never forwarded, whatever the mode. `path` is the
+/// authgate's own paths; never forwarded, whatever the mode. `path` is the
 /// normalised path the router saw.
 pub fn is_own_path(path: &str) -> bool {
     const PREFIXES: &[&str] = &["/api/v1/auth", "/.well-known"];

@@ -1,4 +1,4 @@
-//! `signup/`, `signin/`, `custom-refresh/`, `custom-logout/` (seed 001).
+//! `signup/`, `signin/`, `custom-refresh/`, `custom-logout/`.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};

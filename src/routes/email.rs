@@ -1,4 +1,4 @@
-//! `verify-email/` and `verify-email/resend/` (seed 001, DESIGN §5).
+//! `verify-email/` and `verify-email/resend/`.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpResponse};

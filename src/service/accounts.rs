@@ -10,7 +10,7 @@ use crate::service::password::PasswordVerdict;
 use crate::service::sessions::{self, Issued, NewSessionFor};
 use crate::startup::AppState;
 
-/// A contact handle from seed 000's registration form.
+/// A contact handle from a registration form.
 #[derive(Debug, Clone)]
 pub struct Contact {
     pub kind: &'static str,
@@ -54,7 +54,7 @@ pub struct SignUp {
 }
 
 /// Creates the account (`hash` from [`crate::service::password::hash_new`]) and signs it in.
-/// A taken email is 409 (DESIGN §5).
+/// A taken email is 409.
 pub fn sign_up(
     state: &AppState,
     conn: &mut DbConnection,

@@ -1,4 +1,4 @@
-//! Email verification (sign-up code, resend) and email change (DESIGN §5 `verify-email/`,
+//! Email verification (sign-up code, resend) and email change (`verify-email/`,
 //! `verify-email/resend/`, `PATCH user/` with `email`).
 
 use std::time::Duration;

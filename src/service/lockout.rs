@@ -1,4 +1,4 @@
-//! The per-account sign-in lockout (DESIGN §7): consecutive password failures of one login lock
+//! The per-account sign-in lockout: consecutive password failures of one login lock
 //! it for a growing time, known and unknown accounts alike, and while it is locked every attempt
 //! (the right password too) gets 429 with `Retry-After`. The state is in the database
 //! (`signin_throttle`), so every replica sees it and a restart keeps it. Rows are keyed by an

@@ -1,7 +1,7 @@
 //! TOTP second factor (RFC 6238: 30 s steps, 6 digits, HMAC-SHA-1 for authenticator apps) and
 //! re-authentication for sensitive changes. The secret is sealed at rest; every accepted step
 //! is stored so a code works once; wrong codes lock the account's second factor for a growing
-//! delay (DESIGN §7).
+//! delay.
 
 use std::time::Duration;
 
@@ -171,7 +171,7 @@ pub fn check_code(
     Ok(false)
 }
 
-/// What `mfa/totp/confirm/` received: one code, or two consecutive codes (seed 002).
+/// What `mfa/totp/confirm/` received: one code, or two consecutive codes.
 pub enum Confirmation {
     One(String),
     Two(String, String),

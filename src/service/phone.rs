@@ -1,4 +1,4 @@
-//! Phone numbers: binding one to an account with an SMS code, and signing in by SMS (DESIGN §5).
+//! Phone numbers: binding one to an account with an SMS code, and signing in by SMS.
 //! Codes: 6 digits, 5 minutes, 5 attempts, single use; per-number send cooldown shared with mail.
 
 use std::time::Duration;

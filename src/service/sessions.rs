@@ -1,4 +1,4 @@
-//! Sessions and their refresh tokens (DESIGN §3).
+//! Sessions and their refresh tokens.
 
 use std::time::Duration;
 
@@ -121,7 +121,7 @@ enum Step {
     Invalid,
 }
 
-/// Exchanges a refresh token for the next one (DESIGN §3): the current token rotates; the
+/// Exchanges a refresh token for the next one: the current token rotates; the
 /// previous one inside the grace window gets the current token again; anything older revokes the
 /// session. Concurrent refreshes of one session serialise on the counter.
 ///

@@ -1,4 +1,4 @@
-//! The user object every endpoint returns (DESIGN §5, `GET user/`).
+//! The user object every endpoint returns (`GET user/`).
 
 use chrono::{NaiveDateTime, SecondsFormat};
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! Verified-token cache (DESIGN §8): a signature check costs far more than the HTTP around it,
+//! Verified-token cache: a signature check costs far more than the HTTP around it,
 //! and clients present the same token many times. Entries are keyed by the exact token string
 //! (a changed byte is a miss and is verified in full), never outlive the token's `exp` (plus the
 //! verification leeway), only verified tokens get in (random garbage cannot grow it), the size is

@@ -30,7 +30,7 @@ pub struct LoadedKey {
     pub decoding: DecodingKey,
     /// The public JWK, `None` for HS256 (a shared secret is never published).
     pub jwk: Option<Value>,
-    /// Signs from this time on (a rotated-in key is published first, DESIGN §3).
+    /// Signs from this time on (a rotated-in key is published first).
     pub activates_at: NaiveDateTime,
     /// Signs no more from this time on; still verifies until it leaves the JWKS.
     pub retired_at: Option<NaiveDateTime>,
@@ -364,7 +364,7 @@ fn pkcs8_pem(der: &[u8]) -> String {
     pem
 }
 
-/// Schedules a new signing key (DESIGN §3): it is published at once, signs from
+/// Schedules a new signing key: it is published at once, signs from
 /// `now + publish_delay` (longer than the JWKS cache time, so every verifier has it by then), and
 /// every current key of the algorithm retires at that moment and stays published for
 /// `retire_after` (twice the access-token lifetime) before it leaves the JWKS.

@@ -1,4 +1,4 @@
-//! Refresh tokens (DESIGN §3): `base64url(session id ‖ counter ‖ HMAC-SHA-256(secret, id ‖ counter))`.
+//! Refresh tokens: `base64url(session id ‖ counter ‖ HMAC-SHA-256(secret, id ‖ counter))`.
 //! Deterministic per session step, so two tabs presenting the same token get the same successor,
 //! and never stored: the session row keeps only the secret and the counter.
 

@@ -1,4 +1,4 @@
-//! CSRF and CORS for browser clients (DESIGN §4).
+//! CSRF and CORS for browser clients.
 
 use serde_json::json;
 

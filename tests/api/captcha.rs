@@ -1,4 +1,4 @@
-//! Captcha (DESIGN §6) against a local stand-in of each provider's siteverify endpoint: a
+//! Captcha against a local stand-in of each provider's siteverify endpoint: a
 //! wiremock server that only answers the exact form request the provider documents.
 
 use std::collections::BTreeMap;

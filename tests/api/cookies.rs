@@ -1,4 +1,4 @@
-//! Cookie attributes exactly as DESIGN §4.
+//! Cookie attributes exactly as documented in README (Cookies).
 
 use actix_web::cookie::{time::Duration, SameSite};
 

@@ -1,4 +1,4 @@
-//! The seed 001 flows end to end: signup → user → signin → refresh → logout.
+//! The core flows end to end: signup → user → signin → refresh → logout.
 
 use serde_json::Value;
 

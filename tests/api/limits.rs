@@ -1,5 +1,5 @@
-//! Rate limits, the sign-in lockout, response hygiene and enumeration parity (issue 7,
-//! DESIGN §7). Durations are shortened through the settings so no test sleeps long.
+//! Rate limits, the sign-in lockout, response hygiene and enumeration parity. Durations are
+//! shortened through the settings so no test sleeps long.
 
 use std::time::Duration;
 
@@ -414,7 +414,7 @@ both_backends! {
         assert_eq!(k.0, 202);
         assert_eq!(k, u, "sms/code");
         sms.code(phone, 2).await;
-        // Signup with a taken address stays 409 (DESIGN §5); signin parity is checked above.
+        // Signup with a taken address stays 409; signin parity is checked above.
         let r = app.signup(&known, PW).await;
         assert_eq!(r.status(), 409);
         assert_eq!(error_code(r).await, "email_taken");

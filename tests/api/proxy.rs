@@ -1,4 +1,4 @@
-//! Sidecar proxy mode (DESIGN §10) against a real upstream started by the test: an HTTP server
+//! Sidecar proxy mode against a real upstream started by the test: an HTTP server
 //! that echoes what it received, streams large bodies both ways, stalls on demand and echoes
 //! WebSocket frames.
 

@@ -1,4 +1,4 @@
-//! Refresh-token rotation, grace, reuse detection and lifetimes (DESIGN §3).
+//! Refresh-token rotation, grace, reuse detection and lifetimes.
 
 use std::time::Duration;
 

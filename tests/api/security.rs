@@ -344,7 +344,7 @@ both_backends! {
     }
 
     async fn passwords_sharing_a_72_byte_prefix_are_different_passwords(backend) {
-        // bcrypt alone reads 72 bytes; the pre-hash (DESIGN §2) makes the rest count, including
+        // bcrypt alone reads 72 bytes; the pre-hash makes the rest count, including
         // for multi-byte characters that straddle byte 72 and for NUL bytes past it.
         let app = TestApp::spawn(backend).await;
         let prefix = "x".repeat(71);

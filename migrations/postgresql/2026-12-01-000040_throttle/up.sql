@@ -1,4 +1,4 @@
--- Sign-in failure lockout (issue 7, DESIGN §7), shared by every replica. One row per login
+-- Sign-in failure lockout, shared by every replica. One row per login
 -- that failed recently, known account or not: `login_key` is an HMAC-SHA-256 of the normalised
 -- login (never the login itself). `failures` counts consecutive failures; `locked_until` is set
 -- by the ladder (AUTHGATE_LOCKOUT_LADDER). A success or a password reset deletes the row.
