@@ -243,6 +243,10 @@ mod tests {
         assert!(!prefers_html("application/json, text/html;q=0.5"));
         assert!(!prefers_html("text/html;q=0"));
         assert!(prefers_html("application/json;q=0.5, text/html"));
+        assert!(
+            !prefers_html("text/html, application/json"),
+            "a tie goes to JSON: an API client listing both gets the 401, not a redirect"
+        );
     }
 
     #[test]
