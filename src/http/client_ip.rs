@@ -34,10 +34,13 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
     if !is_trusted(&peer) {
         return Some(peer);
     }
+    // A header line that is not text is read as one empty hop, which ends the walk, rather than
+    // dropped: a proxy that appends its hop to the client's last line would lose that hop with
+    // the client's junk, and the walk would reach what the client wrote on an earlier line.
     let hops: Vec<&str> = req
         .headers()
         .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.to_str().unwrap_or(""))
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .collect();
@@ -160,6 +163,24 @@ mod tests {
         );
         let ip = client_ip(&req("10.0.0.2", None), &trusted);
         assert_eq!(ip, Some("10.0.0.2".parse().unwrap()), "no header: the peer");
+    }
+
+    #[test]
+    fn a_header_line_that_is_not_text_ends_the_walk_instead_of_being_dropped() {
+        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
+        let spoof = TestRequest::default()
+            .peer_addr("10.0.0.2:1234".parse().unwrap())
+            .append_header(("x-forwarded-for", "6.6.6.6"))
+            .append_header((
+                "x-forwarded-for",
+                actix_web::http::header::HeaderValue::from_bytes(b"\xff, 198.51.100.7").unwrap(),
+            ))
+            .to_http_request();
+        assert_eq!(
+            client_ip(&spoof, &trusted),
+            Some("10.0.0.2".parse().unwrap()),
+            "the earlier line is never reached"
+        );
     }
 
     #[test]

@@ -337,6 +337,12 @@ both_backends! {
         for xff in ["6.6.6.6, unknown", "6.6.6.6, 203.0.113.5:4711x", "6.6.6.6, [2001:db8::5", "6.6.6.6, _obfuscated", "6.6.6.6, "] {
             assert_eq!(seen(xff).await, "127.0.0.1", "{xff}");
         }
+        // A line that is not text ends the walk too; dropping it would reach the line before it.
+        let r = app.client.get(app.url("/"))
+            .header("x-forwarded-for", "6.6.6.6")
+            .header("x-forwarded-for", reqwest::header::HeaderValue::from_bytes(b"\xff, 198.51.100.7").unwrap())
+            .send().await.unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap()["ip"], "127.0.0.1", "a line that is not text");
         // Exactly parsed forms with a port are addresses.
         assert_eq!(seen("6.6.6.6, 203.0.113.5:4711").await, "203.0.113.5");
         assert_eq!(seen("6.6.6.6, [2001:db8::5]:443").await, "2001:db8::5");
