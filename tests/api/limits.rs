@@ -69,11 +69,11 @@ impl TestApp {
     }
 }
 
-/// The median, over 13 back-to-back pairs in alternating order, of how long `path` takes for
+/// The median, over 21 back-to-back pairs in alternating order, of how long `path` takes for
 /// `known` over how long for `unknown`: a pair shares its moment of machine load.
 async fn paired_ratio(app: &TestApp, path: &str, known: &Value, unknown: &Value) -> f64 {
     let mut ratios = Vec::new();
-    for i in 0..13 {
+    for i in 0..21 {
         let mut pair = [Duration::ZERO; 2];
         let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
         for which in order {
@@ -442,9 +442,12 @@ both_backends! {
             ("/api/v1/auth/sms/code/", json!({"phone": phone}), json!({"phone": "+442079460958"})),
         ] {
             let ratio = paired_ratio(&app, path, &known_body, &unknown_body).await;
-            // Without the padding an unknown account answers 1.4-1.7x faster (see the forgot
-            // test in mail.rs, which measured it).
-            assert!((0.6..=1.25).contains(&ratio), "{path}: known / unknown median ratio {ratio:.2}");
+            // Without the padding an unknown account answers faster: 1.76 measured on PostgreSQL
+            // (its commit waits for a WAL flush), which this bound refuses; on SQLite the gap is
+            // inside the noise, so the PostgreSQL half is the one that catches a missing pad.
+            // With the padding the median sat at 0.74-1.07 on a quiet machine and once at 0.53
+            // with the suite and a mutation run sharing 2 cores.
+            assert!((0.45..=1.3).contains(&ratio), "{path}: known / unknown median ratio {ratio:.2}");
         }
     }
 

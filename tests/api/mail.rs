@@ -261,17 +261,18 @@ both_backends! {
 
     async fn forgot_for_an_unknown_address_sends_nothing_and_answers_alike(backend) {
         let smtp = SmtpServer::start().await;
-        let app = mail_app(backend, &smtp, |_| {}).await;
+        let app = mail_app(backend, &smtp, |s| s.mail_per_ip_per_hour = 0).await;
         let known = unique_email();
         app.signup_with_mail(&smtp, &known).await;
         let unknown = unique_email();
 
         // Back-to-back pairs in alternating order, judged on the median of the pairs' ratios (as
         // the sign-in timing test). Measured here: padded 0.77-0.94; without the padding
-        // 1.38-1.50 on SQLite and 1.57-1.72 on PostgreSQL, which the upper bound refuses.
+        // 1.38-1.50 on SQLite and 1.57-1.72 on PostgreSQL, which the upper bound refuses; the
+        // lower one leaves room for a loaded machine (a padded answer overshooting).
         let mut ratios = Vec::new();
         let mut bodies = Vec::new();
-        for i in 0..13 {
+        for i in 0..21 {
             let mut pair = [Duration::ZERO; 2];
             let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
             for which in order {
@@ -289,11 +290,11 @@ both_backends! {
         assert!(bodies.windows(2).all(|w| w[0].1 == w[1].1 && w[0].2 == w[1].2), "identical answers: {bodies:?}");
         tokio::time::sleep(Duration::from_millis(800)).await;
         assert!(smtp.to(&unknown).is_empty(), "nothing is sent to an address without an account");
-        assert_eq!(smtp.to(&known).len(), 14, "control: the known address got every reset mail");
+        assert_eq!(smtp.to(&known).len(), 22, "control: the known address got every reset mail");
         ratios.sort_by(f64::total_cmp);
         let ratio = ratios[ratios.len() / 2];
-        eprintln!("forgot ({backend:?}): known / unknown, median of 13 pairs {ratio:.2} ({ratios:.2?})");
-        assert!((0.6..=1.25).contains(&ratio), "known and unknown addresses should cost about the same: {ratios:.2?}");
+        eprintln!("forgot ({backend:?}): known / unknown, median of 21 pairs {ratio:.2} ({ratios:.2?})");
+        assert!((0.45..=1.3).contains(&ratio), "known and unknown addresses should cost about the same: {ratios:.2?}");
     }
 
     async fn password_change_keeps_the_caller_and_revokes_other_sessions(backend) {
