@@ -23,17 +23,6 @@ async fn refresh_grant(app: &TestApp, token: &str) -> reqwest::Response {
     .await
 }
 
-fn kid_of(jwt: &str) -> String {
-    use base64::Engine as _;
-    let header: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(jwt.split('.').next().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
-    header["kid"].as_str().unwrap().to_owned()
-}
-
 both_backends! {
     async fn token_endpoint_password_and_refresh_grants(backend) {
         let app = TestApp::spawn_with(backend, |s| s.refresh_reuse_grace = Duration::ZERO).await;

@@ -538,3 +538,26 @@ fn dechunk(mut rest: &str) -> String {
     }
     out
 }
+
+/// The `kid` in a JWT's header.
+pub fn kid_of(jwt: &str) -> String {
+    use base64::Engine as _;
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(jwt.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+/// The routes a configured captcha provider guards, written out here rather than read from the
+/// implementation: a route dropped from the gate must fail the tests that use this list.
+pub const CAPTCHA_GUARDED: [&str; 6] = [
+    "/api/v1/auth/signup/",
+    "/api/v1/auth/signin/",
+    "/api/v1/auth/token/",
+    "/api/v1/auth/password/forgot/",
+    "/api/v1/auth/verify-email/resend/",
+    "/api/v1/auth/sms/code/",
+];
