@@ -442,12 +442,14 @@ both_backends! {
             ("/api/v1/auth/sms/code/", json!({"phone": phone}), json!({"phone": "+442079460958"})),
         ] {
             let ratio = paired_ratio(&app, path, &known_body, &unknown_body).await;
-            // Without the padding an unknown account answers faster: 1.76 measured on PostgreSQL
-            // (its commit waits for a WAL flush), which this bound refuses; on SQLite the gap is
-            // inside the noise, so the PostgreSQL half is the one that catches a missing pad.
-            // With the padding the median sat at 0.74-1.07 on a quiet machine and once at 0.53
-            // with the suite and a mutation run sharing 2 cores.
-            assert!((0.45..=1.3).contains(&ratio), "{path}: known / unknown median ratio {ratio:.2}");
+            // Judged on PostgreSQL, where the gap the padding closes lives (a committed code
+            // waits for a WAL flush): unpadded, an unknown account answered 1.76x faster, which
+            // this bound refuses; padded, the median sat at 0.74-1.07. On SQLite a commit costs
+            // microseconds, the unpadded gap is inside the noise, and under the whole suite's load
+            // the ratio swung from 0.53 to 1.74 either way: it would measure the machine.
+            if backend == Backend::Postgres {
+                assert!((0.45..=1.3).contains(&ratio), "{path}: known / unknown median ratio {ratio:.2}");
+            }
         }
     }
 
