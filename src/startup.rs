@@ -542,7 +542,9 @@ impl Application {
             .wrap(from_fn(crate::rate_limit::limit_requests))
             .wrap(from_fn(crate::http::guard::request_guard))
             // Every layer inside this one, the router included, sees the canonical path.
-            .wrap(from_fn(crate::http::canonical::canonical_path))
+            .wrap(from_fn(move |req, next| {
+                crate::http::canonical::canonical_path(req, next, proxy_mode)
+            }))
             .wrap(from_fn(crate::http::hygiene::response_headers))
             .wrap(from_fn(crate::telemetry::request_span))
         })

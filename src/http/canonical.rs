@@ -23,10 +23,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::uri::{PathAndQuery, Uri};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::web::{self, Bytes};
+use actix_web::web::Bytes;
 
 use crate::error::envelope;
-use crate::startup::AppState;
 
 /// Why a path has no safe canonical form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,14 +224,13 @@ fn trim_trailing(path: &str) -> &str {
 }
 
 /// The middleware: every request's URI is rewritten to its canonical path before any other
-/// layer sees it, or the request is refused with 400 `invalid_path`.
+/// layer sees it, or the request is refused with 400 `invalid_path`. `proxy_mode`: whether
+/// paths outside authgate's own are forwarded (they keep their trailing slash).
 pub async fn canonical_path(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
+    proxy_mode: bool,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let proxy_mode = req
-        .app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.settings.upstream.is_some());
     let rewritten = match decide(req.path(), proxy_mode) {
         Ok(None) => None,
         Ok(Some(path)) => Some(path),
