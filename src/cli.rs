@@ -5,8 +5,99 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::settings::{Cli, Command, InvitesAction, KeysAction, Settings, UsersAction};
+use clap::{Parser, Subcommand};
+
+use crate::settings::Settings;
 use crate::startup::Application;
+
+#[derive(Debug, Parser)]
+#[command(name = "authgate", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Exit 0 when the local /readyz answers 200 (for Docker HEALTHCHECK without curl).
+    Healthcheck,
+    /// Signing keys: list them, or schedule a rotation.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Accounts: create (password read from stdin), list, disable (ends every session), enable.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// Invitation codes for AUTHGATE_INVITE_ONLY=true: create (prints the code) and list.
+    Invites {
+        #[command(subcommand)]
+        action: InvitesAction,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum UsersAction {
+    /// Create an account; the password is read from standard input (first line).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Mark the address as verified.
+        #[arg(long)]
+        verified: bool,
+    },
+    /// Every account with its state.
+    List,
+    /// Disable an account and end every session of it at once.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum InvitesAction {
+    /// Create a code and print it (only its hash is stored).
+    Create {
+        /// How many signups the code allows.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// Lifetime, e.g. `7d` (default: no expiry).
+        #[arg(long, value_parser = crate::settings::values::duration)]
+        expires: Option<Duration>,
+    },
+    /// Every code (hash prefix, uses, expiry).
+    List,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeysAction {
+    /// Every stored key with its state (pending, active, retired, expired).
+    List,
+    /// Publish a new key now; it signs after AUTHGATE_KEY_PUBLISH_DELAY and the current one
+    /// retires then, staying published for twice the access-token lifetime.
+    Rotate,
+}
+
+/// Settings parsed from the command line and environment.
+pub fn parse() -> Cli {
+    Cli::parse()
+}
 
 pub async fn run(cli: Cli) -> ExitCode {
     let settings = cli.settings;
@@ -56,7 +147,7 @@ async fn new_password_allowed(
         &settings.product_name,
         &settings.password_context_words,
     );
-    let breach = crate::breach::BreachChecker::from_settings(settings);
+    let breach = crate::clients::breach::BreachChecker::from_settings(settings);
     let http = reqwest::Client::builder()
         .user_agent(concat!("authgate/", env!("CARGO_PKG_VERSION")))
         .build()?;
@@ -351,5 +442,16 @@ async fn shutdown_signal() -> std::io::Result<&'static str> {
     {
         tokio::signal::ctrl_c().await?;
         Ok("ctrl-c")
+    }
+}
+
+#[cfg(test)]
+mod cli_tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 }

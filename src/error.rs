@@ -1,11 +1,7 @@
-//! The one error type at the HTTP edge. Every failure leaves the service as
-//! `{"error": "<code>", "message": "..."}` with its status; 500s are opaque to the client and the
-//! whole cause chain goes to the log.
-
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+//! The one error type of the service layer and below: each variant is a failure a caller can
+//! act on, with a stable code (`ApiError::code`). It knows nothing of HTTP; `crate::http::error`
+//! maps it to a status and the `{"error": "<code>", "message": "..."}` envelope, so a service
+//! can be called from the CLI or a test as it is from a route.
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -73,13 +69,6 @@ pub enum ApiError {
     UpstreamTimeout,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
-}
-
-/// The wire form of every error.
-#[derive(Debug, Serialize)]
-pub struct ErrorBody<'a> {
-    pub error: &'a str,
-    pub message: String,
 }
 
 impl ApiError {
@@ -165,92 +154,8 @@ fn is_transient(message: &str) -> bool {
         || m.contains("no connection to the server")
 }
 
-impl From<crate::db::PoolError> for ApiError {
-    fn from(_: crate::db::PoolError) -> Self {
-        Self::Unavailable("database")
-    }
-}
-
-impl From<actix_web::error::BlockingError> for ApiError {
-    fn from(e: actix_web::error::BlockingError) -> Self {
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
         Self::Internal(anyhow::anyhow!("blocking task failed: {e}"))
     }
-}
-
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::Validation { .. }
-            | Self::CaptchaInvalid
-            | Self::InvalidCode
-            | Self::WrongPassword => StatusCode::BAD_REQUEST,
-            Self::EmailNotVerified | Self::Aal2Required => StatusCode::FORBIDDEN,
-            Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
-            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::InvalidCredentials
-            | Self::Unauthenticated
-            | Self::InvalidToken
-            | Self::SessionNotFound
-            | Self::InvalidRefreshToken
-            | Self::MfaRequired
-            | Self::RefreshTokenReused(_) => StatusCode::UNAUTHORIZED,
-            Self::CsrfRejected | Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::EmailTaken | Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Unavailable(_) | Self::Storage(_) | Self::CaptchaUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        match self {
-            Self::Internal(e) => tracing::error!(error = ?e, "request failed"),
-            Self::Unavailable(dep) => tracing::warn!(dependency = dep, "dependency unavailable"),
-            Self::Storage(what) => {
-                tracing::error!(storage = what, "database storage cannot take writes")
-            }
-            _ => {}
-        }
-        let mut resp = HttpResponse::build(status);
-        match self {
-            // A token was presented and cannot be used (RFC 6750).
-            Self::InvalidToken | Self::SessionNotFound => {
-                resp.insert_header((
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Bearer error="invalid_token""#),
-                ));
-            }
-            Self::Unavailable(_) | Self::Storage(_) | Self::CaptchaUnavailable => {
-                resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
-            }
-            Self::TooManyRequests { retry_after } => {
-                resp.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after)));
-            }
-            // RFC 9110: every 401 names a scheme.
-            _ if status == StatusCode::UNAUTHORIZED => {
-                resp.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
-            }
-            _ => {}
-        }
-        resp.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-        resp.json(ErrorBody {
-            error: self.code(),
-            message: self.to_string(),
-        })
-    }
-}
-
-/// A ready-made envelope response for the places that are not handlers (extractor errors,
-/// default service, middleware).
-pub fn envelope(status: StatusCode, code: &str, message: impl Into<String>) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(ErrorBody {
-            error: code,
-            message: message.into(),
-        })
 }

@@ -4,6 +4,6 @@ use std::process::ExitCode;
 // runs the background loops (key reload, outbox), so it needs no worker threads of its own.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = authgate::settings::parse();
+    let cli = authgate::cli::parse();
     authgate::cli::run(cli).await
 }

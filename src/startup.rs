@@ -2,66 +2,20 @@
 //! before it starts (port 0 in tests).
 
 use std::net::TcpListener;
-use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::from_fn;
 use actix_web::{dev::Server, web, App, HttpRequest, HttpResponse, HttpServer, Route};
 use anyhow::Context as _;
 
-use crate::crypto::{password::PasswordHasher, sealing::Sealer};
-use crate::db::{self, Pool};
-use crate::error::envelope;
+use crate::http::error::envelope;
+use crate::http::json::BODY_LIMIT;
+use crate::state::AppState;
 use crate::routes;
 use crate::settings::Settings;
-use crate::tokens::access::TokenIssuer;
-use crate::tokens::KeyStore;
-
-/// Everything a request may need, built once and shared by every worker.
-pub struct AppState {
-    pub settings: Settings,
-    pub pool: Pool,
-    pub keys: Arc<KeyStore>,
-    pub tokens: TokenIssuer,
-    pub hasher: PasswordHasher,
-    pub sealer: Sealer,
-    pub metrics: crate::metrics::Metrics,
-    /// The private metrics listener's port, when `AUTHGATE_METRICS_LISTEN` is set.
-    pub metrics_port: Option<u16>,
-    /// Set when shutdown begins: `/readyz` answers 503 so load balancers stop sending traffic.
-    pub draining: std::sync::atomic::AtomicBool,
-    /// Where password hashing runs: one thread per core, below the workers' priority.
-    pub hashing: crate::hashing_pool::HashingPool,
-    /// The one outbound HTTP client (connection reuse, rustls); callers set per-request timeouts.
-    pub http_client: reqwest::Client,
-    /// The configured captcha provider; `None` when `AUTHGATE_CAPTCHA_PROVIDER=none`.
-    pub captcha: Option<crate::captcha::Verifier>,
-    /// Common-password and context-word rules for new passwords.
-    pub password_policy: crate::domain::PasswordPolicy,
-    /// The breached-password check; `None` unless `AUTHGATE_PASSWORD_BREACH_CHECK=true`.
-    pub breach: Option<crate::breach::BreachChecker>,
-    pub mailer: crate::notify::Mailer,
-    pub templates: crate::notify::Templates,
-    /// Woken when a request queues mail, so the sender does not wait for its next poll.
-    pub outbox_wake: tokio::sync::Notify,
-    /// Per-IP hourly cap on the endpoints that send mail.
-    pub mail_ip_limit: crate::rate_limit::IpWindowLimit,
-    /// Per-IP request rates of `crate::rate_limit::limit_requests`.
-    pub ip_limits: crate::rate_limit::IpLimits,
-    /// Answer-time estimates that keep unknown accounts from answering faster.
-    pub answer_times: crate::service::answer_time::AnswerTimes,
-    /// The server secret one-time codes are hashed under.
-    pub code_key: crate::crypto::CodeKey,
-    /// Recently ended sessions, refused by the stateless token checks.
-    pub revocations: crate::tokens::revocation::RevocationList,
-}
 
 /// Forward-auth checks arriving with the original request path appended (Envoy).
 pub const VERIFY_PREFIXED: &str = "/api/v1/auth/verify/{tail:.*}";
-
-/// Largest accepted JSON body.
-pub const BODY_LIMIT: usize = 16 * 1024;
 
 /// The public endpoints that require a captcha token when a provider is configured,
 /// declared here once: `configure` wraps the POST route of each listed path in
@@ -376,77 +330,8 @@ impl Application {
         if !settings.cookie_secure {
             tracing::warn!("AUTHGATE_COOKIE_SECURE=false: cookies travel over plain http; use only for local development");
         }
-        let sealer = Sealer::new(settings.encryption_key.as_ref())?;
-        let mailer = crate::notify::Mailer::new(&settings)?;
-        if settings.demo {
-            tracing::warn!(
-                "AUTHGATE_DEMO=true: serving the example SPA under /demo/; not for production"
-            );
-        }
-        if !mailer.is_smtp() {
-            tracing::warn!("AUTHGATE_SMTP_URL is not set: mail (with its codes) is written to the log instead of being sent; development only");
-        }
-        let templates = crate::notify::Templates::load(settings.mail_templates_dir.as_deref())?;
-        let metrics = crate::metrics::Metrics::new()?;
-        let pool = db::build_counted_pool(
-            &settings.database_url,
-            settings.database_pool_size,
-            settings.database_timeout,
-            metrics.db_checkouts.clone(),
-        );
-        let keys = Arc::new(KeyStore::new(
-            settings.jwt_algorithm,
-            settings.jwt_secret.clone(),
-            sealer.clone(),
-        ));
-        let hasher = {
-            let (pepper, cost) = (settings.password_pepper.clone(), settings.bcrypt_cost);
-            web::block(move || PasswordHasher::new(pepper.as_ref(), cost)).await??
-        };
-        {
-            let (pool, keys, migrate) = (pool.clone(), keys.clone(), settings.auto_migrate);
-            web::block(move || -> anyhow::Result<()> {
-                let mut conn = pool.get().context("connecting to the database")?;
-                if migrate {
-                    for m in db::run_migrations(&mut conn)? {
-                        tracing::info!(migration = %m, "applied migration");
-                    }
-                }
-                keys.load(&mut conn).context("loading signing keys")
-            })
-            .await??;
-        }
-        let revocations = crate::tokens::revocation::RevocationList::new(
-            !settings.revocation_list_interval.is_zero(),
-            settings.access_token_ttl,
-        );
-        let tokens = TokenIssuer::new(
-            settings.public_url.clone(),
-            settings.audience.clone(),
-            settings.access_token_ttl,
-            settings.token_cache_size,
-        );
-        let http_client = reqwest::Client::builder()
-            .user_agent(concat!("authgate/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(settings.captcha_timeout.min(Duration::from_secs(5)))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("building the HTTP client")?;
-        let captcha = crate::captcha::Verifier::from_settings(&settings);
-        if let Some(v) = &captcha {
-            tracing::info!(
-                provider = v.provider().as_str(),
-                "captcha required on public endpoints"
-            );
-        }
-        if settings.password_breach_check {
-            tracing::info!(
-                api = %settings.password_breach_api_url,
-                fail_closed = settings.password_breach_fail_closed,
-                "new passwords are checked against the Pwned Passwords range API"
-            );
-        }
+        let mut state = AppState::from_settings(settings).await?;
+        let settings = &state.settings;
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
@@ -461,51 +346,8 @@ impl Application {
             Some(l) => Some(l.local_addr()?.port()),
             None => None,
         };
-        let state = web::Data::new(AppState {
-            pool,
-            keys,
-            tokens,
-            hasher,
-            sealer,
-            metrics,
-            metrics_port,
-            draining: std::sync::atomic::AtomicBool::new(false),
-            hashing: crate::hashing_pool::HashingPool::new(
-                match settings.password_hash_concurrency {
-                    0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-                    n => n,
-                },
-                settings.password_hash_priority,
-            )?,
-            http_client,
-            captcha,
-            password_policy: crate::domain::PasswordPolicy::new(
-                &settings.product_name,
-                &settings.password_context_words,
-            ),
-            breach: crate::breach::BreachChecker::from_settings(&settings),
-            mailer,
-            templates,
-            outbox_wake: tokio::sync::Notify::new(),
-            mail_ip_limit: crate::rate_limit::IpWindowLimit::new(
-                settings.mail_per_ip_per_hour,
-                std::time::Duration::from_secs(3600),
-            ),
-            ip_limits: crate::rate_limit::IpLimits::new(&settings),
-            answer_times: Default::default(),
-            revocations,
-            code_key: crate::crypto::CodeKey::derive(
-                settings
-                    .encryption_key
-                    .as_ref()
-                    .map(|k| k.0.as_slice())
-                    .or(settings
-                        .password_pepper
-                        .as_ref()
-                        .map(|p| p.expose().as_bytes())),
-            ),
-            settings,
-        });
+        state.metrics_port = metrics_port;
+        let state = web::Data::new(state);
         if state.revocations.is_on() {
             match reload_revocations(&state).await {
                 Ok(n) => tracing::debug!(sessions = n, "revocation list loaded"),
@@ -539,14 +381,14 @@ impl Application {
             .default_service(web::to(crate::proxy::default_service))
             // Innermost first: rate limits answer inside the guard, so a 429 still gets the CORS
             // headers a browser needs to read it; hygiene headers go on everything after that.
-            .wrap(from_fn(crate::rate_limit::limit_requests))
+            .wrap(from_fn(crate::http::rate_limit::limit_requests))
             .wrap(from_fn(crate::http::guard::request_guard))
             // Every layer inside this one, the router included, sees the canonical path.
             .wrap(from_fn(move |req, next| {
                 crate::http::canonical::canonical_path(req, next, proxy_mode)
             }))
             .wrap(from_fn(crate::http::hygiene::response_headers))
-            .wrap(from_fn(crate::telemetry::request_span))
+            .wrap(from_fn(crate::http::request_span::request_span))
         })
         .listen(listener)?
         .disable_signals()

@@ -6,6 +6,11 @@ pub mod sealing;
 use aws_lc_rs::rand::SecureRandom as _;
 
 /// `N` bytes from the operating system's CSPRNG.
+/// A fresh one-time code from the operating system's CSPRNG.
+pub fn new_code() -> crate::domain::OneTimeCode {
+    crate::domain::OneTimeCode::from_random(|| u32::from_le_bytes(random_bytes::<4>()))
+}
+
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
     // The system RNG fails only when the OS cannot provide entropy, in which case no secret this
@@ -117,5 +122,20 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(super::sha256(b"abc")[0], 0xba);
+    }
+
+    #[test]
+    fn generated_codes_are_six_digits_and_vary() {
+        let codes: std::collections::HashSet<String> = (0..50)
+            .map(|_| new_code().expose().to_owned())
+            .collect();
+        assert!(codes.iter().all(|c| crate::domain::OneTimeCode::parse(c).is_ok()));
+        assert!(
+            codes.len() > 45,
+            "50 codes from a CSPRNG should hardly repeat"
+        );
+        assert!(!format!("{:?}", new_code())
+            .chars()
+            .any(|c| c.is_ascii_digit()));
     }
 }

@@ -232,3 +232,9 @@ impl TruncMicros for chrono::NaiveDateTime {
         self.with_nanosecond(micros).unwrap_or(self)
     }
 }
+
+impl From<PoolError> for crate::error::ApiError {
+    fn from(_: PoolError) -> Self {
+        crate::error::ApiError::Unavailable("database")
+    }
+}

@@ -1,6 +1,7 @@
 //! Request values parsed once into types that can only hold valid data.
 
 mod avatar;
+mod client;
 mod code;
 mod email;
 mod name;
@@ -9,6 +10,7 @@ mod password_policy;
 mod phone;
 
 pub use avatar::Avatar;
+pub use client::ClientInfo;
 pub use code::OneTimeCode;
 pub use email::Email;
 pub use name::DisplayName;

@@ -1,6 +1,6 @@
 //! Rules for a password being set (sign-up, change, reset, admin CLI), never for one presented at
 //! sign-in: ASVS 5.0 6.2.4 (common passwords) and 6.2.11 (context-specific words). The breached
-//! password check (6.2.12) needs the network and lives in `crate::breach`.
+//! password check (6.2.12) needs the network and lives in `crate::clients::breach`.
 //!
 //! The password itself is stored exactly as typed (6.2.8); only these comparisons see it NFKC
 //! normalised and lower-cased, so `ＰＡＳＳＷＯＲＤ１` or `PassWord1` is caught like `password1`.

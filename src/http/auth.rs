@@ -14,7 +14,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::AccessClaims;
 
 #[derive(Debug, Clone)]

@@ -14,10 +14,12 @@ use actix_web::{web, HttpMessage as _};
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
-use crate::captcha::Failure;
-use crate::error::{envelope, ApiError};
+use crate::clients::captcha::Failure;
+use crate::error::ApiError;
+use crate::http::error::envelope;
 use crate::http::client_ip::client_ip;
-use crate::startup::{AppState, BODY_LIMIT};
+use crate::http::json::BODY_LIMIT;
+use crate::state::AppState;
 
 /// Header carrying the token for clients that cannot put it in the body.
 pub const TOKEN_HEADER: &str = "x-captcha-token";

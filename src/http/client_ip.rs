@@ -7,19 +7,9 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use ipnet::IpNet;
 
-use crate::startup::AppState;
+pub use crate::domain::ClientInfo;
+use crate::state::AppState;
 
-#[derive(Debug, Clone)]
-pub struct ClientInfo {
-    pub ip: Option<IpAddr>,
-    pub user_agent: Option<String>,
-}
-
-impl ClientInfo {
-    pub fn ip_string(&self) -> Option<String> {
-        self.ip.map(|ip| ip.to_string())
-    }
-}
 
 /// The client address: the TCP peer, unless the peer is a trusted proxy. Then `X-Forwarded-For`
 /// (every such header, in order) is walked from the right: trusted hops are skipped and the first
@@ -88,7 +78,7 @@ impl FromRequest for ClientInfo {
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(MAX_USER_AGENT).collect());
-        std::future::ready(Ok(Self {
+        std::future::ready(Ok(ClientInfo {
             ip: client_ip(req, trusted),
             user_agent,
         }))

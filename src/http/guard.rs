@@ -15,8 +15,8 @@ use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 
-use crate::error::envelope;
-use crate::startup::AppState;
+use crate::http::error::envelope;
+use crate::state::AppState;
 
 pub async fn request_guard(
     req: ServiceRequest,
@@ -28,7 +28,7 @@ pub async fn request_guard(
             .await
             .map(ServiceResponse::map_into_left_body);
     };
-    if crate::proxy::is_proxied(&state, req.path()) {
+    if state.settings.is_proxied(req.path()) {
         // Proxied requests stream any body of any type to the upstream, which answers its own
         // preflights and sets its own CORS headers; only the cookie CSRF rule applies here.
         if is_unsafe(req.method()) {

@@ -11,7 +11,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// For anything authgate answers itself: JSON needs no sources at all, and no page may frame it.
 pub const CSP: &str =
@@ -29,7 +29,7 @@ pub async fn response_headers(
     let proxied = resp
         .request()
         .app_data::<web::Data<AppState>>()
-        .is_some_and(|s| crate::proxy::is_proxied(s, path));
+        .is_some_and(|s| s.settings.is_proxied(path));
     if proxied {
         return Ok(resp);
     }

@@ -10,6 +10,9 @@ use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::{DeserializeOwned, Deserializer, Visitor};
 use serde::Deserialize;
 
+/// Largest accepted JSON body.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
 /// A request body that must be a JSON object.
 #[derive(Debug)]
 pub struct Json<T>(pub T);

@@ -7,9 +7,13 @@ pub mod canonical;
 pub mod captcha;
 pub mod client_ip;
 pub mod cookies;
+pub mod error;
 pub mod guard;
 pub mod hygiene;
+pub mod identity;
 pub mod json;
+pub mod rate_limit;
+pub mod request_span;
 
 pub use auth::{Authenticated, MaybeAuthenticated};
 pub use client_ip::ClientInfo;

@@ -1,20 +1,16 @@
 //! Outgoing mail: written to the `outbox` table in the transaction that causes it,
 //! delivered by a background sender with retries and backoff. A request never waits on SMTP.
 
-pub mod mailer;
 pub mod security;
 pub mod sender;
-pub mod sms;
-pub mod templates;
 
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
 use crate::db::{self, outbox::NewOutbox, DbConnection};
-use crate::startup::AppState;
-pub use mailer::Mailer;
-pub use templates::{Rendered, Template, Templates};
+use crate::state::AppState;
+pub use crate::templates::{self, Rendered, Template, Templates};
 
 /// `kind` of mail rows.
 pub const KIND_MAIL: &str = "mail";

@@ -9,9 +9,9 @@
 use std::time::Duration;
 
 use crate::db::{users::UserRow, DbConnection};
-use crate::http::ClientInfo;
+use crate::domain::ClientInfo;
 use crate::notify::{self, templates, Template};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// What changed, as the notice says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

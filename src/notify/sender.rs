@@ -12,7 +12,7 @@ use actix_web::web;
 use tokio::sync::watch;
 
 use crate::db::{self, outbox::OutboxRow};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 use super::{body_context, retry_delay, KIND_MAIL, KIND_NOTICE, KIND_SMS};
 
@@ -85,7 +85,7 @@ async fn deliver(state: &Arc<AppState>, row: OutboxRow) {
         });
     let outcome = match opened {
         Ok((text, _)) if row.kind == KIND_SMS => {
-            super::sms::send(state, &row.recipient, &String::from_utf8_lossy(&text)).await
+            crate::clients::sms::send(&state.settings, &state.http_client, &row.recipient, &String::from_utf8_lossy(&text)).await
         }
         Ok((text, html)) => {
             let text = String::from_utf8_lossy(&text).into_owned();
@@ -95,7 +95,7 @@ async fn deliver(state: &Arc<AppState>, row: OutboxRow) {
                 .send(&row.recipient, &row.subject, text, html)
                 .await
         }
-        Err(e) => Err(super::mailer::SendError {
+        Err(e) => Err(crate::clients::smtp::SendError {
             message: format!("stored body cannot be opened: {e}"),
             permanent: true,
         }),

@@ -6,7 +6,6 @@
 //! the two connections without crossing threads or being buffered whole.
 
 pub mod headers;
-pub mod rules;
 mod websocket;
 
 use std::time::Duration;
@@ -17,15 +16,11 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::Stream;
 
-use crate::error::{envelope, ApiError};
-use crate::startup::AppState;
+use crate::error::ApiError;
+use crate::http::error::envelope;
+use crate::paths::rules;
+use crate::state::AppState;
 use crate::tokens::AccessClaims;
-
-/// Whether a request to `path` (canonical, as routed) is forwarded rather than answered by
-/// authgate.
-pub fn is_proxied(state: &AppState, path: &str) -> bool {
-    state.settings.upstream.is_some() && !rules::is_own_path(path)
-}
 
 /// The per-worker client to the upstream.
 #[derive(Clone)]
@@ -162,7 +157,7 @@ async fn forward(
     let fwd = headers::Forwarding {
         identity: identity
             .as_ref()
-            .map(|(c, _)| crate::routes::verify::identity_headers(c))
+            .map(|(c, _)| crate::http::identity::identity_headers(c))
             .unwrap_or_default(),
         pass_token: identity
             .as_ref()

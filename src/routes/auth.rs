@@ -11,7 +11,7 @@ use crate::routes::{blocking, check_new_password, hash_new_password, hashing};
 use crate::service::accounts::{self, Contact, SignIn, SignUp};
 use crate::service::sessions::{self, Issued};
 use crate::service::users;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct ContactBody {

@@ -11,7 +11,7 @@ use crate::notify;
 use crate::routes::{accepted, blocking};
 use crate::service::email::{self, Subject};
 use crate::service::users;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct VerifyBody {

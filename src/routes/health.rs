@@ -6,9 +6,10 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::error::{envelope, ApiError};
+use crate::error::ApiError;
+use crate::http::error::envelope;
 use crate::http::ClientInfo;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub const OPENAPI: &str = include_str!("../../openapi.yml");
 

@@ -10,7 +10,7 @@ use crate::http::{Authenticated, ClientInfo};
 use crate::notify;
 use crate::routes::{blocking, check_reauth, no_content};
 use crate::service::mfa::{self, Confirmation, Reauth};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize)]
 struct EnrollmentBody {

@@ -19,7 +19,7 @@ use actix_web::{web, HttpResponse};
 
 use crate::db::DbConnection;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Password hashing alone, on the hashing threads, holding no connection: every flow that
 /// hashes reads, hashes and writes in separate steps, so work below the request workers'
@@ -102,7 +102,7 @@ pub async fn check_new_password(
 /// [`check_new_password`] from its parts, for `authgate users create`, which has no app state.
 pub async fn new_password_rules(
     policy: &crate::domain::PasswordPolicy,
-    breach: Option<&crate::breach::BreachChecker>,
+    breach: Option<&crate::clients::breach::BreachChecker>,
     http: &reqwest::Client,
     metrics: &crate::metrics::Metrics,
     password: &crate::domain::Password,

@@ -11,7 +11,7 @@ use crate::routes::{
     accepted, blocking, check_new_password, hash_new_password, hashing, no_content,
 };
 use crate::service::password::{self, Change, Reset};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct ForgotBody {

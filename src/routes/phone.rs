@@ -13,7 +13,7 @@ use crate::routes::mfa::ReauthBody;
 use crate::routes::{blocking, check_reauth, no_content};
 use crate::service::phone::{self, SmsSignIn};
 use crate::service::users;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct PhoneBody {

@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::routes::{blocking, no_content};
 use crate::service::sessions;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn list(
     state: web::Data<AppState>,

@@ -13,7 +13,7 @@ use crate::routes::blocking;
 use crate::service::accounts::SignIn;
 use crate::service::sessions::{self, Issued};
 use crate::service::users::{self, UserView};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct TokenBody {

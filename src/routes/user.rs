@@ -12,7 +12,7 @@ use crate::notify;
 use crate::routes::{blocking, check_reauth};
 use crate::service::profile::{self, Patch};
 use crate::service::users;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn get(
     state: web::Data<AppState>,

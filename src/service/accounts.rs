@@ -3,12 +3,12 @@
 use crate::db::{self, users::NewUser, DbConnection};
 use crate::domain::{DisplayName, Email, Password};
 use crate::error::ApiError;
-use crate::http::ClientInfo;
+use crate::domain::ClientInfo;
 use crate::service::audit::{self, Event};
 use crate::service::lockout;
 use crate::service::password::PasswordVerdict;
 use crate::service::sessions::{self, Issued, NewSessionFor};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A contact handle from a registration form.
 #[derive(Debug, Clone)]

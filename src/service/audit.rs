@@ -1,7 +1,7 @@
 //! Audit events: a row in `auth_events` and a structured log line, never a secret.
 
 use crate::db::{self, events::NewEvent, DbConnection};
-use crate::http::ClientInfo;
+use crate::domain::ClientInfo;
 
 pub struct Event<'a> {
     pub kind: &'a str,

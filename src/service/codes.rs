@@ -70,7 +70,7 @@ pub fn issue(
 ) -> diesel::QueryResult<OneTimeCode> {
     let now = db::now();
     db::codes::void_all(conn, user_id, &[purpose.as_str()], now)?;
-    let code = OneTimeCode::generate();
+    let code = crate::crypto::new_code();
     let id = uuid::Uuid::now_v7().to_string();
     db::codes::insert(
         conn,

@@ -6,12 +6,12 @@ use std::time::Duration;
 use crate::db::{self, users::UserRow, DbConnection};
 use crate::domain::{Email, OneTimeCode};
 use crate::error::ApiError;
-use crate::http::ClientInfo;
+use crate::domain::ClientInfo;
 use crate::notify::security::{self, Change};
 use crate::notify::{self, templates, Template};
 use crate::service::audit::{self, Event};
 use crate::service::codes::{self, Checked, Purpose};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Who a verify/resend request is about: the signed-in caller, or an address typed in the body.
 #[derive(Debug, Clone)]

@@ -11,62 +11,14 @@ use aws_lc_rs::hmac;
 
 use crate::db::{self, users::UserRow, DbConnection};
 use crate::error::ApiError;
-use crate::http::ClientInfo;
+use crate::domain::ClientInfo;
 use crate::notify::security::{self, Lock};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Failures older than this are forgotten: a new failure counts from 1 again.
 pub const FAILURE_MEMORY: Duration = Duration::from_secs(24 * 3600);
 
-/// `AUTHGATE_LOCKOUT_LADDER`: `(failures, lock)` steps, sorted by failures.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Ladder(Vec<(i32, Duration)>);
-
-impl Ladder {
-    /// `5:30s,10:5m,20:1h`; empty for no lockout.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let mut steps = Vec::new();
-        for step in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (n, d) = step
-                .split_once(':')
-                .ok_or("write steps as failures:lock, e.g. 5:30s,10:5m,20:1h")?;
-            let n = n
-                .trim()
-                .parse::<i32>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or("the failures of a step must be a positive whole number")?;
-            let d = humantime::parse_duration(d.trim()).map_err(|e| format!("{e}"))?;
-            steps.push((n, d));
-        }
-        steps.sort_by_key(|(n, _)| *n);
-        Ok(Self(steps))
-    }
-
-    /// The lock imposed when a failure brings the count to `failures`.
-    pub fn lock_for(&self, failures: i32) -> Option<Duration> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(n, _)| failures >= *n)
-            .map(|(_, d)| *d)
-            .filter(|d| !d.is_zero())
-    }
-
-    /// The lock when `failures` is exactly a step's count: the failure that moves the login onto
-    /// a new step of the ladder (the moment its owner is told, once per step).
-    pub fn step_reached(&self, failures: i32) -> Option<Duration> {
-        self.0
-            .iter()
-            .any(|(n, _)| *n == failures)
-            .then(|| self.lock_for(failures))
-            .flatten()
-    }
-
-    pub fn is_off(&self) -> bool {
-        self.0.is_empty()
-    }
-}
+pub use crate::settings::Ladder;
 
 /// Which login an attempt is about, as stored: an HMAC of the normalised login (keyed by the
 /// password pepper when one is set), so the table never holds an address.

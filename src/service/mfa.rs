@@ -10,12 +10,12 @@ use totp_rs::{Algorithm, Builder, Totp};
 use crate::db::{self, users::UserRow, DbConnection};
 use crate::domain::Password;
 use crate::error::ApiError;
-use crate::http::ClientInfo;
+use crate::domain::ClientInfo;
 use crate::notify::security::{self, Change, Lock};
 use crate::service::lockout;
 use crate::service::password::PasswordVerdict;
 use crate::service::users;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub const STEP_SECONDS: u64 = 30;
 pub const DIGITS: u8 = 6;

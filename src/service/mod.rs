@@ -2,7 +2,6 @@
 //! Handlers run them on the blocking pool.
 
 pub mod accounts;
-pub mod answer_time;
 pub mod audit;
 pub mod codes;
 pub mod email;

@@ -4,7 +4,7 @@ use crate::crypto::password::PasswordHasher;
 use crate::db::{self, DbConnection};
 use crate::domain::{Email, OneTimeCode, Password};
 use crate::error::ApiError;
-use crate::http::ClientInfo;
+use crate::domain::ClientInfo;
 use crate::notify::security::{self, Change as Notice};
 use crate::notify::{self, Template};
 use crate::service::audit::{self, Event};
@@ -12,7 +12,7 @@ use crate::service::codes::{self, Checked, Purpose};
 use crate::service::email::{queue_code_mail, CodeMail};
 use crate::service::lockout;
 use crate::service::users;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const NOBODY: &str = "00000000-0000-0000-0000-000000000000";
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::db::{self, users::UserRow, DbConnection};
 use crate::domain::{OneTimeCode, Phone};
 use crate::error::ApiError;
-use crate::http::ClientInfo;
+use crate::domain::ClientInfo;
 use crate::notify;
 use crate::notify::security::{self, Change};
 use crate::service::accounts;
@@ -15,7 +15,7 @@ use crate::service::codes::{self, Checked, Purpose};
 use crate::service::mfa::{self, Reauth};
 use crate::service::sessions::Issued;
 use crate::service::users;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub const SMS_CODE_TTL: Duration = Duration::from_secs(5 * 60);
 

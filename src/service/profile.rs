@@ -3,11 +3,11 @@
 use crate::db::{self, DbConnection};
 use crate::domain::{Avatar, DisplayName, Email};
 use crate::error::ApiError;
-use crate::http::ClientInfo;
+use crate::domain::ClientInfo;
 use crate::service::email;
 use crate::service::mfa::{self, Reauth};
 use crate::service::users::{self, UserView};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Default)]
 pub struct Patch {

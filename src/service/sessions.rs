@@ -6,9 +6,9 @@ use chrono::NaiveDateTime;
 
 use crate::db::{self, sessions::NewSession, DbConnection};
 use crate::error::ApiError;
-use crate::http::ClientInfo;
+use crate::domain::ClientInfo;
 use crate::service::audit::{self, Event};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::access::Issue;
 use crate::tokens::refresh;
 

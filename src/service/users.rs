@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::db::{self, users::UserRow, DbConnection};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The token's user, if it still exists and is not disabled: 401 `invalid_token` otherwise (an
 /// access token outlives neither).

@@ -5,8 +5,8 @@
 
 use std::sync::atomic::Ordering;
 
-use authgate::proxy::rules::PathPattern;
-use authgate::rate_limit::Rate;
+use authgate::paths::PathPattern;
+use authgate::settings::Rate;
 use serde_json::{json, Value};
 
 use crate::helpers::*;

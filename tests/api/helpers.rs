@@ -153,7 +153,7 @@ pub fn test_settings(db_url: &str) -> Settings {
     s.database_pool_size = 4;
     // Tests sign in many times from 127.0.0.1: per-IP budgets generous enough never to matter
     // (the code path still runs); tests of the limits set small ones with `spawn_with`.
-    let generous = authgate::rate_limit::Rate::parse("100000/1m").expect("rate");
+    let generous = authgate::settings::Rate::parse("100000/1m").expect("rate");
     s.rate_limit_auth = generous;
     s.rate_limit_refresh = generous;
     s.rate_limit_api = generous;
@@ -168,7 +168,7 @@ pub struct TestApp {
 
     pub client: reqwest::Client,
     pub settings: Settings,
-    pub state: actix_web::web::Data<authgate::startup::AppState>,
+    pub state: actix_web::web::Data<authgate::state::AppState>,
     pub db: TestDb,
 }
 

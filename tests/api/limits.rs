@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use authgate::rate_limit::Rate;
-use authgate::service::lockout::Ladder;
+use authgate::settings::Rate;
+use authgate::settings::Ladder;
 use authgate::settings::Settings;
 use authgate::startup::Application;
 use reqwest::header::HeaderMap;
@@ -374,7 +374,7 @@ both_backends! {
         let base = upstream.base.clone();
         let app = TestApp::spawn_with(backend, move |s| {
             s.upstream = Some(base);
-            s.public_paths = vec![authgate::proxy::rules::PathPattern::parse("/").unwrap()];
+            s.public_paths = vec![authgate::paths::PathPattern::parse("/").unwrap()];
         }).await;
         let proxied = app.client.get(app.url("/")).send().await.unwrap();
         assert_eq!(proxied.status(), 200);

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use authgate::service::lockout::Ladder;
+use authgate::settings::Ladder;
 use serde_json::{json, Value};
 
 use crate::helpers::*;

@@ -247,7 +247,7 @@ both_backends! {
                 remember_me: false,
                 code: None,
             };
-            let client = authgate::http::ClientInfo { ip: None, user_agent: None };
+            let client = authgate::domain::ClientInfo { ip: None, user_agent: None };
             let mut conn = state.pool.get().unwrap();
             // The sign-in's steps as the handler runs them (read, hash, write), with the
             // password changed between the check and the write.

@@ -11,7 +11,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use authgate::proxy::rules::PathPattern;
+use authgate::paths::PathPattern;
 
 const CHUNK: usize = 64 * 1024;
 

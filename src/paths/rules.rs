@@ -11,7 +11,7 @@ pub enum PathPattern {
 
 impl PathPattern {
     /// Patterns are written in the canonical form requests are matched in (see
-    /// `crate::http::canonical`), so a pattern can never name a spelling no request arrives in.
+    /// `super::canonical`), so a pattern can never name a spelling no request arrives in.
     pub fn parse(raw: &str) -> Result<Self, String> {
         if !raw.starts_with('/') {
             return Err(format!("path pattern {raw:?} must start with /"));
@@ -28,7 +28,7 @@ impl PathPattern {
         let path = match &pattern {
             Self::Exact(p) | Self::Prefix(p) => p,
         };
-        match crate::http::canonical::canonical(path) {
+        match super::canonical::canonical(path) {
             Ok(c) if c == path.as_str() && !path.contains(';') => Ok(pattern),
             _ => Err(format!(
                 "path pattern {raw:?} is not in canonical form (no dot segments, doubled \
@@ -58,14 +58,14 @@ impl PathPattern {
     }
 }
 
-/// Whether `path` (canonical, see `crate::http::canonical`) is public under `patterns`: in the
+/// Whether `path` (canonical, see `super::canonical`) is public under `patterns`: in the
 /// letter case written, and in every reading of it (with its `;` parameters stripped too, as a
 /// Java server behind the proxy would read it).
 pub fn is_public(patterns: &[PathPattern], path: &str) -> bool {
     let public = |p: &str| patterns.iter().any(|pattern| pattern.matches(p, false));
     !patterns.is_empty()
         && public(path)
-        && crate::http::canonical::without_parameters(path).is_none_or(|p| public(&p))
+        && super::canonical::without_parameters(path).is_none_or(|p| public(&p))
 }
 
 /// Whether a requirement rule applies to `path` (canonical): in any letter case (an upstream
@@ -74,7 +74,7 @@ pub fn is_required(patterns: &[PathPattern], path: &str) -> bool {
     let applies = |p: &str| patterns.iter().any(|pattern| pattern.matches(p, true));
     !patterns.is_empty()
         && (applies(path)
-            || crate::http::canonical::without_parameters(path).is_some_and(|p| applies(&p)))
+            || super::canonical::without_parameters(path).is_some_and(|p| applies(&p)))
 }
 
 /// authgate's own paths; never forwarded, whatever the mode. `path` is the

@@ -5,9 +5,9 @@
 
 use base64::Engine as _;
 
-use super::mailer::SendError;
+use super::smtp::SendError;
 use crate::settings::Secret;
-use crate::startup::AppState;
+use crate::settings::Settings;
 
 /// The HMAC key a secret stands for: the base64 after `whsec_` (as Standard Webhooks issues
 /// secrets), else the string's bytes.
@@ -36,8 +36,12 @@ pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
 
 /// Sends one SMS. 2xx is success; anything else (or no answer within `AUTHGATE_SMS_TIMEOUT`)
 /// is retried with the outbox backoff.
-pub async fn send(state: &AppState, to: &str, message: &str) -> Result<(), SendError> {
-    let settings = &state.settings;
+pub async fn send(
+    settings: &Settings,
+    http: &reqwest::Client,
+    to: &str,
+    message: &str,
+) -> Result<(), SendError> {
     let (Some(url), Some(secret)) = (&settings.sms_webhook_url, &settings.sms_webhook_secret)
     else {
         tracing::warn!(
@@ -55,10 +59,9 @@ pub async fn send(state: &AppState, to: &str, message: &str) -> Result<(), SendE
             }
         })?;
     let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-    let timestamp = crate::db::now().and_utc().timestamp();
+    let timestamp = chrono::Utc::now().timestamp();
     let signature = signature(&signing_key(secret), &id, timestamp, &body);
-    let response = state
-        .http_client
+    let response = http
         .post(url)
         .timeout(settings.sms_timeout)
         .header("content-type", "application/json")

@@ -54,38 +54,38 @@ impl Template {
         let (subject, text, html) = match self {
             Self::VerifyEmail => (
                 "{{product}}: verify your email address",
-                include_str!("templates/verify_email.txt"),
-                include_str!("templates/verify_email.html"),
+                include_str!("verify_email.txt"),
+                include_str!("verify_email.html"),
             ),
             Self::PasswordReset => (
                 "{{product}}: reset your password",
-                include_str!("templates/password_reset.txt"),
-                include_str!("templates/password_reset.html"),
+                include_str!("password_reset.txt"),
+                include_str!("password_reset.html"),
             ),
             Self::EmailChange => (
                 "{{product}}: confirm your new email address",
-                include_str!("templates/email_change.txt"),
-                include_str!("templates/email_change.html"),
+                include_str!("email_change.txt"),
+                include_str!("email_change.html"),
             ),
             Self::EmailChanged => (
                 "{{product}}: your email address was changed",
-                include_str!("templates/email_changed.txt"),
-                include_str!("templates/email_changed.html"),
+                include_str!("email_changed.txt"),
+                include_str!("email_changed.html"),
             ),
             Self::SecurityChange => (
                 "{{product}}: {{change}}",
-                include_str!("templates/security_change.txt"),
-                include_str!("templates/security_change.html"),
+                include_str!("security_change.txt"),
+                include_str!("security_change.html"),
             ),
             Self::SigninLocked => (
                 "{{product}}: sign-in attempts on your account were blocked",
-                include_str!("templates/signin_locked.txt"),
-                include_str!("templates/signin_locked.html"),
+                include_str!("signin_locked.txt"),
+                include_str!("signin_locked.html"),
             ),
             Self::TotpLocked => (
                 "{{product}}: wrong two-factor codes after a correct password",
-                include_str!("templates/totp_locked.txt"),
-                include_str!("templates/totp_locked.html"),
+                include_str!("totp_locked.txt"),
+                include_str!("totp_locked.html"),
             ),
         };
         Parts {

@@ -50,7 +50,7 @@ impl AnswerTime {
                 // milliseconds, while on SQLite the full work takes well under one, so a timer
                 // either doubles the answer or (once the overshoot estimate exceeds the pad)
                 // never sleeps at all. A blocking thread is what the full work holds too.
-                let _ = actix_web::rt::task::spawn_blocking(move || std::thread::sleep(pad)).await;
+                let _ = tokio::task::spawn_blocking(move || std::thread::sleep(pad)).await;
                 fold(&self.overshoot_micros, asleep.elapsed().saturating_sub(pad));
             }
         }

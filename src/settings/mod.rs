@@ -1,477 +1,23 @@
 //! The one typed configuration: every field is a flag and an `AUTHGATE_*` variable, and
-//! `authgate --help` prints the doc comments below. Values are parsed into domain types here so
-//! that a bad setting stops startup with one clear line instead of failing on first use.
+//! `authgate --help` prints the doc comments below under one heading per group. Values are
+//! parsed into their types (`values`, `secrets`) here, so that a bad setting stops startup with
+//! one clear line instead of failing on first use. Imports nothing from the crate but the pure
+//! path rules (`crate::paths`).
 
-use std::fmt;
+mod secrets;
+pub mod values;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use base64::Engine as _;
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser};
 use ipnet::IpNet;
 
-/// A value that must never reach a log: `Debug` and `Display` print a placeholder.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(\"[redacted]\")")
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_owned()))
-    }
-}
-
-/// Where the data lives; the scheme picks the backend.
-#[derive(Clone, PartialEq, Eq)]
-pub enum DatabaseUrl {
-    /// A file path (`sqlite://authgate.db` is `authgate.db` in the working directory).
-    Sqlite(String),
-    Postgres(String),
-}
-
-impl DatabaseUrl {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        if let Some(path) = raw
-            .strip_prefix("sqlite://")
-            .or_else(|| raw.strip_prefix("sqlite:"))
-        {
-            if path.is_empty() {
-                return Err("sqlite URL needs a file path, e.g. sqlite://authgate.db".into());
-            }
-            if path.contains(":memory:") {
-                return Err("in-memory SQLite is not supported: every pooled connection would see its own database".into());
-            }
-            Ok(Self::Sqlite(path.to_owned()))
-        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            Ok(Self::Postgres(raw.to_owned()))
-        } else {
-            Err("expected sqlite://PATH or postgres://USER@HOST/DB".into())
-        }
-    }
-
-    pub fn backend(&self) -> &'static str {
-        match self {
-            Self::Sqlite(_) => "sqlite",
-            Self::Postgres(_) => "postgresql",
-        }
-    }
-}
-
-impl fmt::Debug for DatabaseUrl {
-    /// The password of a PostgreSQL URL is replaced, so the effective configuration can be logged.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Sqlite(path) => write!(f, "sqlite://{path}"),
-            Self::Postgres(url) => f.write_str(&redact_url_password(url)),
-        }
-    }
-}
-
-/// `scheme://user:password@host` → `scheme://user:[redacted]@host`.
-pub fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}{tail}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
-/// Where mail goes. `Debug` shows the URL with its password replaced.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SmtpUrl(String);
-
-impl SmtpUrl {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let raw = raw.trim();
-        if !(raw.starts_with("smtp://") || raw.starts_with("smtps://")) {
-            return Err("expected smtp://[user:password@]host[:port] or smtps://...".into());
-        }
-        Ok(Self(raw.to_owned()))
-    }
-
-    /// The full URL, password included: for the SMTP client only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// `(userinfo, everything after the '@')`, if the URL carries credentials. The last `@`
-    /// before the query counts, so an unencoded `@` or `/` in the password cannot hide it.
-    fn split_userinfo(&self) -> Option<(&str, &str, &str)> {
-        let (scheme, rest) = self.0.split_once("://")?;
-        let before_query = &rest[..rest.find('?').unwrap_or(rest.len())];
-        let at = before_query.rfind('@')?;
-        Some((scheme, &rest[..at], &rest[at + 1..]))
-    }
-
-    /// The password in the URL, percent-decoded, if any: used to scrub it from error texts.
-    pub fn password(&self) -> Option<String> {
-        let (_, userinfo, _) = self.split_userinfo()?;
-        let (_, password) = userinfo.split_once(':')?;
-        Some(percent_decode(password))
-    }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Some(b) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-impl fmt::Debug for SmtpUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.split_userinfo() {
-            Some((scheme, userinfo, host)) => {
-                let user = userinfo.split(':').next().unwrap_or_default();
-                write!(f, "{scheme}://{user}:[redacted]@{host}")
-            }
-            None => f.write_str(&self.0),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum JwtAlgorithm {
-    #[value(name = "EdDSA")]
-    EdDsa,
-    #[value(name = "ES256")]
-    Es256,
-    #[value(name = "RS256")]
-    Rs256,
-    #[value(name = "HS256")]
-    Hs256,
-}
-
-impl JwtAlgorithm {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EdDsa => "EdDSA",
-            Self::Es256 => "ES256",
-            Self::Rs256 => "RS256",
-            Self::Hs256 => "HS256",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::EdDsa, Self::Es256, Self::Rs256, Self::Hs256]
-            .into_iter()
-            .find(|a| a.as_str() == s)
-    }
-}
-
-/// The CPU priority of the password hashing threads (`hashing_pool`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum HashPriority {
-    /// Only CPU time no other thread wants (`SCHED_IDLE`).
-    Idle,
-    /// nice +10: a tenth of a busy core's share.
-    Low,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SameSite {
-    Strict,
-    Lax,
-    None,
-}
-
-/// Which captcha service verifies the tokens of public endpoints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum CaptchaProvider {
-    /// No captcha: tokens are ignored.
-    None,
-    /// Google reCAPTCHA v2 or v3 (v3 answers carry a score).
-    Recaptcha,
-    Hcaptcha,
-    /// Cloudflare Turnstile.
-    Turnstile,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// `pretty` on a terminal, `json` otherwise.
-    Auto,
-    Pretty,
-    Json,
-}
-
-fn duration(raw: &str) -> Result<Duration, String> {
-    humantime::parse_duration(raw).map_err(|e| format!("{e} (write durations like 15m, 24h, 30d)"))
-}
-
-fn public_url(raw: &str) -> Result<String, String> {
-    let trimmed = raw.trim().trim_end_matches('/');
-    let rest = trimmed
-        .strip_prefix("https://")
-        .or_else(|| trimmed.strip_prefix("http://"))
-        .ok_or("must start with http:// or https://")?;
-    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
-        return Err("must be an origin such as https://auth.example.com (no path)".into());
-    }
-    Ok(trimmed.to_owned())
-}
-
-fn origin_list(raw: &str) -> Result<Vec<String>, String> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(public_url)
-        .collect()
-}
-
-/// `http://host:port[/base]`: plain http, the sidecar's app on localhost (no TLS to the upstream).
-fn upstream_url(raw: &str) -> Result<String, String> {
-    let trimmed = raw.trim().trim_end_matches('/');
-    let rest = trimmed
-        .strip_prefix("http://")
-        .ok_or("must start with http:// (the upstream is the app next to authgate; TLS to it is not supported)")?;
-    let host = rest.split('/').next().unwrap_or_default();
-    if host.is_empty() || rest.contains(['?', '#', ' ', '@']) {
-        return Err("must be http://host:port with an optional base path and no query".into());
-    }
-    Ok(trimmed.to_owned())
-}
-
-fn path_patterns(raw: &str) -> Result<Vec<crate::proxy::rules::PathPattern>, String> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(crate::proxy::rules::PathPattern::parse)
-        .collect()
-}
-
-/// An absolute http(s) URL without a fragment, or an absolute path (not `//host`).
-fn login_url(raw: &str) -> Result<String, String> {
-    let raw = raw.trim();
-    let ok = if let Some(path) = raw.strip_prefix('/') {
-        !path.starts_with(['/', '\\'])
-    } else {
-        raw.strip_prefix("https://")
-            .or_else(|| raw.strip_prefix("http://"))
-            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
-    };
-    if !ok || raw.contains(['#', ' ']) {
-        return Err("must be an absolute http(s) URL or a path starting with /".into());
-    }
-    Ok(raw.to_owned())
-}
-
-fn proxy_list(raw: &str) -> Result<Vec<IpNet>, String> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<IpNet>()
-                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map_err(|_| format!("`{s}` is not an IP address or CIDR range"))
-        })
-        .collect()
-}
-
-fn http_url(raw: &str) -> Result<String, String> {
-    let raw = raw.trim();
-    let rest = raw
-        .strip_prefix("https://")
-        .or_else(|| raw.strip_prefix("http://"))
-        .ok_or("must start with http:// or https://")?;
-    if rest.is_empty() || rest.starts_with('/') || rest.contains(' ') {
-        return Err("must be an absolute URL such as https://example.com/siteverify".into());
-    }
-    Ok(raw.to_owned())
-}
-
-fn score(raw: &str) -> Result<f64, String> {
-    let v: f64 = raw.parse().map_err(|_| "must be a number")?;
-    if (0.0..=1.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err("must be between 0.0 and 1.0".into())
-    }
-}
-
-fn name_list(raw: &str) -> Result<Vec<String>, String> {
-    Ok(raw
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect())
-}
-
-fn bcrypt_cost(raw: &str) -> Result<u32, String> {
-    let cost: u32 = raw.parse().map_err(|_| "must be a number")?;
-    if (4..=31).contains(&cost) {
-        Ok(cost)
-    } else {
-        Err("must be between 4 and 31".into())
-    }
-}
-
-fn webhook_url(raw: &str) -> Result<String, String> {
-    if raw.starts_with("https://") || raw.starts_with("http://") {
-        Ok(raw.to_owned())
-    } else {
-        Err("must be an http(s) URL".into())
-    }
-}
-
-fn pepper(raw: &str) -> Result<Secret, String> {
-    if raw.len() < 16 {
-        return Err("must be at least 16 characters".into());
-    }
-    Ok(Secret::new(raw))
-}
-
-fn encryption_key(raw: &str) -> Result<EncryptionKey, String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(raw.trim())
-        .map_err(|_| "must be base64 (e.g. `openssl rand -base64 32`)")?;
-    <[u8; 32]>::try_from(bytes.as_slice())
-        .map(EncryptionKey)
-        .map_err(|_| "must decode to exactly 32 bytes".into())
-}
-
-fn cookie_name(raw: &str) -> Result<String, String> {
-    let ok = !raw.is_empty()
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if !ok {
-        return Err("may hold only letters, digits, `-`, `_` and `.`".into());
-    }
-    if raw.starts_with("__Host-") {
-        return Err("`__Host-` cannot be used: the refresh cookie is scoped to a path".into());
-    }
-    Ok(raw.to_owned())
-}
-
-/// A 32-byte key for sealing secrets at rest.
-#[derive(Clone, PartialEq, Eq)]
-pub struct EncryptionKey(pub [u8; 32]);
-
-impl fmt::Debug for EncryptionKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("EncryptionKey([redacted])")
-    }
-}
-
-#[derive(Debug, Parser)]
-#[command(name = "authgate", version, about, long_about = None)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    #[command(flatten)]
-    pub settings: Settings,
-}
-
-#[derive(Debug, Clone, Subcommand)]
-pub enum Command {
-    /// Run the HTTP service (the default).
-    Serve,
-    /// Apply pending database migrations and exit.
-    Migrate,
-    /// Exit 0 when the local /readyz answers 200 (for Docker HEALTHCHECK without curl).
-    Healthcheck,
-    /// Signing keys: list them, or schedule a rotation.
-    Keys {
-        #[command(subcommand)]
-        action: KeysAction,
-    },
-    /// Accounts: create (password read from stdin), list, disable (ends every session), enable.
-    Users {
-        #[command(subcommand)]
-        action: UsersAction,
-    },
-    /// Invitation codes for AUTHGATE_INVITE_ONLY=true: create (prints the code) and list.
-    Invites {
-        #[command(subcommand)]
-        action: InvitesAction,
-    },
-}
-
-#[derive(Debug, Clone, Subcommand)]
-pub enum UsersAction {
-    /// Create an account; the password is read from standard input (first line).
-    Create {
-        #[arg(long)]
-        email: String,
-        #[arg(long)]
-        name: Option<String>,
-        /// Mark the address as verified.
-        #[arg(long)]
-        verified: bool,
-    },
-    /// Every account with its state.
-    List,
-    /// Disable an account and end every session of it at once.
-    Disable {
-        #[arg(long)]
-        email: String,
-    },
-    /// Enable a disabled account.
-    Enable {
-        #[arg(long)]
-        email: String,
-    },
-}
-
-#[derive(Debug, Clone, Subcommand)]
-pub enum InvitesAction {
-    /// Create a code and print it (only its hash is stored).
-    Create {
-        /// How many signups the code allows.
-        #[arg(long, default_value_t = 1)]
-        uses: u32,
-        /// Lifetime, e.g. `7d` (default: no expiry).
-        #[arg(long, value_parser = duration)]
-        expires: Option<Duration>,
-    },
-    /// Every code (hash prefix, uses, expiry).
-    List,
-}
-
-#[derive(Debug, Clone, Subcommand)]
-pub enum KeysAction {
-    /// Every stored key with its state (pending, active, retired, expired).
-    List,
-    /// Publish a new key now; it signs after AUTHGATE_KEY_PUBLISH_DELAY and the current one
-    /// retires then, staying published for twice the access-token lifetime.
-    Rotate,
-}
+pub use secrets::{redact_url_password, DatabaseUrl, EncryptionKey, Secret, SmtpUrl};
+pub use values::{
+    CaptchaProvider, HashPriority, JwtAlgorithm, Ladder, LogFormat, PathPattern, Rate, SameSite,
+};
+use values::*;
 
 /// Every setting of the service. Flags may come before or after the subcommand.
 #[derive(Debug, Clone, Args)]
@@ -818,32 +364,32 @@ pub struct Settings {
     /// failures each further failure locks the login for 30 s, from 10 for 5 min, from 20 for
     /// 1 h; while locked even the right password gets 429). Empty: no lockout.
     #[arg(long, env = "AUTHGATE_LOCKOUT_LADDER", default_value = "5:30s,10:5m,20:1h",
-          value_parser = crate::service::lockout::Ladder::parse, global = true)]
-    pub lockout_ladder: crate::service::lockout::Ladder,
+          value_parser = Ladder::parse, global = true)]
+    pub lockout_ladder: Ladder,
 
     /// Per-IP rate of each credential, code and mail endpoint (signup, signin, token password
     /// grant, verify-email, resend, password forgot/reset/change, sms, phone, TOTP): `N/period`,
     /// N at once at most; `0` turns it off.
     #[arg(long, env = "AUTHGATE_RATE_LIMIT_AUTH", default_value = "30/5m",
-          value_parser = crate::rate_limit::Rate::parse, global = true)]
-    pub rate_limit_auth: crate::rate_limit::Rate,
+          value_parser = Rate::parse, global = true)]
+    pub rate_limit_auth: Rate,
 
     /// Per-IP rate of refreshes (`custom-refresh/` and the `refresh_token` grant together).
     #[arg(long, env = "AUTHGATE_RATE_LIMIT_REFRESH", default_value = "150/5m",
-          value_parser = crate::rate_limit::Rate::parse, global = true)]
-    pub rate_limit_refresh: crate::rate_limit::Rate,
+          value_parser = Rate::parse, global = true)]
+    pub rate_limit_refresh: Rate,
 
     /// Per-IP rate of every other endpoint under /api/v1/auth/ (the forward-auth `verify/` is
     /// never limited).
     #[arg(long, env = "AUTHGATE_RATE_LIMIT_API", default_value = "300/1m",
-          value_parser = crate::rate_limit::Rate::parse, global = true)]
-    pub rate_limit_api: crate::rate_limit::Rate,
+          value_parser = Rate::parse, global = true)]
+    pub rate_limit_api: Rate,
 
     /// Failed sign-ins (signin, token password grant, sms/signin) allowed per IP; over it
     /// every sign-in from that IP gets 429 until the budget refills.
     #[arg(long, env = "AUTHGATE_RATE_LIMIT_SIGNIN_FAILURES", default_value = "100/15m",
-          value_parser = crate::rate_limit::Rate::parse, global = true)]
-    pub rate_limit_signin_failures: crate::rate_limit::Rate,
+          value_parser = Rate::parse, global = true)]
+    pub rate_limit_signin_failures: Rate,
 
     /// Code mails and SMS per recipient per hour (on top of AUTHGATE_MAIL_COOLDOWN); requests
     /// over it answer as usual (202) and send nothing. 0: no cap.
@@ -894,7 +440,7 @@ pub struct Settings {
     /// Proxy mode: paths that pass without a token (comma-separated; exact, or a prefix with a
     /// trailing `*`, e.g. `/,/assets/*`). Incoming `X-Auth-*` headers are removed there too.
     #[arg(long, env = "AUTHGATE_PUBLIC_PATHS", default_value = "", value_parser = path_patterns, global = true)]
-    pub public_paths: std::vec::Vec<crate::proxy::rules::PathPattern>,
+    pub public_paths: std::vec::Vec<PathPattern>,
 
     /// Proxy mode: where a browser without a valid token is sent (302 with `return_to`); without
     /// it, HTML requests get the 401 too. An absolute http(s) URL or a path on this origin.
@@ -914,12 +460,12 @@ pub struct Settings {
     /// Proxy mode: paths (same syntax as AUTHGATE_PUBLIC_PATHS; `/*` for all) where the token
     /// must carry a verified email, else 403 `email_not_verified`.
     #[arg(long, env = "AUTHGATE_PROXY_REQUIRE_VERIFIED_EMAIL", default_value = "", value_parser = path_patterns, global = true)]
-    pub proxy_require_verified_email: std::vec::Vec<crate::proxy::rules::PathPattern>,
+    pub proxy_require_verified_email: std::vec::Vec<PathPattern>,
 
     /// Proxy mode: paths (same syntax; `/*` for all) where the token must be `aal2`
     /// (multi-factor sign-in), else 403 `mfa_required`.
     #[arg(long, env = "AUTHGATE_PROXY_REQUIRE_AAL2", default_value = "", value_parser = path_patterns, global = true)]
-    pub proxy_require_aal2: std::vec::Vec<crate::proxy::rules::PathPattern>,
+    pub proxy_require_aal2: std::vec::Vec<PathPattern>,
 
     /// Log format.
     #[arg(
@@ -934,11 +480,6 @@ pub struct Settings {
     /// Log filter in RUST_LOG syntax.
     #[arg(long, env = "AUTHGATE_LOG", default_value = "info", global = true)]
     pub log: String,
-}
-
-/// Settings parsed from the command line and environment.
-pub fn parse() -> Cli {
-    Cli::parse()
 }
 
 impl Settings {
@@ -1029,73 +570,26 @@ impl Settings {
 
     /// Settings with every default, for tests and tools: equivalent to no flags and no env.
     pub fn defaults() -> Self {
-        let cli = Cli::parse_from(["authgate"]);
-        cli.settings
+        Defaults::parse_from(["authgate"]).settings
     }
+
+    /// Whether a request to `path` (canonical, as routed) is forwarded to the upstream rather
+    /// than answered by authgate: proxy mode is on and the path is not one of authgate's own.
+    pub fn is_proxied(&self, path: &str) -> bool {
+        self.upstream.is_some() && !crate::paths::is_own_path(path)
+    }
+}
+
+/// The settings alone, as `Settings::defaults` parses them.
+#[derive(Parser)]
+struct Defaults {
+    #[command(flatten)]
+    settings: Settings,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn postgres_password_is_redacted() {
-        let url = DatabaseUrl::parse("postgres://app:hunter2@db:5432/auth").unwrap();
-        let shown = format!("{url:?}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("app:[redacted]@db:5432/auth"), "{shown}");
-    }
-
-    #[test]
-    fn smtp_password_is_redacted_and_recoverable_for_scrubbing() {
-        let url = SmtpUrl::parse("smtp://mailer:p%40ss%3Aword@mail.example.com:587?tls=required")
-            .unwrap();
-        let shown = format!("{url:?}");
-        assert!(!shown.contains("p%40ss"), "{shown}");
-        assert_eq!(
-            shown,
-            "smtp://mailer:[redacted]@mail.example.com:587?tls=required"
-        );
-        assert_eq!(url.password().as_deref(), Some("p@ss:word"));
-        assert_eq!(
-            SmtpUrl::parse("smtps://mail.example.com")
-                .unwrap()
-                .password(),
-            None
-        );
-        let odd = SmtpUrl::parse("smtps://u:a/b@c@mail.example.com").unwrap();
-        assert_eq!(format!("{odd:?}"), "smtps://u:[redacted]@mail.example.com");
-        assert_eq!(odd.password().as_deref(), Some("a/b@c"));
-        assert!(SmtpUrl::parse("http://mail.example.com").is_err());
-    }
-
-    #[test]
-    fn sqlite_url_is_a_path() {
-        assert_eq!(
-            DatabaseUrl::parse("sqlite://authgate.db").unwrap(),
-            DatabaseUrl::Sqlite("authgate.db".into())
-        );
-        assert!(DatabaseUrl::parse("mysql://x").is_err());
-        assert!(DatabaseUrl::parse("sqlite://:memory:").is_err());
-    }
-
-    #[test]
-    fn public_url_drops_trailing_slash_and_refuses_paths() {
-        assert_eq!(
-            public_url("https://auth.example.com/").unwrap(),
-            "https://auth.example.com"
-        );
-        assert!(public_url("https://auth.example.com/app").is_err());
-        assert!(public_url("auth.example.com").is_err());
-    }
-
-    #[test]
-    fn secrets_never_print() {
-        let s = Secret::new("pepper-pepper-pepper");
-        assert!(!format!("{s:?}").contains("pepper"));
-        let k = EncryptionKey([7; 32]);
-        assert_eq!(format!("{k:?}"), "EncryptionKey([redacted])");
-    }
 
     #[test]
     fn hs256_needs_a_long_secret() {
@@ -1121,25 +615,5 @@ mod tests {
         assert!(s.check().is_ok());
         s.captcha_timeout = Duration::ZERO;
         assert!(s.check().is_err());
-    }
-
-    #[test]
-    fn captcha_values_are_parsed() {
-        assert_eq!(
-            name_list(" a.example , ,b.example").unwrap(),
-            vec!["a.example".to_owned(), "b.example".to_owned()]
-        );
-        assert!(score("1.5").is_err());
-        assert!(score("x").is_err());
-        assert_eq!(score("0.7").unwrap(), 0.7);
-        assert!(http_url("ftp://x").is_err());
-        assert!(http_url("https://").is_err());
-        assert!(http_url("http://127.0.0.1:9/siteverify").is_ok());
-    }
-
-    #[test]
-    fn cli_is_well_formed() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
     }
 }
