@@ -87,6 +87,8 @@ pub fn b64url_decode(s: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use super::new_code;
+
     #[test]
     fn code_keys_are_hmac_sha256_under_a_derived_key() {
         use super::CodeKey;
