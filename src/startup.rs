@@ -10,9 +10,9 @@ use anyhow::Context as _;
 
 use crate::http::error::envelope;
 use crate::http::json::BODY_LIMIT;
-use crate::state::AppState;
 use crate::routes;
 use crate::settings::Settings;
+use crate::state::AppState;
 
 /// Forward-auth checks arriving with the original request path appended (Envoy).
 pub const VERIFY_PREFIXED: &str = "/api/v1/auth/verify/{tail:.*}";

@@ -81,7 +81,8 @@ impl AppState {
         ));
         let hasher = {
             let (pepper, cost) = (settings.password_pepper.clone(), settings.bcrypt_cost);
-            crate::runtime::blocking::in_span(move || PasswordHasher::new(pepper.as_ref(), cost)).await??
+            crate::runtime::blocking::in_span(move || PasswordHasher::new(pepper.as_ref(), cost))
+                .await??
         };
         {
             let (pool, keys, migrate) = (pool.clone(), keys.clone(), settings.auto_migrate);

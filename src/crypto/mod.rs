@@ -128,10 +128,11 @@ mod tests {
 
     #[test]
     fn generated_codes_are_six_digits_and_vary() {
-        let codes: std::collections::HashSet<String> = (0..50)
-            .map(|_| new_code().expose().to_owned())
-            .collect();
-        assert!(codes.iter().all(|c| crate::domain::OneTimeCode::parse(c).is_ok()));
+        let codes: std::collections::HashSet<String> =
+            (0..50).map(|_| new_code().expose().to_owned()).collect();
+        assert!(codes
+            .iter()
+            .all(|c| crate::domain::OneTimeCode::parse(c).is_ok()));
         assert!(
             codes.len() > 45,
             "50 codes from a CSPRNG should hardly repeat"

@@ -57,7 +57,11 @@ mod tests {
     fn draws_at_or_above_the_last_whole_million_are_rejected() {
         let mut draws = [u32::MAX, 4_294_000_000, 1_234_567].into_iter();
         let code = OneTimeCode::from_random(|| draws.next().unwrap());
-        assert_eq!(code.expose(), "234567", "two biased draws skipped, then n % 1e6");
+        assert_eq!(
+            code.expose(),
+            "234567",
+            "two biased draws skipped, then n % 1e6"
+        );
         assert_eq!(OneTimeCode::from_random(|| 7).expose(), "000007");
     }
 }

@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 use crate::clients::captcha::Failure;
 use crate::error::ApiError;
-use crate::http::error::envelope;
 use crate::http::client_ip::client_ip;
+use crate::http::error::envelope;
 use crate::http::json::BODY_LIMIT;
 use crate::state::AppState;
 

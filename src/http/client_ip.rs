@@ -10,7 +10,6 @@ use ipnet::IpNet;
 pub use crate::domain::ClientInfo;
 use crate::state::AppState;
 
-
 /// The client address: the TCP peer, unless the peer is a trusted proxy. Then `X-Forwarded-For`
 /// (every such header, in order) is walked from the right: trusted hops are skipped and the first
 /// address that is not a trusted proxy is the client. A hop that is not an address (`unknown`, an

@@ -1,7 +1,6 @@
 //! The per-IP request-rate middleware: one layer keyed by route, so no handler has to remember
 //! its budget. The limiters themselves are in `crate::limits`.
 
-
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode};

@@ -85,7 +85,13 @@ async fn deliver(state: &Arc<AppState>, row: OutboxRow) {
         });
     let outcome = match opened {
         Ok((text, _)) if row.kind == KIND_SMS => {
-            crate::clients::sms::send(&state.settings, &state.http_client, &row.recipient, &String::from_utf8_lossy(&text)).await
+            crate::clients::sms::send(
+                &state.settings,
+                &state.http_client,
+                &row.recipient,
+                &String::from_utf8_lossy(&text),
+            )
+            .await
         }
         Ok((text, html)) => {
             let text = String::from_utf8_lossy(&text).into_owned();

@@ -222,8 +222,7 @@ pub fn decide(raw: &str, proxy_mode: bool) -> Result<Option<String>, Refusal> {
     let path = canonical(raw)?;
     let own = !proxy_mode
         || is_own_path(trim_trailing(&path))
-        || without_parameters(&path)
-            .is_some_and(|p| is_own_path(trim_trailing(&p)));
+        || without_parameters(&path).is_some_and(|p| is_own_path(trim_trailing(&p)));
     if own && path.contains(';') {
         return Err(Refusal::Parameters);
     }

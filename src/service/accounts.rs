@@ -1,9 +1,9 @@
 //! Sign-up and sign-in.
 
 use crate::db::{self, users::NewUser, DbConnection};
+use crate::domain::ClientInfo;
 use crate::domain::{DisplayName, Email, Password};
 use crate::error::ApiError;
-use crate::domain::ClientInfo;
 use crate::service::audit::{self, Event};
 use crate::service::lockout;
 use crate::service::password::PasswordVerdict;

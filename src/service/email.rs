@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use crate::db::{self, users::UserRow, DbConnection};
+use crate::domain::ClientInfo;
 use crate::domain::{Email, OneTimeCode};
 use crate::error::ApiError;
-use crate::domain::ClientInfo;
 use crate::notify::security::{self, Change};
 use crate::notify::{self, templates, Template};
 use crate::service::audit::{self, Event};

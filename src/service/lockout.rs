@@ -10,8 +10,8 @@ use std::time::Duration;
 use aws_lc_rs::hmac;
 
 use crate::db::{self, users::UserRow, DbConnection};
-use crate::error::ApiError;
 use crate::domain::ClientInfo;
+use crate::error::ApiError;
 use crate::notify::security::{self, Lock};
 use crate::state::AppState;
 

@@ -8,9 +8,9 @@ use std::time::Duration;
 use totp_rs::{Algorithm, Builder, Totp};
 
 use crate::db::{self, users::UserRow, DbConnection};
+use crate::domain::ClientInfo;
 use crate::domain::Password;
 use crate::error::ApiError;
-use crate::domain::ClientInfo;
 use crate::notify::security::{self, Change, Lock};
 use crate::service::lockout;
 use crate::service::password::PasswordVerdict;

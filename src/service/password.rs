@@ -2,9 +2,9 @@
 
 use crate::crypto::password::PasswordHasher;
 use crate::db::{self, DbConnection};
+use crate::domain::ClientInfo;
 use crate::domain::{Email, OneTimeCode, Password};
 use crate::error::ApiError;
-use crate::domain::ClientInfo;
 use crate::notify::security::{self, Change as Notice};
 use crate::notify::{self, Template};
 use crate::service::audit::{self, Event};

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use crate::db::{self, users::UserRow, DbConnection};
+use crate::domain::ClientInfo;
 use crate::domain::{OneTimeCode, Phone};
 use crate::error::ApiError;
-use crate::domain::ClientInfo;
 use crate::notify;
 use crate::notify::security::{self, Change};
 use crate::service::accounts;

@@ -1,9 +1,9 @@
 //! `PATCH user/`: name, avatar, and the start of an email change.
 
 use crate::db::{self, DbConnection};
+use crate::domain::ClientInfo;
 use crate::domain::{Avatar, DisplayName, Email};
 use crate::error::ApiError;
-use crate::domain::ClientInfo;
 use crate::service::email;
 use crate::service::mfa::{self, Reauth};
 use crate::service::users::{self, UserView};

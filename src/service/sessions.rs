@@ -5,8 +5,8 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 
 use crate::db::{self, sessions::NewSession, DbConnection};
-use crate::error::ApiError;
 use crate::domain::ClientInfo;
+use crate::error::ApiError;
 use crate::service::audit::{self, Event};
 use crate::state::AppState;
 use crate::tokens::access::Issue;

@@ -14,10 +14,10 @@ use clap::{ArgAction, Args, Parser};
 use ipnet::IpNet;
 
 pub use secrets::{redact_url_password, DatabaseUrl, EncryptionKey, Secret, SmtpUrl};
+use values::*;
 pub use values::{
     CaptchaProvider, HashPriority, JwtAlgorithm, Ladder, LogFormat, PathPattern, Rate, SameSite,
 };
-use values::*;
 
 /// Every setting of the service. Flags may come before or after the subcommand.
 #[derive(Debug, Clone, Args)]

@@ -276,7 +276,6 @@ impl std::fmt::Display for Rate {
     }
 }
 
-
 /// `AUTHGATE_LOCKOUT_LADDER`: `(failures, lock)` steps, sorted by failures.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Ladder(Vec<(i32, Duration)>);
@@ -364,5 +363,5 @@ mod tests {
         assert!(Rate::parse("x/5m").is_err());
         assert!(Rate::parse("3/0s").is_err());
         assert_eq!(Rate::parse("150/5m").unwrap().to_string(), "150/5m");
-}
+    }
 }

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use authgate::settings::Rate;
 use authgate::settings::Ladder;
+use authgate::settings::Rate;
 use authgate::settings::Settings;
 use authgate::startup::Application;
 use reqwest::header::HeaderMap;

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod architecture;
 mod browser;
 mod captcha;
 mod consumers;
