@@ -1,6 +1,5 @@
 //! `signup/`, `signin/`, `custom-refresh/`, `custom-logout/`.
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use serde::Deserialize;
 
@@ -61,7 +60,6 @@ pub fn with_session_cookies(
         issued.refresh_token,
         issued.persist_for,
     ));
-    resp.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
 }
 
 pub async fn signup(
@@ -205,6 +203,5 @@ pub async fn logout(
     for c in cookies::cleared(&state.settings) {
         resp.cookie(c);
     }
-    resp.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     Ok(resp.finish())
 }

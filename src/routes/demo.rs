@@ -55,6 +55,5 @@ pub async fn file(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
 /// token as a stateless backend of the SPA would (no database read).
 pub async fn hello(Checked(claims): Checked) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(json!({ "hello": claims.email }))
 }

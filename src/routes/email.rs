@@ -1,6 +1,5 @@
 //! `verify-email/` and `verify-email/resend/`.
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
@@ -55,7 +54,6 @@ pub async fn verify(
     // An email change queues a notice to the old address.
     notify::wake(&state);
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(view))
 }
 

@@ -15,7 +15,6 @@ pub const OPENAPI: &str = include_str!("../../openapi.yml");
 
 pub async fn root(client: ClientInfo) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(json!({
             "name": "authgate",
             "version": env!("CARGO_PKG_VERSION"),
@@ -106,6 +105,5 @@ pub fn metrics_text(state: &AppState) -> HttpResponse {
         .set(i64::try_from(state.keys.snapshot().by_kid.len()).unwrap_or(0));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .body(m.render())
 }

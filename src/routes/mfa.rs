@@ -1,6 +1,5 @@
 //! `mfa/totp/` (enroll), `mfa/totp/confirm/`, `DELETE mfa/totp/`.
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +31,6 @@ pub async fn enroll(
     })
     .await?;
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(EnrollmentBody {
             secret: e.secret,
             otpauth_url: e.otpauth_url,

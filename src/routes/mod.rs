@@ -14,7 +14,6 @@ pub mod token;
 pub mod user;
 pub mod verify;
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpResponse};
 
 use crate::db::DbConnection;
@@ -148,7 +147,6 @@ where
 /// 202 for the endpoints that answer alike whether or not an account exists.
 pub fn accepted() -> HttpResponse {
     HttpResponse::Accepted()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(serde_json::json!({
             "message": "if an account matches, a mail with a code is on its way"
         }))
@@ -156,6 +154,5 @@ pub fn accepted() -> HttpResponse {
 
 pub fn no_content() -> HttpResponse {
     HttpResponse::NoContent()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .finish()
 }

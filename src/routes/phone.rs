@@ -1,7 +1,6 @@
 //! Phone binding (`user/phone/code/`, `user/phone/`, `DELETE user/phone/`) and SMS sign-in
 //! (`sms/code/`, `sms/signin/`).
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
@@ -33,7 +32,6 @@ pub struct BindingCodeBody {
 
 fn sms_accepted() -> HttpResponse {
     HttpResponse::Accepted()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(serde_json::json!({
             "message": "if the number can receive it, an SMS with a code is on its way"
         }))
@@ -81,7 +79,6 @@ pub async fn bind(
     .await?;
     notify::wake(&state);
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(view))
 }
 

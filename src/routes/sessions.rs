@@ -1,6 +1,5 @@
 //! `GET sessions/`, `DELETE sessions/{id}/`, `POST sessions/revoke-others/`.
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpResponse};
 
 use crate::error::ApiError;
@@ -19,7 +18,6 @@ pub async fn list(
     })
     .await?;
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(serde_json::json!({ "sessions": list })))
 }
 

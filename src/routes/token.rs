@@ -106,7 +106,6 @@ pub async fn token(
         }
     };
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
         .json(TokenResponse {
             access_token: issued.access_token,
@@ -142,6 +141,5 @@ pub async fn revoke(
         .await?;
     }
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .finish())
 }

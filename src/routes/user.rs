@@ -1,6 +1,5 @@
 //! `GET user/` and `PATCH user/`.
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
@@ -24,7 +23,6 @@ pub async fn get(
     })
     .await?;
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(view))
 }
 
@@ -85,6 +83,5 @@ pub async fn patch(
     .await?;
     notify::wake(&state);
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(view))
 }

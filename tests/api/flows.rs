@@ -20,6 +20,7 @@ both_backends! {
 
         let me = app.get_user_cookie(&tokens.access).await;
         assert_eq!(me.status(), 200);
+        assert_eq!(me.headers()["cache-control"], "no-store", "set once, by the hygiene layer");
         let me: Value = me.json().await.unwrap();
         assert_eq!(me["id"], user["id"]);
     }
