@@ -12,14 +12,14 @@ use crate::service::sessions::{self, Issued};
 use crate::service::users;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct ContactBody {
     #[serde(rename = "type")]
     kind: String,
     value: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct SignUpBody {
     email: String,
     password: String,
@@ -34,7 +34,7 @@ pub struct SignUpBody {
     invite_code: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct SignInBody {
     login: String,
     password: String,

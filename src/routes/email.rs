@@ -12,14 +12,14 @@ use crate::service::email::{self, Subject};
 use crate::service::users;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct VerifyBody {
     verification_code: String,
     #[serde(default)]
     email: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct ResendBody {
     #[serde(default)]
     email: Option<String>,

@@ -11,7 +11,7 @@ use crate::routes::{blocking, check_reauth, no_content};
 use crate::service::mfa::{self, Confirmation, Reauth};
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 struct EnrollmentBody {
     secret: String,
     otpauth_url: String,
@@ -37,7 +37,7 @@ pub async fn enroll(
         }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct ConfirmBody {
     #[serde(default)]
     code: Option<String>,
@@ -82,7 +82,7 @@ fn confirm_shape() -> ApiError {
 /// Full re-authentication for changes to how the account signs in (`service::mfa::Reauth`):
 /// the current `password`, plus a TOTP `code` when TOTP is on. Other endpoints flatten it into
 /// their bodies.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 pub struct ReauthBody {
     #[serde(default)]
     password: Option<String>,

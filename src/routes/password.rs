@@ -13,7 +13,7 @@ use crate::routes::{
 use crate::service::password::{self, Change, Reset};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct ForgotBody {
     email: String,
     #[serde(default)]
@@ -21,14 +21,14 @@ pub struct ForgotBody {
     captcha: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct ResetBody {
     email: String,
     code: String,
     password: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct ChangeBody {
     old_password: String,
     password: String,

@@ -14,7 +14,7 @@ use crate::service::phone::{self, SmsSignIn};
 use crate::service::users;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct PhoneBody {
     phone: String,
     #[serde(default)]
@@ -23,7 +23,7 @@ pub struct PhoneBody {
 }
 
 /// `user/phone/code/`: the number and the re-authentication.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct BindingCodeBody {
     phone: String,
     #[serde(flatten)]
@@ -57,7 +57,7 @@ pub async fn request_binding(
     Ok(sms_accepted())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct BindBody {
     phone: String,
     code: String,
@@ -116,7 +116,7 @@ pub async fn sms_code(
     Ok(sms_accepted())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct SmsSignInBody {
     phone: String,
     code: String,

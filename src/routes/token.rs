@@ -15,7 +15,7 @@ use crate::service::sessions::{self, Issued};
 use crate::service::users::{self, UserView};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct TokenBody {
     grant_type: String,
     #[serde(default)]
@@ -33,7 +33,7 @@ pub struct TokenBody {
     captcha: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub struct TokenResponse {
     access_token: String,
     token_type: &'static str,
@@ -116,7 +116,7 @@ pub async fn token(
         }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct RevokeBody {
     token: String,
 }

@@ -26,7 +26,7 @@ pub async fn get(
         .json(view))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct PatchBody {
     #[serde(default)]
     name: Option<String>,
