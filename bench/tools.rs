@@ -1,6 +1,6 @@
 //! Helpers for the benchmark (`bench/run.py`), built with the same dependencies as authgate:
 //!
-//! - `ceiling ADDR TOKEN_FILE [WORKERS [DISTINCT]]`: the reference servers the issue measures
+//! - `ceiling ADDR TOKEN_FILE [WORKERS [DISTINCT]]`: the reference servers the benchmark measures
 //!   against, in one actix-web process (same worker count as authgate unless WORKERS is given,
 //!   0 = the default): `GET /plain` (bare handler), `POST /cookie` (204 + a cookie),
 //!   `GET /ed25519` (verifies one Ed25519 JWT per request, jsonwebtoken, no cache), `GET /hs256`.

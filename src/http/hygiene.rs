@@ -1,4 +1,4 @@
-//! Response hygiene (issue 7): one middleware adds the headers every response of authgate's own
+//! Response hygiene: one middleware adds the headers every response of authgate's own
 //! should carry. API answers under `/api/v1/auth/` carry tokens, cookies or codes, so they are
 //! never stored (`Cache-Control: no-store`); every answer gets `nosniff`, `no-referrer` and a
 //! Content-Security-Policy (a restrictive one unless the handler set its own, as the demo page

@@ -1,4 +1,4 @@
-//! TOTP, sessions, phone binding and SMS sign-in, invitations, the admin CLI (issue 5).
+//! TOTP, sessions, phone binding and SMS sign-in, invitations, the admin CLI.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -612,7 +612,7 @@ async fn proxied_requests_pass_while_the_database_is_down() {
     assert_eq!(anonymous.status(), 401, "control: still checked");
 }
 
-/// Issue #11 item 5: the proxy-sidecar example deploys what the README describes: the pod's
+/// The proxy-sidecar example deploys what the README describes: the pod's
 /// Service reaches only authgate's port, the app is bound to loopback and is authgate's upstream.
 #[test]
 fn the_sidecar_manifest_exposes_only_authgate_in_front_of_a_loopback_app() {

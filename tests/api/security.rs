@@ -1,4 +1,4 @@
-//! The adversarial suite (issue 7): what an attacker would try first, over HTTP. Cases already
+//! The adversarial suite: what an attacker would try first, over HTTP. Cases already
 //! covered elsewhere are not repeated here; SECURITY.md maps every requirement to its test.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
