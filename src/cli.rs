@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::error::ApiError;
 use crate::settings::Settings;
 use crate::startup::Application;
+use crate::state::AppState;
 
 #[derive(Debug, Parser)]
 #[command(name = "authgate", version, about, long_about = None)]
@@ -137,26 +139,6 @@ fn admin_connection(settings: &Settings) -> anyhow::Result<crate::db::PooledConn
     Ok(conn)
 }
 
-/// The rules `signup/` applies to a new password (common, context, breached when enabled).
-async fn new_password_allowed(
-    settings: &Settings,
-    password: &crate::domain::Password,
-    email: &crate::domain::Email,
-) -> anyhow::Result<()> {
-    let policy = crate::domain::PasswordPolicy::new(
-        &settings.product_name,
-        &settings.password_context_words,
-    );
-    let breach = crate::clients::breach::BreachChecker::from_settings(settings);
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("authgate/", env!("CARGO_PKG_VERSION")))
-        .build()?;
-    let metrics = crate::metrics::Metrics::new()?;
-    crate::routes::new_password_rules(&policy, breach.as_ref(), &http, &metrics, password, email)
-        .await
-        .map_err(|e| anyhow::anyhow!("password from standard input: {e}"))
-}
-
 fn find_user(
     conn: &mut crate::db::DbConnection,
     raw_email: &str,
@@ -182,7 +164,6 @@ async fn users(settings: &Settings, action: UsersAction) -> anyhow::Result<()> {
             let password =
                 crate::domain::Password::parse(line.trim_end_matches(['\r', '\n']).to_owned())
                     .map_err(|e| anyhow::anyhow!("password from standard input: {}", e.message))?;
-            new_password_allowed(settings, &password, &email).await?;
             let name = name.unwrap_or_else(|| {
                 email
                     .as_str()
@@ -193,36 +174,32 @@ async fn users(settings: &Settings, action: UsersAction) -> anyhow::Result<()> {
             });
             let name =
                 crate::domain::DisplayName::parse(&name).map_err(|e| anyhow::anyhow!(e.message))?;
-            let hasher = crate::crypto::password::PasswordHasher::new(
-                settings.password_pepper.as_ref(),
-                settings.bcrypt_cost,
-            )?;
-            let hash = hasher.hash(&password)?;
-            let now = db::now();
-            let id = uuid::Uuid::new_v4().to_string();
-            db::users::insert(
-                &mut conn,
-                &db::users::NewUser {
-                    id: &id,
-                    email: email.as_str(),
-                    email_verified: verified,
-                    password_hash: &hash,
-                    name: name.as_str(),
-                    contact_type: None,
-                    contact_value: None,
-                    disabled: false,
-                    created_at: now,
-                    updated_at: now,
-                },
-            )
+            // The same services as `signup/`: the new-password rules, the hash on the hashing
+            // threads, the account written on the blocking pool.
+            let state = std::sync::Arc::new(AppState::from_settings(settings.clone()).await?);
+            crate::service::password::check_new(&state, &password, &email)
+                .await
+                .map_err(|e| anyhow::anyhow!("password from standard input: {e}"))?;
+            let input = crate::service::accounts::NewAccount {
+                email,
+                password,
+                name,
+                verified,
+            };
+            let (input, hash) =
+                crate::service::run::hash_new_password(&state, input, |i| &i.password).await?;
+            let shown = input.email.as_str().to_owned();
+            let user = crate::service::run::blocking(&state, move |_, conn| {
+                crate::service::accounts::create(conn, &input, &hash)
+            })
+            .await
             .map_err(|e| match e {
-                diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                ) => anyhow::anyhow!("an account with the address {} exists", email.as_str()),
-                e => e.into(),
+                ApiError::EmailTaken => {
+                    anyhow::anyhow!("an account with the address {shown} exists")
+                }
+                e => anyhow::anyhow!("{e}"),
             })?;
-            println!("created user {id} <{}>", email.as_str());
+            println!("created user {} <{}>", user.id, user.email);
         }
         UsersAction::List => {
             println!(

@@ -6,8 +6,10 @@ use serde::Deserialize;
 use crate::domain::{DisplayName, Email, Password};
 use crate::error::ApiError;
 use crate::http::{auth::presented_token, cookies, ClientInfo};
-use crate::routes::{blocking, check_new_password, hash_new_password, hashing};
+use crate::routes::blocking;
 use crate::service::accounts::{self, Contact, SignIn, SignUp};
+use crate::service::password::check_new;
+use crate::service::run::hash_new_password;
 use crate::service::sessions::{self, Issued};
 use crate::service::users;
 use crate::state::AppState;
@@ -78,7 +80,7 @@ pub async fn signup(
             .transpose()?,
         invite_code: body.invite_code,
     };
-    check_new_password(&state, &input.password, &input.email).await?;
+    check_new(&state, &input.password, &input.email).await?;
     let (input, hash) = hash_new_password(&state, input, |i| &i.password).await?;
     let (view, issued) = blocking(&state, move |state, conn| {
         let (user, issued) = accounts::sign_up(state, conn, &client, input, &hash)?;
@@ -104,39 +106,10 @@ pub async fn signin(
         remember_me: body.remember_me,
         code: body.code,
     };
-    let issued = password_sign_in(&state, client, input).await?;
+    let issued = accounts::sign_in(&state, client, input).await?;
     let mut resp = HttpResponse::NoContent();
     with_session_cookies(&mut resp, &state.settings, issued);
     Ok(resp.finish())
-}
-
-/// A password sign-in (`signin/`, `token/`'s password grant) in three steps: the account read
-/// on the blocking pool, the password checked on the hashing threads, the outcome written on
-/// the blocking pool; the outcome is counted in `authgate_signin_total`.
-pub async fn password_sign_in(
-    state: &web::Data<AppState>,
-    client: ClientInfo,
-    input: SignIn,
-) -> Result<Issued, ApiError> {
-    let result = async {
-        let (input, user) = blocking(state, move |state, conn| {
-            let user = accounts::sign_in_lookup(state, conn, &input)?;
-            Ok((input, user))
-        })
-        .await?;
-        let (input, check) = hashing(state, move |state| {
-            let check = accounts::check_password(state, &input, user);
-            (input, check)
-        })
-        .await?;
-        blocking(state, move |state, conn| {
-            accounts::sign_in_finish(state, conn, &client, input, check)
-        })
-        .await
-    }
-    .await;
-    accounts::count_sign_in(state, &result);
-    result
 }
 
 pub async fn refresh(

@@ -54,6 +54,5 @@ pub async fn file(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
 /// `GET /demo/api/hello`: `{"hello": <email>}` for a signed-in caller, 401 otherwise. Checks the
 /// token as a stateless backend of the SPA would (no database read).
 pub async fn hello(Checked(claims): Checked) -> HttpResponse {
-    HttpResponse::Ok()
-        .json(json!({ "hello": claims.email }))
+    HttpResponse::Ok().json(json!({ "hello": claims.email }))
 }

@@ -53,8 +53,7 @@ pub async fn verify(
     .await?;
     // An email change queues a notice to the old address.
     notify::wake(&state);
-    Ok(HttpResponse::Ok()
-        .json(view))
+    Ok(HttpResponse::Ok().json(view))
 }
 
 pub async fn resend(

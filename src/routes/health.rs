@@ -14,13 +14,12 @@ use crate::state::AppState;
 pub const OPENAPI: &str = include_str!("../../openapi.yml");
 
 pub async fn root(client: ClientInfo) -> HttpResponse {
-    HttpResponse::Ok()
-        .json(json!({
-            "name": "authgate",
-            "version": env!("CARGO_PKG_VERSION"),
-            "now": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "ip": client.ip_string(),
-        }))
+    HttpResponse::Ok().json(json!({
+        "name": "authgate",
+        "version": env!("CARGO_PKG_VERSION"),
+        "now": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "ip": client.ip_string(),
+    }))
 }
 
 /// The process is alive; says nothing about dependencies.

@@ -7,7 +7,7 @@ use crate::domain::Password;
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::notify;
-use crate::routes::{blocking, check_reauth, no_content};
+use crate::routes::{blocking, no_content};
 use crate::service::mfa::{self, Confirmation, Reauth};
 use crate::state::AppState;
 
@@ -25,16 +25,15 @@ pub async fn enroll(
 ) -> Result<HttpResponse, ApiError> {
     let proof = body.into_inner().into_proof()?;
     let user_id = auth.claims.sub;
-    let proof = check_reauth(&state, &user_id, proof).await?;
+    let proof = crate::service::mfa::check_reauth(&state, &user_id, proof).await?;
     let e = blocking(&state, move |state, conn| {
         mfa::begin(state, conn, &client, &user_id, &proof)
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .json(EnrollmentBody {
-            secret: e.secret,
-            otpauth_url: e.otpauth_url,
-        }))
+    Ok(HttpResponse::Ok().json(EnrollmentBody {
+        secret: e.secret,
+        otpauth_url: e.otpauth_url,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -108,7 +107,7 @@ pub async fn disable(
 ) -> Result<HttpResponse, ApiError> {
     let proof = body.into_inner().into_proof()?;
     let user_id = auth.claims.sub;
-    let proof = check_reauth(&state, &user_id, proof).await?;
+    let proof = crate::service::mfa::check_reauth(&state, &user_id, proof).await?;
     blocking(&state, move |state, conn| {
         mfa::disable(state, conn, &client, &user_id, proof)
     })

@@ -1,4 +1,4 @@
-//! `password/forgot/`, `password/reset/` (seeds 002-004) and `user/password/`.
+//! `password/forgot/`, `password/reset/` and `user/password/`.
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -7,10 +7,9 @@ use crate::domain::{Email, OneTimeCode, Password};
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::notify;
-use crate::routes::{
-    accepted, blocking, check_new_password, hash_new_password, hashing, no_content,
-};
+use crate::routes::{accepted, blocking, no_content};
 use crate::service::password::{self, Change, Reset};
+use crate::service::run::hash_new_password;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -65,7 +64,7 @@ pub async fn reset(
     // Before the code is checked, so a refused password does not spend the code. The rules see
     // only the address typed here, so the answer says nothing about the account.
     if let Ok(email) = &input.email {
-        check_new_password(&state, &input.password, email).await?;
+        password::check_new(&state, &input.password, email).await?;
     }
     let (input, hash) = hash_new_password(&state, input, |i| &i.password).await?;
     blocking(&state, move |state, conn| {
@@ -86,28 +85,14 @@ pub async fn change(
     // The token's address is the account's (an address change applies only once verified).
     let email = Email::parse(&auth.claims.email)?;
     let new_password = Password::parse(body.password)?;
-    check_new_password(&state, &new_password, &email).await?;
+    password::check_new(&state, &new_password, &email).await?;
     let input = Change {
         user_id: auth.claims.sub,
         session_id: auth.claims.sid,
         old_password: Password::parse_for_sign_in(body.old_password)?,
         password: new_password,
     };
-    let (input, hash) = blocking(&state, move |state, conn| {
-        let hash = password::change_lookup(state, conn, &input)?;
-        Ok((input, hash))
-    })
-    .await?;
-    let (input, checked) = hashing(&state, move |state| {
-        let checked = password::check_change(state, &input, hash);
-        (input, checked)
-    })
-    .await?;
-    let checked = checked?;
-    blocking(&state, move |state, conn| {
-        password::change(state, conn, &client, input, checked)
-    })
-    .await?;
+    password::change(&state, client, input).await?;
     notify::wake(&state);
     Ok(no_content())
 }

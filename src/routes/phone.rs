@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::notify;
 use crate::routes::mfa::ReauthBody;
-use crate::routes::{blocking, check_reauth, no_content};
+use crate::routes::{blocking, no_content};
 use crate::service::phone::{self, SmsSignIn};
 use crate::service::users;
 use crate::state::AppState;
@@ -31,10 +31,9 @@ pub struct BindingCodeBody {
 }
 
 fn sms_accepted() -> HttpResponse {
-    HttpResponse::Accepted()
-        .json(serde_json::json!({
-            "message": "if the number can receive it, an SMS with a code is on its way"
-        }))
+    HttpResponse::Accepted().json(serde_json::json!({
+        "message": "if the number can receive it, an SMS with a code is on its way"
+    }))
 }
 
 pub async fn request_binding(
@@ -48,7 +47,7 @@ pub async fn request_binding(
     let proof = body.reauth.into_proof()?;
     state.mail_ip_limit.check(client.ip)?;
     let user_id = auth.claims.sub;
-    let proof = check_reauth(&state, &user_id, proof).await?;
+    let proof = crate::service::mfa::check_reauth(&state, &user_id, proof).await?;
     blocking(&state, move |state, conn| {
         phone::request_binding(state, conn, &client, &user_id, &phone, &proof)
     })
@@ -78,8 +77,7 @@ pub async fn bind(
     })
     .await?;
     notify::wake(&state);
-    Ok(HttpResponse::Ok()
-        .json(view))
+    Ok(HttpResponse::Ok().json(view))
 }
 
 pub async fn unbind(
@@ -90,7 +88,7 @@ pub async fn unbind(
 ) -> Result<HttpResponse, ApiError> {
     let proof = body.into_inner().into_proof()?;
     let user_id = auth.claims.sub;
-    let proof = check_reauth(&state, &user_id, proof).await?;
+    let proof = crate::service::mfa::check_reauth(&state, &user_id, proof).await?;
     blocking(&state, move |state, conn| {
         phone::unbind(state, conn, &client, &user_id, proof)
     })

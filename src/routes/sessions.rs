@@ -17,8 +17,7 @@ pub async fn list(
         sessions::list(state, conn, &user_id, &sid)
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "sessions": list })))
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "sessions": list })))
 }
 
 pub async fn revoke(

@@ -91,7 +91,7 @@ pub async fn token(
     let grant = parse(body.into_inner())?;
     let (issued, user) = match grant {
         Grant::Password(input) => {
-            let issued = super::auth::password_sign_in(&state, client, input).await?;
+            let issued = crate::service::accounts::sign_in(&state, client, input).await?;
             blocking(&state, move |state, conn| with_user(issued, state, conn)).await?
         }
         Grant::Refresh(token) => {
@@ -140,6 +140,5 @@ pub async fn revoke(
         })
         .await?;
     }
-    Ok(HttpResponse::Ok()
-        .finish())
+    Ok(HttpResponse::Ok().finish())
 }

@@ -8,7 +8,7 @@ use crate::domain::{Avatar, DisplayName, Email, Invalid};
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::notify;
-use crate::routes::{blocking, check_reauth};
+use crate::routes::blocking;
 use crate::service::profile::{self, Patch};
 use crate::service::users;
 use crate::state::AppState;
@@ -22,8 +22,7 @@ pub async fn get(
         users::current(state, conn, &user_id)
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .json(view))
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[derive(Deserialize)]
@@ -73,7 +72,7 @@ pub async fn patch(
     let user_id = auth.claims.sub;
     // An email change re-authenticates with the password: bcrypt, on the hashing threads first.
     let proof = if patch.email.is_some() {
-        check_reauth(&state, &user_id, proof).await?
+        crate::service::mfa::check_reauth(&state, &user_id, proof).await?
     } else {
         proof
     };
@@ -82,6 +81,5 @@ pub async fn patch(
     })
     .await?;
     notify::wake(&state);
-    Ok(HttpResponse::Ok()
-        .json(view))
+    Ok(HttpResponse::Ok().json(view))
 }

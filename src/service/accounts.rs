@@ -53,6 +53,41 @@ pub struct SignUp {
     pub invite_code: Option<String>,
 }
 
+/// An account an operator creates (`authgate users create`): no session, no mail.
+pub struct NewAccount {
+    pub email: Email,
+    pub password: Password,
+    pub name: DisplayName,
+    pub verified: bool,
+}
+
+/// Writes the account an operator creates (`hash` from [`crate::service::password::hash_new`]).
+/// A taken email is 409 `email_taken`.
+pub fn create(
+    conn: &mut DbConnection,
+    input: &NewAccount,
+    hash: &str,
+) -> Result<db::users::UserRow, ApiError> {
+    let now = db::now();
+    let id = uuid::Uuid::new_v4().to_string();
+    db::users::insert(
+        conn,
+        &NewUser {
+            id: &id,
+            email: input.email.as_str(),
+            email_verified: input.verified,
+            password_hash: hash,
+            name: input.name.as_str(),
+            contact_type: None,
+            contact_value: None,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        },
+    )?;
+    db::users::find_by_id(conn, &id)?.ok_or(ApiError::NotFound)
+}
+
 /// Creates the account (`hash` from [`crate::service::password::hash_new`]) and signs it in.
 /// A taken email is 409.
 pub fn sign_up(
@@ -136,6 +171,26 @@ pub struct SignIn {
     pub remember_me: bool,
     /// The TOTP code, for accounts with TOTP enabled.
     pub code: Option<String>,
+}
+
+/// A password sign-in (`signin/`, `token/`'s password grant) in three steps: the account read
+/// on the blocking pool, the password checked on the hashing threads, the outcome written on
+/// the blocking pool; the outcome is counted in `authgate_signin_total`.
+pub async fn sign_in(
+    state: &std::sync::Arc<AppState>,
+    client: ClientInfo,
+    input: SignIn,
+) -> Result<Issued, ApiError> {
+    let result = crate::service::run::read_hash_write(
+        state,
+        input,
+        sign_in_lookup,
+        |state, input, user| Ok(check_password(state, input, user)),
+        move |state, conn, input, check| sign_in_finish(state, conn, &client, input, check),
+    )
+    .await;
+    count_sign_in(state, &result);
+    result
 }
 
 /// A password sign-in's first step, on the blocking pool: the lockout gate, then the account.

@@ -240,10 +240,34 @@ pub struct Reauth {
     pub verdict: Option<PasswordVerdict>,
 }
 
+/// A re-authentication's password (ASVS V7.5.1: email, phone and TOTP changes) checked on the
+/// hashing threads before the change runs on the blocking pool, where [`reauthenticate`] then
+/// only compares the verdict.
+pub async fn check_reauth(
+    state: &std::sync::Arc<AppState>,
+    user_id: &str,
+    proof: Reauth,
+) -> Result<Reauth, ApiError> {
+    let user_id = user_id.to_owned();
+    let (proof, ()) = crate::service::run::read_then_hash(
+        state,
+        proof,
+        move |state, conn, proof| reauth_lookup(state, conn, &user_id, proof),
+        |state, proof, hash| {
+            if let Some(hash) = hash {
+                check_reauth_password(state, proof, hash);
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(proof)
+}
+
 /// The first step of a re-authentication, before any hashing: the parts the account needs
 /// present, the sign-in lockout open, and the stored hash to check the password against
 /// (`None` when the proof has no password: [`reauthenticate`] answers that).
-pub fn reauth_lookup(
+fn reauth_lookup(
     state: &AppState,
     conn: &mut DbConnection,
     user_id: &str,
@@ -259,7 +283,7 @@ pub fn reauth_lookup(
 }
 
 /// [`reauth_lookup`]'s hash checked against the proof's password: the hashing threads.
-pub fn check_reauth_password(state: &AppState, proof: &mut Reauth, hash: String) {
+fn check_reauth_password(state: &AppState, proof: &mut Reauth, hash: String) {
     if let Some(password) = &proof.password {
         proof.verdict = Some(PasswordVerdict::check(&state.hasher, password, hash));
     }

@@ -11,5 +11,6 @@ pub mod mfa;
 pub mod password;
 pub mod phone;
 pub mod profile;
+pub mod run;
 pub mod sessions;
 pub mod users;

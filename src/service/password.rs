@@ -89,6 +89,27 @@ impl PasswordVerdict {
 
 /// A password being set (sign-up, reset), hashed on the hashing threads before the flow takes
 /// a connection: a job below the workers' priority must not hold what they wait for.
+/// The rules for a password being set, never one presented at sign-in: common passwords and
+/// context words (ASVS 6.2.4, 6.2.11) for the account `email`, then, when enabled, the breached
+/// password check (6.2.12). All refusals are 400 `weak_password` naming the rule. Sign-up,
+/// reset, change and `authgate users create` all call this.
+pub async fn check_new(
+    state: &AppState,
+    password: &Password,
+    email: &crate::domain::Email,
+) -> Result<(), ApiError> {
+    state
+        .password_policy
+        .check(password, email)
+        .map_err(|w| ApiError::from(crate::domain::Invalid::from(w)))?;
+    if let Some(breach) = &state.breach {
+        breach
+            .check(&state.http_client, &state.metrics, password)
+            .await?;
+    }
+    Ok(())
+}
+
 pub fn hash_new(state: &AppState, password: &Password) -> Result<String, ApiError> {
     state.hasher.hash(password).map_err(ApiError::Internal)
 }
@@ -171,7 +192,7 @@ pub struct Change {
 
 /// A password change's first step, before any hashing: the sign-in lockout open, and the hash
 /// the current password is checked against ([`check_change`], on the hashing threads).
-pub fn change_lookup(
+fn change_lookup(
     state: &AppState,
     conn: &mut DbConnection,
     input: &Change,
@@ -182,7 +203,7 @@ pub fn change_lookup(
 }
 
 /// The current password checked, and the new one hashed when it matched: no connection held.
-pub fn check_change(
+fn check_change(
     state: &AppState,
     input: &Change,
     hash: String,
@@ -196,10 +217,27 @@ pub fn check_change(
     Ok((verdict, new_hash))
 }
 
+/// `user/password/`: the current password checked and the new one hashed on the hashing
+/// threads, then the change written (every other session of the user ends).
+pub async fn change(
+    state: &std::sync::Arc<AppState>,
+    client: ClientInfo,
+    input: Change,
+) -> Result<(), ApiError> {
+    crate::service::run::read_hash_write(
+        state,
+        input,
+        change_lookup,
+        |state, input, hash| check_change(state, input, hash),
+        move |state, conn, input, checked| finish_change(state, conn, &client, input, checked),
+    )
+    .await
+}
+
 /// Changes the password of the signed-in user once [`check_change`] found the current one
 /// right (against the hash the account still has), and ends every other session of the user
 /// (the caller's stays).
-pub fn change(
+fn finish_change(
     state: &AppState,
     conn: &mut DbConnection,
     client: &ClientInfo,

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::service::audit::{self, Event};
 use crate::state::AppState;
 use crate::tokens::access::Issue;
-use crate::tokens::refresh;
+use crate::tokens::refresh::{self, Decision};
 
 /// What the client receives after a sign-in or refresh.
 #[derive(Debug)]
@@ -169,7 +169,27 @@ pub fn refresh(
     result
 }
 
-/// The refresh step without a lock, or `None` when it needs the locked one.
+fn windows(state: &AppState) -> refresh::Windows {
+    refresh::Windows {
+        idle: chrono_duration(state.settings.session_idle_timeout),
+        grace: chrono_duration(state.settings.refresh_reuse_grace),
+    }
+}
+
+fn facts(row: &db::sessions::SessionRow, user_disabled: bool) -> refresh::SessionFacts {
+    refresh::SessionFacts {
+        counter: u64::try_from(row.counter).unwrap_or(0),
+        revoked: row.revoked_at.is_some(),
+        expires_at: row.expires_at,
+        last_used_at: row.last_used_at,
+        rotated_at: row.rotated_at,
+        user_disabled,
+    }
+}
+
+/// The refresh step without a lock, or `None` when it needs the locked one: a decision that
+/// writes more than the counter (ending or revoking the session), or a rotation another
+/// refresh won first.
 fn optimistic_step(
     state: &AppState,
     conn: &mut DbConnection,
@@ -184,42 +204,36 @@ fn optimistic_step(
         .sealer
         .open(&row.secret, sid.as_bytes())
         .map_err(|e| ApiError::Internal(e.into()))?;
-    if !presented.mac_valid(&secret) || row.revoked_at.is_some() {
-        return Ok(Some(Step::Invalid));
-    }
     let now = db::now();
-    let idle = chrono_duration(state.settings.session_idle_timeout);
-    if now >= row.expires_at || now - row.last_used_at > idle || user.disabled {
-        return Ok(None); // ends the session: a write
-    }
-    let current = u64::try_from(row.counter).unwrap_or(0);
-    if presented.counter == current {
-        let rotated = db::write_statement(conn, |conn| {
-            db::sessions::rotate_from(conn, sid, row.counter, now)
-        })?;
-        if !rotated {
-            return Ok(None); // another refresh moved the counter (or ended the session) first
+    let facts = facts(&row, user.disabled);
+    let (next, outcome) = match refresh::decide(
+        presented.counter,
+        presented.mac_valid(&secret),
+        &facts,
+        windows(state),
+        now,
+    ) {
+        Decision::Invalid => return Ok(Some(Step::Invalid)),
+        Decision::End(_) | Decision::Reused(_) => return Ok(None),
+        Decision::Rotate { next } => {
+            let rotated = db::write_statement(conn, |conn| {
+                db::sessions::rotate_from(conn, sid, row.counter, now)
+            })?;
+            if !rotated {
+                return Ok(None); // another refresh moved the counter (or ended the session) first
+            }
+            (next, "rotated")
         }
-        return Ok(Some(Step::Issue {
-            row: Box::new(row),
-            user,
-            secret,
-            next: current + 1,
-            outcome: "rotated",
-        }));
-    }
-    let grace = chrono_duration(state.settings.refresh_reuse_grace);
-    if presented.counter.checked_add(1) == Some(current) && now - row.rotated_at <= grace {
         // The previous token inside the grace window: the current token again, no write.
-        return Ok(Some(Step::Issue {
-            row: Box::new(row),
-            user,
-            secret,
-            next: current,
-            outcome: "grace",
-        }));
-    }
-    Ok(None) // reuse: revokes the session
+        Decision::Grace { current } => (current, "grace"),
+    };
+    Ok(Some(Step::Issue {
+        row: Box::new(row),
+        user,
+        secret,
+        next,
+        outcome,
+    }))
 }
 
 /// The refresh step with the session row locked for the transaction.
@@ -230,8 +244,6 @@ fn locked_step(
     presented: &refresh::Presented,
     sid: &str,
 ) -> Result<Step, ApiError> {
-    let grace = chrono_duration(state.settings.refresh_reuse_grace);
-    let idle = chrono_duration(state.settings.session_idle_timeout);
     let Some(row) = db::sessions::find_for_update(conn, sid)? else {
         return Ok(Step::Invalid);
     };
@@ -239,51 +251,49 @@ fn locked_step(
         .sealer
         .open(&row.secret, sid.as_bytes())
         .map_err(|e| ApiError::Internal(e.into()))?;
-    if !presented.mac_valid(&secret) || row.revoked_at.is_some() {
-        return Ok(Step::Invalid);
-    }
     let now = db::now();
-    if now >= row.expires_at || now - row.last_used_at > idle {
-        revoke(state, conn, sid, "expired", now)?;
-        return Ok(Step::Invalid);
-    }
-    let user = match db::users::find_by_id(conn, &row.user_id)? {
-        Some(u) if !u.disabled => db::sessions::SessionUser {
-            email: u.email,
-            email_verified: u.email_verified,
-            disabled: u.disabled,
-        },
-        _ => {
-            revoke(state, conn, sid, "user_disabled", now)?;
+    let user = db::users::find_by_id(conn, &row.user_id)?.map(|u| db::sessions::SessionUser {
+        email: u.email,
+        email_verified: u.email_verified,
+        disabled: u.disabled,
+    });
+    let facts = facts(&row, user.as_ref().is_none_or(|u| u.disabled));
+    let decision = refresh::decide(
+        presented.counter,
+        presented.mac_valid(&secret),
+        &facts,
+        windows(state),
+        now,
+    );
+    let (next, outcome) = match decision {
+        Decision::Invalid => return Ok(Step::Invalid),
+        Decision::End(reason) => {
+            revoke(state, conn, sid, reason, now)?;
             return Ok(Step::Invalid);
         }
+        Decision::Rotate { next } => {
+            db::sessions::rotate(conn, sid, i64::try_from(next).unwrap_or(i64::MAX), now)?;
+            (next, "rotated")
+        }
+        Decision::Grace { current } => (current, "grace"),
+        Decision::Reused(cause) => {
+            revoke(state, conn, sid, "refresh_token_reused", now)?;
+            audit::record(
+                conn,
+                client,
+                Event {
+                    kind: "refresh_reuse",
+                    outcome: "session_revoked",
+                    user_id: Some(&row.user_id),
+                    session_id: Some(sid),
+                    method: None,
+                },
+            );
+            return Ok(Step::Reused(cause));
+        }
     };
-    let current = u64::try_from(row.counter).unwrap_or(0);
-    let (next, outcome) = if presented.counter == current {
-        let next = current + 1;
-        db::sessions::rotate(conn, sid, i64::try_from(next).unwrap_or(i64::MAX), now)?;
-        (next, "rotated")
-    } else if presented.counter.checked_add(1) == Some(current) && now - row.rotated_at <= grace {
-        (current, "grace")
-    } else {
-        let cause = if presented.counter.checked_add(1) == Some(current) {
-            "the previous refresh token was presented after the grace window"
-        } else {
-            "an old refresh token was presented again"
-        };
-        revoke(state, conn, sid, "refresh_token_reused", now)?;
-        audit::record(
-            conn,
-            client,
-            Event {
-                kind: "refresh_reuse",
-                outcome: "session_revoked",
-                user_id: Some(&row.user_id),
-                session_id: Some(sid),
-                method: None,
-            },
-        );
-        return Ok(Step::Reused(cause));
+    let Some(user) = user else {
+        return Ok(Step::Invalid); // unreachable: a missing user decides `End`
     };
     Ok(Step::Issue {
         row: Box::new(row),

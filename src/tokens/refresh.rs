@@ -3,6 +3,7 @@
 //! and never stored: the session row keeps only the secret and the counter.
 
 use aws_lc_rs::hmac;
+use chrono::NaiveDateTime;
 
 use crate::crypto::{b64url, b64url_decode};
 
@@ -63,6 +64,75 @@ impl Presented {
     }
 }
 
+/// A session as stored, as far as a refresh decision reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionFacts {
+    pub counter: u64,
+    pub revoked: bool,
+    pub expires_at: NaiveDateTime,
+    pub last_used_at: NaiveDateTime,
+    pub rotated_at: NaiveDateTime,
+    /// The user is disabled or gone.
+    pub user_disabled: bool,
+}
+
+/// How long a session may sit unused, and how long the previous token still answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Windows {
+    pub idle: chrono::Duration,
+    pub grace: chrono::Duration,
+}
+
+/// What a presented refresh token earns: the one set of refresh rules, decided with no I/O.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Not this session's token (wrong MAC), or the session has ended: 401, nothing to write.
+    Invalid,
+    /// The session lapsed (`"expired"`: absolute lifetime or idle timeout) or its user is
+    /// disabled (`"user_disabled"`): end it with that reason, then 401.
+    End(&'static str),
+    /// The current token: the session moves on to counter `next`.
+    Rotate { next: u64 },
+    /// The previous token inside the grace window: the current token (`current`) again.
+    Grace { current: u64 },
+    /// An older token, or the previous one after the grace window: the session is revoked.
+    Reused(&'static str),
+}
+
+/// Decides a refresh: `presented_counter` is the token's, `mac_valid` whether it verified under
+/// the session's secret.
+pub fn decide(
+    presented_counter: u64,
+    mac_valid: bool,
+    session: &SessionFacts,
+    windows: Windows,
+    now: NaiveDateTime,
+) -> Decision {
+    if !mac_valid || session.revoked {
+        return Decision::Invalid;
+    }
+    if now >= session.expires_at || now - session.last_used_at > windows.idle {
+        return Decision::End("expired");
+    }
+    if session.user_disabled {
+        return Decision::End("user_disabled");
+    }
+    let current = session.counter;
+    let previous = presented_counter.checked_add(1) == Some(current);
+    if presented_counter == current {
+        match current.checked_add(1) {
+            Some(next) => Decision::Rotate { next },
+            None => Decision::Invalid,
+        }
+    } else if previous && now - session.rotated_at <= windows.grace {
+        Decision::Grace { current }
+    } else if previous {
+        Decision::Reused("the previous refresh token was presented after the grace window")
+    } else {
+        Decision::Reused("an old refresh token was presented again")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +166,91 @@ mod tests {
         assert!(parse("not-a-token").is_none());
         assert!(parse("").is_none());
         assert!(parse(&"A".repeat(500)).is_none());
+    }
+
+    fn facts(now: NaiveDateTime) -> SessionFacts {
+        SessionFacts {
+            counter: 5,
+            revoked: false,
+            expires_at: now + chrono::Duration::hours(1),
+            last_used_at: now - chrono::Duration::minutes(1),
+            rotated_at: now - chrono::Duration::seconds(5),
+            user_disabled: false,
+        }
+    }
+
+    const WINDOWS: Windows = Windows {
+        idle: chrono::Duration::days(7),
+        grace: chrono::Duration::seconds(10),
+    };
+
+    #[test]
+    fn the_current_token_rotates_and_the_previous_one_repeats_only_inside_grace() {
+        let now = chrono::Utc::now().naive_utc();
+        let s = facts(now);
+        assert_eq!(
+            decide(5, true, &s, WINDOWS, now),
+            Decision::Rotate { next: 6 }
+        );
+        assert_eq!(
+            decide(4, true, &s, WINDOWS, now),
+            Decision::Grace { current: 5 }
+        );
+        let late = SessionFacts {
+            rotated_at: now - chrono::Duration::seconds(11),
+            ..s
+        };
+        assert!(
+            matches!(decide(4, true, &late, WINDOWS, now), Decision::Reused(c) if c.contains("after the grace"))
+        );
+        // Grace covers the immediate predecessor only, never an older ancestor.
+        assert!(
+            matches!(decide(3, true, &s, WINDOWS, now), Decision::Reused(c) if c.contains("old refresh token"))
+        );
+        assert!(
+            matches!(decide(6, true, &s, WINDOWS, now), Decision::Reused(_)),
+            "a token from the future"
+        );
+    }
+
+    #[test]
+    fn forged_revoked_lapsed_and_disabled_sessions_never_rotate() {
+        let now = chrono::Utc::now().naive_utc();
+        let s = facts(now);
+        assert_eq!(decide(5, false, &s, WINDOWS, now), Decision::Invalid);
+        let revoked = SessionFacts { revoked: true, ..s };
+        assert_eq!(decide(5, true, &revoked, WINDOWS, now), Decision::Invalid);
+        let expired = SessionFacts {
+            expires_at: now,
+            ..s
+        };
+        assert_eq!(
+            decide(5, true, &expired, WINDOWS, now),
+            Decision::End("expired")
+        );
+        let idle = SessionFacts {
+            last_used_at: now - chrono::Duration::days(7) - chrono::Duration::seconds(1),
+            ..s
+        };
+        assert_eq!(
+            decide(5, true, &idle, WINDOWS, now),
+            Decision::End("expired")
+        );
+        let disabled = SessionFacts {
+            user_disabled: true,
+            ..s
+        };
+        assert_eq!(
+            decide(5, true, &disabled, WINDOWS, now),
+            Decision::End("user_disabled")
+        );
+        let last = SessionFacts {
+            counter: u64::MAX,
+            ..s
+        };
+        assert_eq!(
+            decide(u64::MAX, true, &last, WINDOWS, now),
+            Decision::Invalid
+        );
     }
 }
