@@ -10,6 +10,7 @@ use anyhow::Context as _;
 
 use crate::http::error::envelope;
 use crate::http::json::BODY_LIMIT;
+use crate::http::rate_limit::{RateClass, RateRules};
 use crate::routes;
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -17,178 +18,267 @@ use crate::state::AppState;
 /// Forward-auth checks arriving with the original request path appended (Envoy).
 pub const VERIFY_PREFIXED: &str = "/api/v1/auth/verify/{tail:.*}";
 
-/// The public endpoints that require a captcha token when a provider is configured,
-/// declared here once: `configure` wraps the POST route of each listed path in
-/// `crate::http::captcha::require_captcha`, so an endpoint added to `route_table()` under one of
-/// these paths is protected with no code in its handler. Paths not served yet are listed on purpose.
-/// `token/` is listed as a whole; the gate itself exempts its `refresh_token` grant.
-pub const CAPTCHA_ROUTES: &[&str] = &[
-    "/api/v1/auth/signup/",
-    "/api/v1/auth/signin/",
-    "/api/v1/auth/token/",
-    "/api/v1/auth/password/forgot/",
-    "/api/v1/auth/verify-email/resend/",
-    "/api/v1/auth/sms/code/",
-];
-
-/// Whether `(method, path)` of the route table passes through the captcha gate.
-pub fn requires_captcha(method: &Method, path: &str) -> bool {
-    *method == Method::POST && CAPTCHA_ROUTES.contains(&path)
+/// One route of the table and everything decided per route: the handler, the per-IP budget it
+/// draws on, and whether the captcha gate wraps it. The one place these are written.
+pub struct RouteSpec {
+    pub method: Method,
+    /// As the API contract names it, trailing slash included.
+    pub path: &'static str,
+    pub route: Route,
+    pub rate: RateClass,
+    /// Wrapped in `crate::http::captcha::require_captcha` when a provider is configured (the
+    /// gate itself exempts `token/`'s `refresh_token` grant).
+    pub captcha: bool,
 }
 
-/// Every route the service serves, as the API contract names it (trailing slash included).
-/// The same list registers the routes and is compared with `openapi.yml` by a test.
-pub fn route_table() -> Vec<(Method, &'static str, Route)> {
+impl RouteSpec {
+    fn captcha(mut self) -> Self {
+        self.captcha = true;
+        self
+    }
+}
+
+fn row(method: Method, path: &'static str, route: Route, rate: RateClass) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        route,
+        rate,
+        captcha: false,
+    }
+}
+
+/// Every route the service serves. The same list registers the routes, gives the rate limits
+/// their classes and the captcha gate its routes, and is compared with `openapi.yml` by a test.
+pub fn route_table() -> Vec<RouteSpec> {
     use routes::{auth, email, health, jwks, mfa, password, phone, sessions, token, user, verify};
+    use RateClass::{Api, Auth, Refresh, SignIn, Token, Unlimited};
     vec![
-        (
+        row(
             Method::POST,
             "/api/v1/auth/signup/",
             web::post().to(auth::signup),
-        ),
-        (
+            Auth,
+        )
+        .captcha(),
+        row(
             Method::POST,
             "/api/v1/auth/signin/",
             web::post().to(auth::signin),
-        ),
-        (
+            SignIn,
+        )
+        .captcha(),
+        row(
             Method::POST,
             "/api/v1/auth/custom-refresh/",
             web::post().to(auth::refresh),
+            Refresh,
         ),
-        (
+        row(
             Method::POST,
             "/api/v1/auth/custom-logout/",
             web::post().to(auth::logout),
+            Api,
         ),
-        (
+        row(
             Method::POST,
             "/api/v1/auth/verify-email/",
             web::post().to(email::verify),
+            Auth,
         ),
-        (
+        row(
             Method::POST,
             "/api/v1/auth/verify-email/resend/",
             web::post().to(email::resend),
-        ),
-        (
+            Auth,
+        )
+        .captcha(),
+        row(
             Method::POST,
             "/api/v1/auth/password/forgot/",
             web::post().to(password::forgot),
-        ),
-        (
+            Auth,
+        )
+        .captcha(),
+        row(
             Method::POST,
             "/api/v1/auth/password/reset/",
             web::post().to(password::reset),
+            Auth,
         ),
-        (Method::GET, "/api/v1/auth/user/", web::get().to(user::get)),
-        (
+        row(
+            Method::GET,
+            "/api/v1/auth/user/",
+            web::get().to(user::get),
+            Api,
+        ),
+        row(
             Method::POST,
             "/api/v1/auth/token/",
             web::post().to(token::token),
-        ),
-        (
+            Token,
+        )
+        .captcha(),
+        row(
             Method::POST,
             "/api/v1/auth/token/revoke/",
             web::post().to(token::revoke),
+            Api,
         ),
-        (
+        row(
             Method::GET,
             "/api/v1/auth/verify/",
             web::get().to(verify::verify),
+            Unlimited,
         ),
-        (
+        row(
             Method::POST,
             "/api/v1/auth/verify/",
             web::post().to(verify::verify),
+            Unlimited,
         ),
-        (
+        row(
             Method::PATCH,
             "/api/v1/auth/user/",
             web::patch().to(user::patch),
+            Api,
         ),
-        (
+        row(
             Method::POST,
             "/api/v1/auth/user/password/",
             web::post().to(password::change),
+            Auth,
         ),
-        (
+        row(
             Method::GET,
             "/api/v1/auth/sessions/",
             web::get().to(sessions::list),
+            Api,
         ),
         // Before `{id}`: resources match in registration order.
-        (
+        row(
             Method::POST,
             "/api/v1/auth/sessions/revoke-others/",
             web::post().to(sessions::revoke_others),
+            Api,
         ),
-        (
+        row(
             Method::DELETE,
             "/api/v1/auth/sessions/{id}/",
             web::delete().to(sessions::revoke),
+            Api,
         ),
-        (
+        row(
             Method::POST,
             "/api/v1/auth/mfa/totp/",
             web::post().to(mfa::enroll),
+            Api,
         ),
-        (
+        row(
             Method::DELETE,
             "/api/v1/auth/mfa/totp/",
             web::delete().to(mfa::disable),
+            Auth,
         ),
-        (
+        row(
             Method::POST,
             "/api/v1/auth/mfa/totp/confirm/",
             web::post().to(mfa::confirm),
+            Auth,
         ),
-        (
+        row(
             Method::POST,
             "/api/v1/auth/sms/code/",
             web::post().to(phone::sms_code),
-        ),
-        (
+            Auth,
+        )
+        .captcha(),
+        row(
             Method::POST,
             "/api/v1/auth/sms/signin/",
             web::post().to(phone::sms_signin),
+            SignIn,
         ),
-        (
+        row(
             Method::POST,
             "/api/v1/auth/user/phone/code/",
             web::post().to(phone::request_binding),
+            Auth,
         ),
-        (
+        row(
             Method::POST,
             "/api/v1/auth/user/phone/",
             web::post().to(phone::bind),
+            Auth,
         ),
-        (
+        row(
             Method::DELETE,
             "/api/v1/auth/user/phone/",
             web::delete().to(phone::unbind),
+            Auth,
         ),
-        (Method::GET, "/", web::get().to(health::root)),
-        (Method::GET, "/healthz", web::get().to(health::healthz)),
-        (Method::GET, "/readyz", web::get().to(health::readyz)),
-        (Method::GET, "/metrics", web::get().to(health::metrics)),
-        (
+        row(Method::GET, "/", web::get().to(health::root), Unlimited),
+        row(
+            Method::GET,
+            "/healthz",
+            web::get().to(health::healthz),
+            Unlimited,
+        ),
+        row(
+            Method::GET,
+            "/readyz",
+            web::get().to(health::readyz),
+            Unlimited,
+        ),
+        row(
+            Method::GET,
+            "/metrics",
+            web::get().to(health::metrics),
+            Unlimited,
+        ),
+        row(
             Method::GET,
             "/.well-known/jwks.json",
             web::get().to(jwks::jwks),
+            Unlimited,
         ),
-        (
+        row(
             Method::GET,
             "/.well-known/openid-configuration",
             web::get().to(jwks::discovery),
+            Unlimited,
         ),
-        (Method::GET, "/openapi.yml", web::get().to(health::openapi)),
+        row(
+            Method::GET,
+            "/openapi.yml",
+            web::get().to(health::openapi),
+            Unlimited,
+        ),
     ]
+}
+
+/// Whether `(method, path)` of the route table passes through the captcha gate.
+pub fn requires_captcha(method: &Method, path: &str) -> bool {
+    route_table()
+        .iter()
+        .any(|r| r.captcha && r.method == *method && r.path == path)
+}
+
+/// The per-IP budget of every route, keyed as the router sees the path (no trailing slash).
+pub fn rate_rules() -> RateRules {
+    RateRules::new(
+        route_table()
+            .into_iter()
+            .map(|r| (r.method, registered_path(r.path), r.rate)),
+    )
 }
 
 /// `(method, path)` of every route, for the contract test.
 pub fn routes() -> Vec<(Method, &'static str)> {
-    route_table().into_iter().map(|(m, p, _)| (m, p)).collect()
+    route_table()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect()
 }
 
 /// Paths are registered without their trailing slash; `http::canonical` trims it from every
@@ -215,11 +305,17 @@ const WELL_KNOWN_SCOPE: &str = "/.well-known";
 /// scope still get the 404 envelope.
 fn configure(cfg: &mut web::ServiceConfig, proxy_mode: bool) {
     let mut resources: Vec<(String, Vec<Route>)> = Vec::new();
-    for (method, path, route) in route_table() {
+    for RouteSpec {
+        path,
+        route,
+        captcha,
+        ..
+    } in route_table()
+    {
         if proxy_mode && path == "/" {
             continue;
         }
-        let route = if requires_captcha(&method, path) {
+        let route = if captcha {
             route.wrap(from_fn(crate::http::captcha::require_captcha))
         } else {
             route
@@ -359,8 +455,11 @@ impl Application {
         if let Some(upstream) = &state.settings.upstream {
             tracing::info!(%upstream, "proxy mode: requests not for authgate go to the upstream");
         }
+        let rate_rules = web::Data::new(rate_rules());
         let mut server = HttpServer::new(move || {
-            let mut app = App::new().app_data(app_state.clone());
+            let mut app = App::new()
+                .app_data(app_state.clone())
+                .app_data(rate_rules.clone());
             // One client, with its connection pool, per worker thread.
             if let Some(upstream) = crate::proxy::Upstream::new(&app_state.settings) {
                 app = app.app_data(upstream);
@@ -531,4 +630,70 @@ async fn reload_revocations(state: &web::Data<AppState>) -> anyhow::Result<usize
         Ok(s.revocations.reload(&mut conn)?)
     })
     .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Written out here, not derived from the table: a route that loses its class or its captcha
+    /// gate fails this test.
+    #[test]
+    fn credential_routes_draw_on_their_own_budgets_and_public_ones_need_a_captcha() {
+        let table = route_table();
+        let with = |wanted: &dyn Fn(&RouteSpec) -> bool| -> Vec<String> {
+            let mut v: Vec<String> = table
+                .iter()
+                .filter(|r| wanted(r))
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect();
+            v.sort();
+            v
+        };
+        let auth = with(&|r| matches!(r.rate, RateClass::Auth));
+        assert_eq!(
+            auth,
+            [
+                "DELETE /api/v1/auth/mfa/totp/",
+                "DELETE /api/v1/auth/user/phone/",
+                "POST /api/v1/auth/mfa/totp/confirm/",
+                "POST /api/v1/auth/password/forgot/",
+                "POST /api/v1/auth/password/reset/",
+                "POST /api/v1/auth/signup/",
+                "POST /api/v1/auth/sms/code/",
+                "POST /api/v1/auth/user/password/",
+                "POST /api/v1/auth/user/phone/",
+                "POST /api/v1/auth/user/phone/code/",
+                "POST /api/v1/auth/verify-email/",
+                "POST /api/v1/auth/verify-email/resend/",
+            ]
+        );
+        assert_eq!(
+            with(&|r| matches!(r.rate, RateClass::SignIn | RateClass::Token)),
+            [
+                "POST /api/v1/auth/signin/",
+                "POST /api/v1/auth/sms/signin/",
+                "POST /api/v1/auth/token/",
+            ]
+        );
+        assert_eq!(
+            with(&|r| matches!(r.rate, RateClass::Refresh)),
+            ["POST /api/v1/auth/custom-refresh/"]
+        );
+        assert_eq!(
+            with(&|r| matches!(r.rate, RateClass::Unlimited) && r.path.starts_with(AUTH_SCOPE)),
+            ["GET /api/v1/auth/verify/", "POST /api/v1/auth/verify/"]
+        );
+        assert_eq!(
+            with(&|r| r.captcha),
+            [
+                "POST /api/v1/auth/password/forgot/",
+                "POST /api/v1/auth/signin/",
+                "POST /api/v1/auth/signup/",
+                "POST /api/v1/auth/sms/code/",
+                "POST /api/v1/auth/token/",
+                "POST /api/v1/auth/verify-email/resend/",
+            ]
+        );
+    }
 }

@@ -1,5 +1,5 @@
-//! Captcha verification against the provider's `siteverify` endpoint. Which routes
-//! require it is decided in one place, `crate::startup::CAPTCHA_ROUTES`; the token is read by
+//! Captcha verification against the provider's `siteverify` endpoint. Which routes require it is
+//! decided in one place, the route table (`crate::startup::route_table`); the token is read by
 //! `crate::http::captcha`. This module only talks to the provider and judges its answer.
 //!
 //! # The request (identical for the three providers)

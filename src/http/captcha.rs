@@ -1,5 +1,5 @@
 //! The captcha gate: an actix middleware that `crate::startup` wraps around exactly the routes
-//! listed in `crate::startup::CAPTCHA_ROUTES`, so a handler never has to remember it.
+//! marked `captcha` in `crate::startup::route_table`, so a handler never has to remember it.
 //!
 //! When a provider is configured, the request's token is taken from the JSON body field
 //! `captcha`, else from the `X-Captcha-Token` header, else from the `captcha` query parameter,

@@ -1,5 +1,8 @@
 //! The per-IP request-rate middleware: one layer keyed by route, so no handler has to remember
-//! its budget. The limiters themselves are in `crate::limits`.
+//! its budget. Which budget a route draws on is written in the route table
+//! (`crate::startup::route_table`); the limiters themselves are in `crate::limits`.
+
+use std::collections::HashMap;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -12,65 +15,98 @@ use crate::http::client_ip::client_ip;
 use crate::limits::subject;
 use crate::state::AppState;
 
-/// Which budget a request draws on.
+/// Which per-IP budget a route draws on; the route table gives every route its class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
+pub enum RateClass {
     /// Credential, code and mail endpoints: each endpoint has its own budget per IP.
     Auth,
-    /// `custom-refresh/` and the `refresh_token` grant of `token/`, one budget per IP.
+    /// An `Auth` endpoint whose refused credentials also count toward the per-IP sign-in
+    /// failure budget.
+    SignIn,
+    /// `token/`: `SignIn` for the password grant, `Refresh` for the `refresh_token` grant (read
+    /// from the body).
+    Token,
+    /// `custom-refresh/` and the `refresh_token` grant: one budget per IP.
     Refresh,
-    /// Every other endpoint under `/api/v1/auth/` except the forward-auth `verify/`.
+    /// Every other endpoint under `/api/v1/auth/`, and unknown paths there.
+    Api,
+    /// Never limited: the forward-auth `verify/`, JWKS, health, metrics.
+    Unlimited,
+}
+
+/// The budget a request draws on, once its route is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Budget {
+    /// The `Auth` budget of one endpoint (its index); `sign_in` also checks the failure budget.
+    Auth {
+        index: usize,
+        sign_in: bool,
+    },
+    Refresh,
     Api,
 }
 
-/// The endpoints of [`Class::Auth`], as `NormalizePath::trim` leaves them. A test checks that
-/// each is a route of `crate::startup::route_table()`.
-pub const AUTH_ROUTES: &[(Method, &str)] = &[
-    (Method::POST, "/api/v1/auth/signup"),
-    (Method::POST, "/api/v1/auth/signin"),
-    (Method::POST, "/api/v1/auth/token"),
-    (Method::POST, "/api/v1/auth/verify-email"),
-    (Method::POST, "/api/v1/auth/verify-email/resend"),
-    (Method::POST, "/api/v1/auth/password/forgot"),
-    (Method::POST, "/api/v1/auth/password/reset"),
-    (Method::POST, "/api/v1/auth/user/password"),
-    (Method::POST, "/api/v1/auth/sms/code"),
-    (Method::POST, "/api/v1/auth/sms/signin"),
-    (Method::POST, "/api/v1/auth/user/phone/code"),
-    (Method::POST, "/api/v1/auth/user/phone"),
-    (Method::DELETE, "/api/v1/auth/user/phone"),
-    (Method::POST, "/api/v1/auth/mfa/totp/confirm"),
-    (Method::DELETE, "/api/v1/auth/mfa/totp"),
-];
+/// The class of every route, keyed by method and path as the router sees it (no trailing
+/// slash); built once from the route table by `crate::startup`.
+#[derive(Debug, Default)]
+pub struct RateRules {
+    routes: HashMap<(Method, String), (RateClass, usize)>,
+}
 
-/// Endpoints whose failures count toward the per-IP sign-in failure limit.
-const SIGN_IN_ROUTES: &[&str] = &[
-    "/api/v1/auth/signin",
-    "/api/v1/auth/token",
-    "/api/v1/auth/sms/signin",
-];
+impl RateRules {
+    pub fn new(routes: impl IntoIterator<Item = (Method, String, RateClass)>) -> Self {
+        let routes = routes
+            .into_iter()
+            .enumerate()
+            .map(|(i, (method, path, class))| ((method, path), (class, i)))
+            .collect();
+        Self { routes }
+    }
 
-const TOKEN: &str = "/api/v1/auth/token";
-const REFRESH: &str = "/api/v1/auth/custom-refresh";
+    /// The budget of `(method, path)`, whether it is `token/` (the grant decides), or `None`
+    /// when it is never limited.
+    fn classify(&self, method: &Method, path: &str) -> Option<(Budget, bool)> {
+        let Some(&(class, index)) = self.routes.get(&(method.clone(), path.to_owned())) else {
+            // Not a route: the forward-auth check with a path appended (Envoy) is unlimited,
+            // anything else under the API prefix draws on the general budget.
+            if path == FORWARD_AUTH || path.starts_with(FORWARD_AUTH_PREFIXED) {
+                return None;
+            }
+            return (path.starts_with(API_PREFIX) || path == API_PREFIX.trim_end_matches('/'))
+                .then_some((Budget::Api, false));
+        };
+        match class {
+            RateClass::Auth => Some((
+                Budget::Auth {
+                    index,
+                    sign_in: false,
+                },
+                false,
+            )),
+            RateClass::SignIn => Some((
+                Budget::Auth {
+                    index,
+                    sign_in: true,
+                },
+                false,
+            )),
+            RateClass::Token => Some((
+                Budget::Auth {
+                    index,
+                    sign_in: true,
+                },
+                true,
+            )),
+            RateClass::Refresh => Some((Budget::Refresh, false)),
+            RateClass::Api => Some((Budget::Api, false)),
+            RateClass::Unlimited => None,
+        }
+    }
+}
+
 const API_PREFIX: &str = "/api/v1/auth/";
 const FORWARD_AUTH: &str = "/api/v1/auth/verify";
-
-fn classify(method: &Method, path: &str) -> Option<(Class, usize)> {
-    if path == FORWARD_AUTH || path.starts_with("/api/v1/auth/verify/") {
-        return None;
-    }
-    if let Some(i) = AUTH_ROUTES
-        .iter()
-        .position(|(m, p)| m == method && *p == path)
-    {
-        return Some((Class::Auth, i));
-    }
-    if path == REFRESH {
-        return Some((Class::Refresh, 0));
-    }
-    (path.starts_with(API_PREFIX) || path == API_PREFIX.trim_end_matches('/'))
-        .then_some((Class::Api, 0))
-}
+const FORWARD_AUTH_PREFIXED: &str = "/api/v1/auth/verify/";
 
 /// The one middleware for per-IP request rates: it picks the budget from the route
 /// (and, for `token/`, from the grant type in the body), answers 429 with `Retry-After` and the
@@ -82,9 +118,11 @@ pub async fn limit_requests(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     // Unlimited paths (`verify/`, JWKS, health) first: they are the hot ones.
-    let classified = classify(req.method(), req.path());
+    let classified = req
+        .app_data::<web::Data<RateRules>>()
+        .and_then(|rules| rules.classify(req.method(), req.path()));
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let (Some((mut class, index)), Some(state)) = (classified, state) else {
+    let (Some((mut budget, token)), Some(state)) = (classified, state) else {
         return next
             .call(req)
             .await
@@ -104,22 +142,20 @@ pub async fn limit_requests(
     };
     let path = req.path().to_owned();
     let limits = &state.ip_limits;
-    if path == TOKEN && *req.method() == Method::POST {
+    if token {
         match crate::http::captcha::buffer_body(&mut req).await? {
             Ok(body) if crate::http::captcha::is_refresh_grant_body(&body) => {
-                class = Class::Refresh;
+                budget = Budget::Refresh;
             }
             Ok(_) => {}
             Err(resp) => return Ok(req.into_response(resp).map_into_right_body()),
         }
     }
-    let sign_in = class == Class::Auth
-        && *req.method() == Method::POST
-        && SIGN_IN_ROUTES.contains(&path.as_str());
-    let verdict = match class {
-        Class::Auth => limits.auth.as_ref().map(|l| l.check((index, ip))),
-        Class::Refresh => limits.refresh.as_ref().map(|l| l.check(ip)),
-        Class::Api => limits.api.as_ref().map(|l| l.check(ip)),
+    let sign_in = matches!(budget, Budget::Auth { sign_in: true, .. });
+    let verdict = match budget {
+        Budget::Auth { index, .. } => limits.auth.as_ref().map(|l| l.check((index, ip))),
+        Budget::Refresh => limits.refresh.as_ref().map(|l| l.check(ip)),
+        Budget::Api => limits.api.as_ref().map(|l| l.check(ip)),
     };
     let verdict = match (verdict, sign_in, &limits.signin_failures) {
         (Some(Err(wait)), _, _) => Err(wait),
@@ -131,11 +167,11 @@ pub async fn limit_requests(
         state
             .metrics
             .rate_limited
-            .with_label_values(&[match class {
-                Class::Auth if sign_in => "signin",
-                Class::Auth => "auth",
-                Class::Refresh => "refresh",
-                Class::Api => "api",
+            .with_label_values(&[match budget {
+                Budget::Auth { sign_in: true, .. } => "signin",
+                Budget::Auth { .. } => "auth",
+                Budget::Refresh => "refresh",
+                Budget::Api => "api",
             }])
             .inc();
         let resp = req.error_response(ApiError::TooManyRequests { retry_after });
@@ -161,22 +197,86 @@ fn is_failed_sign_in(path: &str, status: StatusCode) -> bool {
 mod tests {
     use super::*;
 
+    fn rules() -> RateRules {
+        RateRules::new([
+            (Method::POST, "/api/v1/auth/signup".into(), RateClass::Auth),
+            (
+                Method::POST,
+                "/api/v1/auth/signin".into(),
+                RateClass::SignIn,
+            ),
+            (Method::POST, "/api/v1/auth/token".into(), RateClass::Token),
+            (
+                Method::POST,
+                "/api/v1/auth/custom-refresh".into(),
+                RateClass::Refresh,
+            ),
+            (Method::GET, "/api/v1/auth/user".into(), RateClass::Api),
+            (
+                Method::GET,
+                "/api/v1/auth/verify".into(),
+                RateClass::Unlimited,
+            ),
+        ])
+    }
+
     #[test]
-    fn verify_is_never_limited_and_classes_follow_the_path() {
-        assert_eq!(classify(&Method::GET, "/api/v1/auth/verify"), None);
-        assert_eq!(classify(&Method::POST, "/api/v1/auth/verify/x/y"), None);
-        assert_eq!(classify(&Method::GET, "/.well-known/jwks.json"), None);
+    fn each_route_draws_on_its_class_and_verify_is_never_limited() {
+        let r = rules();
+        assert_eq!(r.classify(&Method::GET, "/api/v1/auth/verify"), None);
+        assert_eq!(r.classify(&Method::POST, "/api/v1/auth/verify/x/y"), None);
+        assert_eq!(r.classify(&Method::PUT, "/api/v1/auth/verify"), None);
+        assert_eq!(r.classify(&Method::GET, "/.well-known/jwks.json"), None);
         assert_eq!(
-            classify(&Method::POST, "/api/v1/auth/custom-refresh"),
-            Some((Class::Refresh, 0))
+            r.classify(&Method::POST, "/api/v1/auth/signup"),
+            Some((
+                Budget::Auth {
+                    index: 0,
+                    sign_in: false
+                },
+                false
+            ))
         );
         assert_eq!(
-            classify(&Method::GET, "/api/v1/auth/user"),
-            Some((Class::Api, 0))
+            r.classify(&Method::POST, "/api/v1/auth/signin"),
+            Some((
+                Budget::Auth {
+                    index: 1,
+                    sign_in: true
+                },
+                false
+            ))
         );
-        assert!(matches!(
-            classify(&Method::POST, "/api/v1/auth/signin"),
-            Some((Class::Auth, _))
-        ));
+        assert_eq!(
+            r.classify(&Method::POST, "/api/v1/auth/token"),
+            Some((
+                Budget::Auth {
+                    index: 2,
+                    sign_in: true
+                },
+                true
+            ))
+        );
+        assert_eq!(
+            r.classify(&Method::POST, "/api/v1/auth/custom-refresh"),
+            Some((Budget::Refresh, false))
+        );
+        assert_eq!(
+            r.classify(&Method::GET, "/api/v1/auth/user"),
+            Some((Budget::Api, false))
+        );
+        // Another method on a limited path, and unknown API paths: the general budget.
+        assert_eq!(
+            r.classify(&Method::GET, "/api/v1/auth/signin"),
+            Some((Budget::Api, false))
+        );
+        assert_eq!(
+            r.classify(&Method::GET, "/api/v1/auth/nope"),
+            Some((Budget::Api, false))
+        );
+        assert_eq!(
+            r.classify(&Method::GET, "/api/v1/auth"),
+            Some((Budget::Api, false))
+        );
     }
 }

@@ -274,6 +274,9 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(30))
+        // Below the server's 5 s keep-alive: a test that sleeps about that long would otherwise
+        // reuse a connection the server is closing at that moment (IncompleteMessage).
+        .pool_idle_timeout(std::time::Duration::from_secs(3))
         .build()
         .expect("client")
 }
