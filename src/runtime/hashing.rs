@@ -2,7 +2,7 @@
 //! change and reset, re-authentication before account changes): one per core, below the async
 //! workers' priority. A sign-in storm then uses every idle cycle, yet the kernel hands a core back
 //! to token checks the moment they have work, so a storm cannot slow them. Jobs here
-//! hash and nothing else (`routes::hashing`): every flow reads, hashes and writes in separate
+//! hash and nothing else (`service::run::hashing`): every flow reads, hashes and writes in separate
 //! steps, so a thread this far below the workers never holds a pooled connection or the SQLite
 //! writer lock that they wait on (a priority inversion once the CPU is saturated).
 //!

@@ -39,7 +39,7 @@ impl JwtAlgorithm {
     }
 }
 
-/// The CPU priority of the password hashing threads (`hashing_pool`).
+/// The CPU priority of the password hashing threads (`crate::runtime::hashing`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum HashPriority {
     /// Only CPU time no other thread wants (`SCHED_IDLE`).
