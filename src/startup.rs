@@ -428,6 +428,14 @@ impl Application {
         }
         let mut state = AppState::from_settings(settings).await?;
         let settings = &state.settings;
+        if settings.demo {
+            tracing::warn!(
+                "AUTHGATE_DEMO=true: serving the example SPA under /demo/; not for production"
+            );
+        }
+        if !state.mailer.is_smtp() {
+            tracing::warn!("AUTHGATE_SMTP_URL is not set: mail (with its codes) is written to the log instead of being sent; development only");
+        }
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();

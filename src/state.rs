@@ -58,14 +58,6 @@ impl AppState {
     pub async fn from_settings(settings: Settings) -> anyhow::Result<Self> {
         let sealer = Sealer::new(settings.encryption_key.as_ref())?;
         let mailer = crate::clients::smtp::Mailer::new(&settings)?;
-        if settings.demo {
-            tracing::warn!(
-                "AUTHGATE_DEMO=true: serving the example SPA under /demo/; not for production"
-            );
-        }
-        if !mailer.is_smtp() {
-            tracing::warn!("AUTHGATE_SMTP_URL is not set: mail (with its codes) is written to the log instead of being sent; development only");
-        }
         let templates = crate::templates::Templates::load(settings.mail_templates_dir.as_deref())?;
         let metrics = crate::metrics::Metrics::new()?;
         let pool = db::build_counted_pool(
@@ -173,11 +165,5 @@ impl AppState {
             ),
             settings,
         })
-    }
-
-    /// Wakes the outbox sender: a request has just queued mail, so it need not wait for its
-    /// next poll.
-    pub fn wake_outbox(&self) {
-        self.outbox_wake.notify_one();
     }
 }
