@@ -544,7 +544,7 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     out = os.path.join(out_dir, "RESULTS.md")
     open(out, "w").write(text)
-    json.dump({"ceilings": c, "results": results, "link_order": link}, open(os.path.join(out_dir, "results.json"), "w"), indent=1)
+    json.dump({"ceilings": c, "results": results}, open(os.path.join(out_dir, "results.json"), "w"), indent=1)
     print(text)
     print(f"written to {out}")
     shutil.rmtree(work, ignore_errors=True)
