@@ -3,16 +3,18 @@
 //! limits, the CSRF rule, the response hygiene, the metrics labels and the proxy's path rules
 //! all read the same spelling, and in proxy mode the upstream receives exactly the path the
 //! decision was made on. Paths with no safe canonical form are refused with 400 `invalid_path`.
+//! A `HEAD` to an own path is routed as the `GET` it mirrors.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::uri::{PathAndQuery, Uri};
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 
 use crate::http::error::envelope;
 use crate::paths::canonical::decide;
+use crate::paths::is_own_path;
 
 /// The middleware: every request's URI is rewritten to its canonical path before any other
 /// layer sees it, or the request is refused with 400 `invalid_path`. `proxy_mode`: whether
@@ -58,6 +60,12 @@ pub async fn canonical_path(
         };
         req.match_info_mut().get_mut().update(&uri);
         req.head_mut().uri = uri;
+    }
+    // HEAD wherever GET is served (RFC 9110, 9.3.2): a HEAD to one of authgate's own paths is
+    // routed as the GET it mirrors; the server still knows the request line said HEAD and sends
+    // the headers without the body. Proxied requests keep their method for the upstream.
+    if req.method() == Method::HEAD && (!proxy_mode || is_own_path(req.path())) {
+        req.head_mut().method = Method::GET;
     }
     next.call(req)
         .await

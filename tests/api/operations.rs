@@ -545,3 +545,46 @@ async fn postgresql_restart_under_load_gives_bounded_503s_and_recovers() {
         "sessions survived the outage"
     );
 }
+
+/// The raw answer to one request line: the status line and headers, and every byte after them
+/// (read to the end: `Connection: close`).
+async fn raw(app: &TestApp, method: &str, path: &str) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let request =
+        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block")
+        + 4;
+    (
+        String::from_utf8_lossy(&answer[..end]).into_owned(),
+        answer[end..].to_vec(),
+    )
+}
+
+both_backends! {
+    async fn head_is_answered_wherever_get_is_with_the_headers_and_no_body(backend) {
+        let app = TestApp::spawn(backend).await;
+        for path in ["/healthz", "/readyz", "/", "/.well-known/jwks.json", "/.well-known/openid-configuration", "/openapi.yml", "/api/v1/auth/user/"] {
+            let (get_head, get_body) = raw(&app, "GET", path).await;
+            let (head, body) = raw(&app, "HEAD", path).await;
+            let status = |h: &str| h.lines().next().unwrap_or_default().to_owned();
+            assert_eq!(status(&head), status(&get_head), "{path}");
+            let content_type = |h: &str| h.lines().find(|l| l.to_ascii_lowercase().starts_with("content-type:")).map(str::to_owned);
+            assert_eq!(content_type(&head), content_type(&get_head), "{path}");
+            assert!(body.is_empty(), "HEAD {path} sent a body: {:?}", String::from_utf8_lossy(&body));
+            assert!(!get_body.is_empty(), "GET {path} has a body to leave out");
+        }
+        let (head, _) = raw(&app, "HEAD", "/api/v1/auth/user/").await;
+        assert!(head.starts_with("HTTP/1.1 401"), "HEAD needs the same credentials as GET: {head}");
+        let (head, _) = raw(&app, "HEAD", "/api/v1/auth/signin/").await;
+        assert!(head.starts_with("HTTP/1.1 405"), "HEAD mirrors GET only, not POST: {head}");
+    }
+}
