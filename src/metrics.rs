@@ -6,8 +6,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use actix_web::http::{Method, StatusCode};
-use actix_web::HttpRequest;
 use prometheus::{
     Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -17,7 +15,7 @@ use prometheus::{
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// The HTTP metric children of one (method, status) on one route.
-type RouteHandles = Vec<(Method, u16, IntCounter, Histogram)>;
+type RouteHandles = Vec<(&'static str, u16, IntCounter, Histogram)>;
 
 thread_local! {
     /// Per worker thread, by `Metrics` id and route: the metric children already looked up, so a
@@ -150,7 +148,7 @@ impl Metrics {
             outbox_deliveries: counter(
                 &registry,
                 "authgate_outbox_deliveries_total",
-                "Outbox delivery attempts by kind and outcome (sent, retry, failed).",
+                "Outbox delivery attempts by kind and outcome (sent, logged: written to the log only, retry, failed).",
                 &["kind", "outcome"],
             )?,
             captcha: counter(
@@ -189,29 +187,28 @@ impl Metrics {
 
     /// Counts one answered request under its route template (never the raw path, so label
     /// values stay few; proxied requests share the label `proxied`, unmatched ones `unmatched`)
-    /// and records its latency.
+    /// and records its latency. `route` gives the matched template, asked only on the first
+    /// request of a (path, method, status) on this thread.
     pub fn observe_http(
         &self,
-        req: &HttpRequest,
+        method: &str,
+        path: &str,
+        route: impl FnOnce() -> Option<String>,
         proxied: bool,
-        status: StatusCode,
+        status: u16,
         elapsed: Duration,
     ) {
-        let (method, seconds) = (req.method(), elapsed.as_secs_f64());
+        let (method, seconds) = (method_label(method), elapsed.as_secs_f64());
         if proxied {
             self.observe_labels("proxied", method, status, seconds);
             return;
         }
-        let path = req.path();
         let hit = HTTP_HANDLES.with(|cache| {
             let cache = cache.borrow();
             let found = cache
                 .get(&self.id)
                 .and_then(|routes| routes.get(path))
-                .and_then(|h| {
-                    h.iter()
-                        .find(|(m, s, ..)| m == method && *s == status.as_u16())
-                });
+                .and_then(|h| h.iter().find(|(m, s, ..)| *m == method && *s == status));
             if let Some((_, _, requests, duration)) = found {
                 requests.inc();
                 duration.observe(seconds);
@@ -221,23 +218,14 @@ impl Metrics {
         if hit {
             return;
         }
-        let route = req.match_pattern();
+        let route = route();
         let (requests, duration) = self.observe_labels(
             route.as_deref().unwrap_or("unmatched"),
             method,
             status,
             seconds,
         );
-        let standard = matches!(
-            *method,
-            Method::GET
-                | Method::POST
-                | Method::PUT
-                | Method::PATCH
-                | Method::DELETE
-                | Method::HEAD
-                | Method::OPTIONS
-        );
+        let standard = !matches!(method, "CONNECT" | "TRACE" | "other");
         if standard && route.as_deref() == Some(path) {
             HTTP_HANDLES.with(|cache| {
                 cache
@@ -246,7 +234,7 @@ impl Metrics {
                     .or_default()
                     .entry(path.into())
                     .or_default()
-                    .push((method.clone(), status.as_u16(), requests, duration));
+                    .push((method, status, requests, duration));
             });
         }
     }
@@ -254,11 +242,11 @@ impl Metrics {
     fn observe_labels(
         &self,
         route: &str,
-        method: &Method,
-        status: StatusCode,
+        method: &'static str,
+        status: u16,
         seconds: f64,
     ) -> (IntCounter, Histogram) {
-        let method = method_label(method);
+        let status = status.to_string();
         let requests = self
             .http_requests
             .with_label_values(&[route, method, status.as_str()]);
@@ -284,17 +272,17 @@ impl Metrics {
 
 /// The method as a label: any token is a valid HTTP method, so label values outside the
 /// standard nine would let clients grow the series without bound.
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
         _ => "other",
     }
 }

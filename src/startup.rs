@@ -613,7 +613,10 @@ impl Application {
             })
         });
         let (stop_sender, stop) = tokio::sync::watch::channel(false);
-        let sender = tokio::spawn(crate::notify::sender::run(self.state.clone(), stop));
+        let sender = tokio::spawn(crate::notify::sender::run(
+            self.state.clone().into_inner(),
+            stop,
+        ));
         let result = self.server.await;
         reload.abort();
         if let Some(task) = revocations {

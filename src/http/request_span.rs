@@ -78,9 +78,14 @@ pub async fn request_span(
             );
             if let Some(state) = state {
                 let proxied = state.settings.is_proxied(resp.request().path());
-                state
-                    .metrics
-                    .observe_http(resp.request(), proxied, status, elapsed);
+                state.metrics.observe_http(
+                    resp.request().method().as_str(),
+                    resp.request().path(),
+                    || resp.request().match_pattern(),
+                    proxied,
+                    status.as_u16(),
+                    elapsed,
+                );
             }
             resp.headers_mut().insert(REQUEST_ID, id);
             Ok(resp)

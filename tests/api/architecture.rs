@@ -159,6 +159,31 @@ fn every_room_imports_only_from_lower_floors() {
     );
 }
 
+/// Below the HTTP edge nothing knows the web framework: services, state, clients and the rest
+/// can be called from the CLI, a test or another front end as they are.
+#[test]
+fn no_room_below_http_uses_the_web_framework() {
+    let floors: BTreeMap<&str, u8> = FLOORS.iter().copied().collect();
+    let edge = floors["http"];
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut wrong = Vec::new();
+    for file in files {
+        let room = room_of(&src, &file);
+        if floors.get(room.as_str()).is_none_or(|&f| f >= edge) {
+            continue;
+        }
+        let code = code_only(&std::fs::read_to_string(&file).expect("source is UTF-8"));
+        for framework in ["actix_web", "actix_http", "actix_rt", "awc::"] {
+            if code.contains(framework) {
+                wrong.push(format!("{} ({room}) uses {framework}", file.display()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 #[test]
 fn the_floor_table_names_only_rooms_that_exist_and_matches_the_docs() {
     let rooms: BTreeSet<String> = imports().into_keys().collect();

@@ -647,6 +647,9 @@ both_backends! {
         let (mails, codes) = stored(&app.db.url);
         assert_eq!(mails.len(), 1);
         assert_eq!(mails[0].status, "sent");
+        let sent = app.state.metrics.outbox_deliveries.with_label_values(&["mail", "sent"]).get();
+        let logged = app.state.metrics.outbox_deliveries.with_label_values(&["mail", "logged"]).get();
+        assert_eq!((sent, logged), (1, 0), "a mail the SMTP server took is counted as sent");
         assert!(!mails[0].body_text.windows(6).any(|w| w == code.as_bytes()), "the stored body is sealed");
         assert!(!String::from_utf8_lossy(&mails[0].body_text).contains("Your code"));
         assert_eq!(codes.len(), 1);
