@@ -96,9 +96,66 @@ pub enum KeysAction {
     Rotate,
 }
 
-/// Settings parsed from the command line and environment.
+/// Settings parsed from the command line and environment, secrets also from files
+/// ([`FILE_SETTINGS`]).
 pub fn parse() -> Cli {
-    Cli::parse()
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match args_with_secret_files(args, |name| std::env::var_os(name)) {
+        Ok(args) => Cli::parse_from(args),
+        Err(message) => {
+            eprintln!("error: {message}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The settings that may hold a secret, each also read from a file named by `<VARIABLE>_FILE`
+/// (how Kubernetes and Docker hand secrets over), with the flag it sets.
+pub const FILE_SETTINGS: &[(&str, &str)] = &[
+    ("AUTHGATE_DATABASE_URL", "--database-url"),
+    ("AUTHGATE_JWT_SECRET", "--jwt-secret"),
+    ("AUTHGATE_PASSWORD_PEPPER", "--password-pepper"),
+    ("AUTHGATE_ENCRYPTION_KEY", "--encryption-key"),
+    ("AUTHGATE_CAPTCHA_SECRET", "--captcha-secret"),
+    ("AUTHGATE_SMTP_URL", "--smtp-url"),
+    ("AUTHGATE_SMS_WEBHOOK_SECRET", "--sms-webhook-secret"),
+];
+
+/// `args` with `--flag <file contents>` added after the program name for every `<VAR>_FILE`
+/// that is set (one trailing newline dropped, as `echo` and editors leave one). The value never
+/// reaches the process's real argument list; it goes to the parser only. Setting both `<VAR>`
+/// and `<VAR>_FILE`, or an unreadable file, is an error naming the variable.
+pub fn args_with_secret_files(
+    mut args: Vec<std::ffi::OsString>,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Result<Vec<std::ffi::OsString>, String> {
+    let mut extra = Vec::new();
+    for (variable, flag) in FILE_SETTINGS {
+        let file_variable = format!("{variable}_FILE");
+        let Some(path) = env(&file_variable) else {
+            continue;
+        };
+        if env(variable).is_some() {
+            return Err(format!(
+                "{variable} and {file_variable} are both set; set only one"
+            ));
+        }
+        let contents = std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "{file_variable}={}: cannot be read ({e})",
+                std::path::Path::new(&path).display()
+            )
+        })?;
+        let value = contents
+            .strip_suffix("\r\n")
+            .or_else(|| contents.strip_suffix('\n'))
+            .unwrap_or(&contents);
+        extra.push(std::ffi::OsString::from(*flag));
+        extra.push(std::ffi::OsString::from(value));
+    }
+    let at = usize::from(!args.is_empty());
+    args.splice(at..at, extra);
+    Ok(args)
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -425,6 +482,85 @@ async fn shutdown_signal() -> std::io::Result<&'static str> {
 #[cfg(test)]
 mod cli_tests {
     use super::*;
+
+    #[test]
+    fn a_secret_file_becomes_its_flag_and_both_forms_at_once_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let pepper = dir.path().join("pepper");
+        std::fs::write(&pepper, "correct-horse-battery-staple\n").unwrap();
+        let env = |set: &'static [(&'static str, &'static str)]| {
+            let pepper = pepper.clone();
+            move |name: &str| {
+                if name == "AUTHGATE_PASSWORD_PEPPER_FILE" && set.iter().any(|(n, _)| *n == "file")
+                {
+                    return Some(pepper.clone().into_os_string());
+                }
+                set.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        let args = vec!["authgate".into(), "migrate".into()];
+        let out = args_with_secret_files(args.clone(), env(&[("file", "")])).unwrap();
+        assert_eq!(
+            out,
+            [
+                "authgate",
+                "--password-pepper",
+                "correct-horse-battery-staple",
+                "migrate"
+            ]
+            .map(std::ffi::OsString::from)
+        );
+        let cli = Cli::parse_from(out);
+        assert_eq!(
+            cli.settings
+                .password_pepper
+                .as_ref()
+                .map(|s| s.expose().to_owned()),
+            Some("correct-horse-battery-staple".to_owned())
+        );
+        assert_eq!(
+            args_with_secret_files(args.clone(), env(&[])).unwrap(),
+            args
+        );
+        let both = args_with_secret_files(
+            args.clone(),
+            env(&[("file", ""), ("AUTHGATE_PASSWORD_PEPPER", "x")]),
+        )
+        .unwrap_err();
+        assert!(
+            both.contains("AUTHGATE_PASSWORD_PEPPER and AUTHGATE_PASSWORD_PEPPER_FILE"),
+            "{both}"
+        );
+        let missing = args_with_secret_files(args, |n: &str| {
+            (n == "AUTHGATE_JWT_SECRET_FILE").then(|| "/nonexistent/secret".into())
+        })
+        .unwrap_err();
+        assert!(
+            missing.starts_with("AUTHGATE_JWT_SECRET_FILE=/nonexistent/secret: cannot be read"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn every_secret_setting_can_come_from_a_file() {
+        use clap::CommandFactory;
+        let cmd = Cli::command();
+        for arg in cmd.get_arguments() {
+            let hidden = arg.is_hide_env_values_set();
+            let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or_default();
+            if hidden || env == "AUTHGATE_DATABASE_URL" {
+                assert!(
+                    FILE_SETTINGS
+                        .iter()
+                        .any(|(v, f)| *v == env
+                            && Some(f.trim_start_matches("--")) == arg.get_long()),
+                    "{env} holds a secret but has no _FILE form"
+                );
+            }
+        }
+    }
 
     #[test]
     fn cli_is_well_formed() {

@@ -590,3 +590,38 @@ both_backends! {
         assert!(head.starts_with("HTTP/1.1 405"), "HEAD mirrors GET only, not POST: {head}");
     }
 }
+
+/// Kubernetes and Docker hand secrets over as files: `<VARIABLE>_FILE` works for the secret
+/// settings, through the real binary, and setting both forms is refused naming them.
+#[test]
+fn secret_settings_can_be_read_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("from-file.db");
+    let url_file = dir.path().join("database-url");
+    std::fs::write(&url_file, format!("sqlite://{}\n", db.display())).unwrap();
+    let run = |extra: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_authgate"));
+        cmd.arg("migrate")
+            .env_clear()
+            .env("AUTHGATE_DATABASE_URL_FILE", &url_file)
+            .env("AUTHGATE_LOG_FORMAT", "json");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(db.exists(), "the database named in the file was migrated");
+    let out = run(&[("AUTHGATE_DATABASE_URL", "sqlite://elsewhere.db")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("AUTHGATE_DATABASE_URL and AUTHGATE_DATABASE_URL_FILE are both set"),
+        "{err}"
+    );
+}
