@@ -162,3 +162,79 @@ both_backends! {
         assert_eq!(app.refresh(&rotated.refresh).await.status(), 401, "logged out");
     }
 }
+
+both_backends! {
+    async fn only_an_options_request_with_origin_and_a_requested_method_is_a_preflight(backend) {
+        let app = TestApp::spawn_with(backend, |s| s.allowed_origins = vec![APP.into()]).await;
+        // No Origin: not a browser's preflight; the route answers (no OPTIONS there).
+        let resp = app.client.request(reqwest::Method::OPTIONS, app.url("/api/v1/auth/signin/"))
+            .header("access-control-request-method", "POST").send().await.unwrap();
+        assert_eq!(resp.status(), 405);
+        // Other methods carrying the preflight headers reach their handlers.
+        let resp = app.client.get(app.url("/healthz"))
+            .header("origin", APP).header("access-control-request-method", "POST").send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(!resp.text().await.unwrap().is_empty(), "the handler answered, not a preflight");
+        let resp = app.client.post(app.url("/api/v1/auth/signin/"))
+            .header("origin", APP).header("access-control-request-method", "POST")
+            .json(&json!({"login": unique_email(), "password": "not the password"})).send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+        // The real thing.
+        let resp = app.client.request(reqwest::Method::OPTIONS, app.url("/api/v1/auth/signin/"))
+            .header("origin", APP).header("access-control-request-method", "POST").send().await.unwrap();
+        assert_eq!(resp.status(), 204);
+        assert_eq!(resp.headers()["access-control-allow-origin"], APP);
+    }
+
+    async fn forward_auth_checks_carry_any_body_and_cross_site_headers_of_the_proxied_request(backend) {
+        // Envoy forwards the client's method, headers and body; the check changes nothing, so
+        // the JSON-only and cross-site rules of state-changing requests do not apply to it.
+        let app = TestApp::spawn(backend).await;
+        let tokens = app.signed_in_user().await;
+        for path in ["/api/v1/auth/verify/", "/api/v1/auth/verify/upload/files"] {
+            let resp = app.client.post(app.url(path))
+                .header("authorization", format!("Bearer {}", tokens.access))
+                .header("content-type", "multipart/form-data; boundary=x")
+                .body("--x\r\n\r\nfile\r\n--x--\r\n").send().await.unwrap();
+            assert_eq!(resp.status(), 204, "{path}");
+            let resp = app.client.post(app.url(path))
+                .header("cookie", format!("access_token={}", tokens.access))
+                .header("origin", "https://elsewhere.example")
+                .header("sec-fetch-site", "cross-site").send().await.unwrap();
+            assert_eq!(resp.status(), 204, "{path}: the app behind the proxy applies its own rules");
+        }
+    }
+}
+
+both_backends! {
+    async fn only_a_real_bearer_token_exempts_a_cookie_request_from_the_cross_site_rule(backend) {
+        let app = TestApp::spawn(backend).await;
+        let tokens = app.signed_in_user().await;
+        let cookie = format!("access_token={}", tokens.access);
+        let url = app.url("/api/v1/auth/sessions/revoke-others/");
+        // A cross-site page cannot set Authorization without a preflight it would fail, so a
+        // Bearer request is not a forged one, cookies or not.
+        let resp = app.client.post(&url).header("cookie", &cookie).header("origin", "https://evil.example")
+            .header("authorization", format!("Bearer {}", tokens.access)).send().await.unwrap();
+        assert_eq!(resp.status(), 204, "a Bearer request passes");
+        // Any other scheme is no such proof.
+        for scheme in ["Basic dXNlcjpwYXNzd29yZA==", "Bearer", "Negotiate abcdefgh"] {
+            let resp = app.client.post(&url).header("cookie", &cookie).header("origin", "https://evil.example")
+                .header("authorization", scheme).send().await.unwrap();
+            assert_eq!(resp.status(), 403, "{scheme}");
+            assert_eq!(error_code(resp).await, "csrf_rejected");
+        }
+    }
+
+    async fn an_empty_body_needs_no_json_content_type(backend) {
+        let app = TestApp::spawn(backend).await;
+        let tokens = app.signed_in_user().await;
+        let resp = app.client.post(app.url("/api/v1/auth/custom-logout/"))
+            .header("cookie", format!("refresh_token={}", tokens.refresh))
+            .header("content-type", "text/plain").header("content-length", "0").send().await.unwrap();
+        assert_eq!(resp.status(), 204, "no body, so its type does not matter");
+        let resp = app.client.post(app.url("/api/v1/auth/custom-logout/"))
+            .header("content-type", "text/plain").body("x").send().await.unwrap();
+        assert_eq!(resp.status(), 415);
+    }
+}
