@@ -138,15 +138,34 @@ impl r2d2::HandleEvent for CountCheckouts {
 }
 
 /// Applies pending migrations for whichever backend the connection is.
+///
+/// Replicas starting together on PostgreSQL take turns under a session advisory lock: the first
+/// applies the migrations, the others wait for it and then find nothing pending. (On SQLite,
+/// the database's own write lock already serialises them.)
 pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
-    let applied = match conn {
-        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
-        DbConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
-    }
-    .map_err(|e| anyhow::anyhow!("{e}"))
-    .context("applying migrations")?;
-    Ok(applied.into_iter().map(|v| v.to_string()).collect())
+    let names = |applied: Vec<diesel::migration::MigrationVersion<'_>>| {
+        applied.into_iter().map(|v| v.to_string()).collect()
+    };
+    let applied: Result<Vec<String>, _> = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(names),
+        DbConnection::Postgresql(c) => {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .execute(c)
+                .context("waiting for the migration lock")?;
+            let applied = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(names);
+            // Released with the session too, should this fail.
+            let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .execute(c);
+            applied
+        }
+    };
+    applied
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("applying migrations")
 }
+
+/// The advisory lock key of migrations: "authgate" in ASCII, as a 64-bit integer.
+const MIGRATION_LOCK: i64 = 0x6175_7468_6761_7465;
 
 static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 

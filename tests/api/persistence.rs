@@ -47,3 +47,31 @@ both_backends! {
         assert_eq!(ja, jb, "both replicas publish the same keys");
     }
 }
+
+both_backends! {
+    async fn replicas_starting_together_migrate_once_and_all_start(backend) {
+        // Several replicas against one fresh database, each migrating at start: one applies the
+        // migrations, the others wait for it and find nothing left to do.
+        let db = TestDb::create(backend);
+        let url = authgate::settings::DatabaseUrl::parse(&db.url).unwrap();
+        let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                let (url, start) = (url.clone(), start.clone());
+                std::thread::spawn(move || {
+                    let pool = authgate::db::build_pool(&url, 1, std::time::Duration::from_secs(30));
+                    let mut conn = pool.get().expect("connection");
+                    start.wait();
+                    authgate::db::run_migrations(&mut conn).map_err(|e| format!("{e:#}"))
+                })
+            })
+            .collect();
+        let applied: Vec<Vec<String>> = runs
+            .into_iter()
+            .map(|t| t.join().expect("thread").expect("every replica's migration run succeeds"))
+            .collect();
+        let counts: Vec<usize> = applied.iter().map(Vec::len).collect();
+        assert_eq!(counts.iter().filter(|n| **n > 0).count(), 1, "one replica migrated: {counts:?}");
+        assert!(counts.iter().all(|n| *n == 0 || *n == counts.iter().copied().max().unwrap_or(0)));
+    }
+}
