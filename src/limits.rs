@@ -206,6 +206,28 @@ mod tests {
     }
 
     #[test]
+    fn a_full_map_sweeps_the_keys_that_owe_nothing_and_keeps_the_ones_that_do() {
+        let l = Limiter::new(Rate::parse("1/1h").unwrap()).unwrap();
+        let hour = Duration::from_secs(3600);
+        let t0 = Instant::now();
+        let len = |l: &Limiter<usize>| l.tat.lock().unwrap().len();
+        // Below the threshold nothing is swept, however long a key has been idle.
+        l.check_at(0, t0, true).unwrap();
+        l.check_at(1, t0 + 2 * hour, true).unwrap();
+        assert_eq!(len(&l), 2, "key 0 is idle, but the map is small");
+        for k in 2..SWEEP_AT - 1 {
+            l.check_at(k, t0 + 2 * hour, true).unwrap();
+        }
+        let owing = SWEEP_AT - 1;
+        l.check_at(owing, t0 + 2 * hour + hour / 2, true).unwrap();
+        assert_eq!(len(&l), SWEEP_AT);
+        // At t0 + 3 h every key but `owing` has paid off its request: the sweep drops them,
+        // and `owing` keeps its debt.
+        assert_eq!(l.check_at(owing, t0 + 3 * hour, true), Err(1800));
+        assert_eq!(len(&l), 1);
+    }
+
+    #[test]
     fn an_ipv6_client_is_its_slash_64() {
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
