@@ -228,6 +228,30 @@ mod tests {
     }
 
     #[test]
+    fn a_full_window_map_sweeps_ended_windows_only() {
+        let l = IpWindowLimit::new(1, Duration::from_secs(3600));
+        let hour = Duration::from_secs(3600);
+        let t0 = Instant::now();
+        let ip = |n: usize| Some(IpAddr::from(std::net::Ipv4Addr::from(n as u32)));
+        let len = |l: &IpWindowLimit| l.seen.lock().unwrap().len();
+        l.check_at(ip(0), t0).unwrap();
+        l.check_at(ip(1), t0 + 2 * hour).unwrap();
+        assert_eq!(len(&l), 2, "ip 0's window is over, but the map is small");
+        for n in 2..SWEEP_AT - 1 {
+            l.check_at(ip(n), t0 + 2 * hour).unwrap();
+        }
+        let busy = SWEEP_AT - 1;
+        l.check_at(ip(busy), t0 + 2 * hour + hour / 2).unwrap();
+        assert_eq!(len(&l), SWEEP_AT);
+        // At t0 + 3 h only `busy`'s window is still open: the sweep keeps it, and its count.
+        match l.check_at(ip(busy), t0 + 3 * hour) {
+            Err(ApiError::TooManyRequests { retry_after }) => assert_eq!(retry_after, 1800),
+            other => panic!("expected 429, got {other:?}"),
+        }
+        assert_eq!(len(&l), 1);
+    }
+
+    #[test]
     fn an_ipv6_client_is_its_slash_64() {
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
