@@ -86,7 +86,8 @@ impl<K: Hash + Eq + Copy> Limiter<K> {
     }
 }
 
-fn ceil_secs(d: Duration) -> u64 {
+/// Whole seconds to wait, rounded up and at least 1: a `Retry-After` never says "now" early.
+pub fn ceil_secs(d: Duration) -> u64 {
     (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }
 
@@ -181,6 +182,14 @@ impl IpWindowLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_round_up_to_whole_seconds_and_never_to_zero() {
+        assert_eq!(ceil_secs(Duration::from_millis(29_001)), 30);
+        assert_eq!(ceil_secs(Duration::from_secs(30)), 30);
+        assert_eq!(ceil_secs(Duration::from_millis(1)), 1);
+        assert_eq!(ceil_secs(Duration::ZERO), 1);
+    }
 
     #[test]
     fn gcra_allows_the_burst_then_one_per_interval() {

@@ -63,7 +63,7 @@ pub fn ensure_open(
             state.metrics.lockouts.with_label_values(&["refused"]).inc();
             let left = (until - now).to_std().unwrap_or_default();
             Err(ApiError::TooManyRequests {
-                retry_after: (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1),
+                retry_after: crate::limits::ceil_secs(left),
             })
         }
         _ => Ok(()),

@@ -482,3 +482,61 @@ fn the_default_limits_are_close_to_supabase_auth() {
         Ladder::parse("5:30s,10:5m,20:1h").unwrap()
     );
 }
+
+/// Moves the sign-in failure counts `hours` into the past, as if they had been made then.
+fn age_failures(db_url: &str, hours: u32) {
+    use diesel::{Connection as _, RunQueryDsl as _};
+    let n = match db_url.strip_prefix("sqlite://") {
+        Some(path) => diesel::sql_query(format!(
+            "UPDATE signin_throttle SET updated_at = datetime(updated_at, '-{hours} hours')"
+        ))
+        .execute(&mut diesel::SqliteConnection::establish(path).unwrap()),
+        None => diesel::sql_query(format!(
+            "UPDATE signin_throttle SET updated_at = updated_at - interval '{hours} hours'"
+        ))
+        .execute(&mut diesel::PgConnection::establish(db_url).unwrap()),
+    }
+    .unwrap();
+    assert!(n >= 1, "failure counts to age");
+}
+
+both_backends! {
+    async fn failures_count_toward_the_lock_for_a_day_and_are_forgotten_after_it(backend) {
+        let app = TestApp::spawn(backend).await;
+        let (remembered, forgotten) = (unique_email(), unique_email());
+        for email in [&remembered, &forgotten] {
+            assert_eq!(app.signup(email, PW).await.status(), 201);
+            for _ in 0..4 {
+                assert_eq!(app.signin(email, "wrong password", false).await.status(), 401);
+            }
+        }
+        age_failures(&app.db.url, 2);
+        // Two hours later the fifth failure still completes the first step of the ladder.
+        assert_eq!(app.signin(&remembered, "wrong password", false).await.status(), 401);
+        let locked = app.signin(&remembered, PW, false).await;
+        assert_eq!(locked.status(), 429);
+        // A 30 s lock imposed a moment ago (the wait rounds up: `limits::ceil_secs`).
+        assert!((29..=30).contains(&retry_after(locked.headers())));
+        // A day later the count starts again.
+        age_failures(&app.db.url, 23);
+        assert_eq!(app.signin(&forgotten, "wrong password", false).await.status(), 401);
+        assert_eq!(app.signin(&forgotten, PW, false).await.status(), 204, "four day-old failures and one new one lock nothing");
+    }
+
+    async fn wrong_sms_codes_count_as_failed_sign_ins_and_malformed_requests_do_not(backend) {
+        let app = TestApp::spawn_with(backend, |s| s.rate_limit_signin_failures = rate("3/60s")).await;
+        let email = unique_email();
+        assert_eq!(app.signup(&email, PW).await.status(), 201);
+        for _ in 0..5 {
+            let r = app.post_json(SIGNIN, &json!({"login": email})).await;
+            assert_eq!(r.status(), 400, "no password: a malformed request, not a refused credential");
+        }
+        assert_eq!(app.signin(&email, PW, false).await.status(), 204, "400s from signin/ do not count");
+        for _ in 0..3 {
+            let r = app.post_json("/api/v1/auth/sms/signin/", &json!({"phone": "+4915112345678", "code": "000000"})).await;
+            assert_eq!(r.status(), 400);
+            assert_eq!(error_code(r).await, "invalid_code");
+        }
+        assert_429(app.signin(&email, PW, false).await, 20).await;
+    }
+}
