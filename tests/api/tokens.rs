@@ -269,3 +269,19 @@ both_backends! {
         assert!(ahead + Duration::from_millis(300) >= publish_delay, "the new key signed {ahead:?} after it was published; the publish delay is {publish_delay:?}");
     }
 }
+
+both_backends! {
+    async fn an_optional_sign_in_is_used_when_presented_and_checked_like_any_other(backend) {
+        // `verify-email/resend/` acts for the signed-in caller, else for the address in the body.
+        let app = TestApp::spawn(backend).await;
+        let tokens = app.signed_in_user().await;
+        let resend = app.url("/api/v1/auth/verify-email/resend/");
+        let signed_in = app.client.post(&resend).bearer_auth(&tokens.access).json(&json!({})).send().await.unwrap();
+        assert_eq!(signed_in.status(), 202, "the token names the account");
+        let anonymous = app.client.post(&resend).json(&json!({})).send().await.unwrap();
+        assert_eq!(anonymous.status(), 401, "neither a token nor an address");
+        let forged = app.client.post(&resend).bearer_auth("not.a.token").json(&json!({})).send().await.unwrap();
+        assert_eq!(forged.status(), 401);
+        assert_eq!(error_code(forged).await, "invalid_token", "a presented token is checked, never ignored");
+    }
+}
