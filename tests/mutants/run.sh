@@ -19,7 +19,7 @@ GROUPS_TABLE='
 paths|src/paths/canonical.rs src/paths/rules.rs src/http/canonical.rs src/proxy/headers.rs src/http/client_ip.rs|edges proxy flows
 guard|src/http/guard.rs|browser security edges
 limits|src/limits.rs src/http/rate_limit.rs src/service/lockout.rs|limits edges mail
-tokens|src/tokens/access.rs src/tokens/cache.rs src/http/auth.rs|tokens security consumers
+tokens|src/tokens/access.rs src/tokens/cache.rs src/http/auth.rs|tokens security consumers liveness
 sessions|src/service/sessions.rs src/tokens/refresh.rs|refresh flows cookies security
 codes|src/service/codes.rs|mail mfa
 '
