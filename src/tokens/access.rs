@@ -226,4 +226,71 @@ mod tests {
         .unwrap();
         assert_eq!(decoded.claims, claims);
     }
+
+    fn key_store() -> (KeyStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::settings::DatabaseUrl::parse(&format!(
+            "sqlite://{}",
+            dir.path().join("keys.db").display()
+        ))
+        .unwrap();
+        let pool = crate::db::build_pool(&url, 1, std::time::Duration::from_secs(5));
+        let mut conn = pool.get().unwrap();
+        crate::db::run_migrations(&mut conn).unwrap();
+        let sealer = crate::crypto::sealing::Sealer::new(None).unwrap();
+        let keys = KeyStore::new(crate::settings::JwtAlgorithm::EdDsa, None, sealer);
+        keys.load(&mut conn).unwrap();
+        (keys, dir)
+    }
+
+    #[test]
+    fn tokens_too_long_to_be_ours_are_refused_before_parsing() {
+        let (keys, _dir) = key_store();
+        let issuer = TokenIssuer::new(
+            "https://issuer".into(),
+            "aud".into(),
+            std::time::Duration::from_secs(60),
+            16,
+        );
+        assert!(matches!(
+            issuer.verify(&keys, ""),
+            Err(TokenError::Malformed)
+        ));
+        let long = "a".repeat(MAX_TOKEN_LEN + 1);
+        assert!(matches!(
+            issuer.verify(&keys, &long),
+            Err(TokenError::Malformed)
+        ));
+        let longest = "a".repeat(MAX_TOKEN_LEN);
+        assert!(
+            matches!(issuer.verify(&keys, &longest), Err(TokenError::Invalid(_))),
+            "a token of the longest length is parsed (and refused as junk)"
+        );
+    }
+
+    #[test]
+    fn an_absurd_lifetime_saturates_instead_of_expiring_at_once() {
+        let (keys, _dir) = key_store();
+        let issuer = TokenIssuer::new(
+            "https://issuer".into(),
+            "aud".into(),
+            std::time::Duration::MAX,
+            16,
+        );
+        let issue = || Issue {
+            user_id: "user",
+            session_id: "sid",
+            email: "a@example.com",
+            email_verified: false,
+            amr: vec!["pwd".into()],
+            aal: "aal1",
+        };
+        let (_, claims) = issuer.sign(&keys, issue()).unwrap();
+        assert!(
+            claims.exp > claims.iat + 100 * 365 * 24 * 3600,
+            "exp {} iat {}",
+            claims.exp,
+            claims.iat
+        );
+    }
 }
