@@ -127,6 +127,15 @@ mod tests {
     }
 
     #[test]
+    fn a_token_is_cached_up_to_its_expiry_second_and_not_after() {
+        let cache = VerifiedCache::new(10);
+        cache.insert(k("at-exp"), &claims(100), 1, 100);
+        assert_eq!(cache.len(), 1, "exp == now still verifies, so it is kept");
+        cache.insert(k("past"), &claims(100), 1, 101);
+        assert_eq!(cache.len(), 1, "an expired token is not cached");
+    }
+
+    #[test]
     fn hits_only_the_exact_token_of_the_same_key_set_before_exp() {
         let cache = VerifiedCache::new(10);
         cache.insert(k("tok"), &claims(100), 1, 0);
