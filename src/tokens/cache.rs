@@ -129,7 +129,9 @@ mod tests {
     #[test]
     fn a_token_is_cached_up_to_its_expiry_second_and_not_after() {
         let cache = VerifiedCache::new(10);
+        assert!(cache.is_empty());
         cache.insert(k("at-exp"), &claims(100), 1, 100);
+        assert!(!cache.is_empty());
         assert_eq!(cache.len(), 1, "exp == now still verifies, so it is kept");
         cache.insert(k("past"), &claims(100), 1, 101);
         assert_eq!(cache.len(), 1, "an expired token is not cached");
