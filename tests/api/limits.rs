@@ -540,3 +540,20 @@ both_backends! {
         assert_429(app.signin(&email, PW, false).await, 20).await;
     }
 }
+
+both_backends! {
+    async fn the_purge_forgets_day_old_failures_but_keeps_live_locks(backend) {
+        let app = TestApp::spawn_with(backend, |s| s.lockout_ladder = Ladder::parse("2:1000h").unwrap()).await;
+        let (idle, locked) = (unique_email(), unique_email());
+        for email in [&idle, &locked, &locked] {
+            assert_eq!(app.signin(email, "wrong password", false).await.status(), 401);
+        }
+        // Both a day old; only `locked`'s 1000 h lock is still running.
+        age_failures(&app.db.url, 25);
+        let mut conn = app.state.pool.get().unwrap();
+        assert_eq!(authgate::service::lockout::purge(&mut conn).unwrap(), 1, "the idle row goes");
+        assert_eq!(authgate::service::lockout::purge(&mut conn).unwrap(), 0, "nothing is left to purge");
+        drop(conn);
+        assert_eq!(app.signin(&locked, PW, false).await.status(), 429, "the live lock stays");
+    }
+}
