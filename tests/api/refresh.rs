@@ -141,3 +141,31 @@ both_backends! {
         assert_eq!(resp.status(), 401);
     }
 }
+
+fn claims_of(jwt: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+both_backends! {
+    async fn a_refreshed_access_token_keeps_the_sessions_claims(backend) {
+        let app = TestApp::spawn(backend).await;
+        let tokens = app.signed_in_user().await;
+        let first = claims_of(&tokens.access);
+        let resp = app.refresh(&tokens.refresh).await;
+        assert_eq!(resp.status(), 204);
+        let next = Tokens::from_response(&resp);
+        let refreshed = claims_of(&next.access);
+        for claim in ["sub", "sid", "email", "email_verified", "amr", "aal", "iss", "aud"] {
+            assert_eq!(refreshed[claim], first[claim], "{claim}");
+        }
+        assert_eq!(refreshed["amr"], serde_json::json!(["pwd"]));
+        assert_ne!(refreshed["jti"], first["jti"]);
+    }
+}
