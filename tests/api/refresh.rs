@@ -169,3 +169,19 @@ both_backends! {
         assert_ne!(refreshed["jti"], first["jti"]);
     }
 }
+
+both_backends! {
+    async fn ending_a_session_twice_counts_and_lists_it_once(backend) {
+        let app = TestApp::spawn(backend).await;
+        let tokens = app.signed_in_user().await;
+        let logout = || app.client.post(app.url("/api/v1/auth/custom-logout/"))
+            .header("cookie", format!("refresh_token={}", tokens.refresh)).send();
+        assert_eq!(logout().await.unwrap().status(), 204);
+        assert_eq!(logout().await.unwrap().status(), 204, "logout is idempotent");
+        let revoked = app.state.metrics.sessions_revoked.with_label_values(&["logout"]).get();
+        assert_eq!(revoked, 1, "the second logout ended nothing");
+        // The ended session's access token is refused by the stateless check at once.
+        let verify = app.client.get(app.url("/api/v1/auth/verify/")).bearer_auth(&tokens.access).send().await.unwrap();
+        assert_eq!(verify.status(), 401);
+    }
+}
