@@ -5,6 +5,7 @@
 # Too slow for every CI run on 2 cores (about 10-20 s a mutant), so run by hand:
 #
 #   tests/mutants/run.sh [group ...]     (default: every group below)
+#   MUTANTS_ITERATE=1 tests/mutants/run.sh group   (re-test only the last run's survivors)
 #
 # Each group's raw results land in target/mutants/<group>/mutants.out; the per-module counts are
 # printed at the end and kept in tests/mutants/REPORT.md by hand, with a reason for every
@@ -20,7 +21,7 @@ paths|src/paths/canonical.rs src/paths/rules.rs src/http/canonical.rs src/proxy/
 guard|src/http/guard.rs|browser security edges
 limits|src/limits.rs src/http/rate_limit.rs src/service/lockout.rs|limits edges mail
 tokens|src/tokens/access.rs src/tokens/cache.rs src/http/auth.rs|tokens security consumers liveness
-sessions|src/service/sessions.rs src/tokens/refresh.rs|refresh flows cookies security
+sessions|src/service/sessions.rs src/tokens/refresh.rs|refresh flows cookies security mfa liveness
 codes|src/service/codes.rs|mail mfa
 '
 
@@ -41,7 +42,10 @@ while IFS='|' read -r group files tests; do
   # In place, so the build reuses target/ (a copy would rebuild every dependency first); the
   # tree is restored after each mutant. Do not edit the checkout while it runs.
   # Only the unit tests and the API suite are built per mutant (not the bench examples).
-  cargo mutants --in-place --test-tool nextest --timeout 300 "${args[@]}" --output "$out" \
+  # MUTANTS_ITERATE=1: test again only what the last run of the group did not catch.
+  iterate=()
+  [ "${MUTANTS_ITERATE:-0}" = 1 ] && iterate=(--iterate)
+  cargo mutants --in-place --test-tool nextest --timeout 300 "${args[@]}" "${iterate[@]}" --output "$out" \
     -- --lib --test api -E "$filter" || true
 done <<< "$GROUPS_TABLE"
 
