@@ -236,6 +236,15 @@ mod tests {
             decide(5, true, &idle, WINDOWS, now),
             Decision::End("expired")
         );
+        let idle_to_the_limit = SessionFacts {
+            last_used_at: now - chrono::Duration::days(7),
+            ..s
+        };
+        assert_eq!(
+            decide(5, true, &idle_to_the_limit, WINDOWS, now),
+            Decision::Rotate { next: 6 },
+            "idle for exactly the timeout is still live, as the access-token check says"
+        );
         let disabled = SessionFacts {
             user_disabled: true,
             ..s
