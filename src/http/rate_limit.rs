@@ -50,23 +50,28 @@ enum Budget {
 /// slash); built once from the route table by `crate::startup`.
 #[derive(Debug, Default)]
 pub struct RateRules {
-    routes: HashMap<(Method, String), (RateClass, usize)>,
+    /// By path, then method: looked up with the request's `&str` path, no allocation per request.
+    routes: HashMap<String, Vec<(Method, RateClass, usize)>>,
 }
 
 impl RateRules {
     pub fn new(routes: impl IntoIterator<Item = (Method, String, RateClass)>) -> Self {
-        let routes = routes
-            .into_iter()
-            .enumerate()
-            .map(|(i, (method, path, class))| ((method, path), (class, i)))
-            .collect();
-        Self { routes }
+        let mut by_path: HashMap<String, Vec<(Method, RateClass, usize)>> = HashMap::new();
+        for (i, (method, path, class)) in routes.into_iter().enumerate() {
+            by_path.entry(path).or_default().push((method, class, i));
+        }
+        Self { routes: by_path }
     }
 
     /// The budget of `(method, path)`, whether it is `token/` (the grant decides), or `None`
     /// when it is never limited.
     fn classify(&self, method: &Method, path: &str) -> Option<(Budget, bool)> {
-        let Some(&(class, index)) = self.routes.get(&(method.clone(), path.to_owned())) else {
+        let found = self
+            .routes
+            .get(path)
+            .and_then(|rows| rows.iter().find(|(m, ..)| m == method))
+            .map(|&(_, class, index)| (class, index));
+        let Some((class, index)) = found else {
             // Not a route: the forward-auth check with a path appended (Envoy) is unlimited,
             // anything else under the API prefix draws on the general budget.
             if path == FORWARD_AUTH || path.starts_with(FORWARD_AUTH_PREFIXED) {

@@ -243,15 +243,14 @@ mod tests {
         (keys, dir)
     }
 
+    fn issuer(ttl: std::time::Duration) -> TokenIssuer {
+        TokenIssuer::new("https://issuer".into(), "aud".into(), ttl, 16)
+    }
+
     #[test]
     fn tokens_too_long_to_be_ours_are_refused_before_parsing() {
         let (keys, _dir) = key_store();
-        let issuer = TokenIssuer::new(
-            "https://issuer".into(),
-            "aud".into(),
-            std::time::Duration::from_secs(60),
-            16,
-        );
+        let issuer = issuer(std::time::Duration::from_secs(60));
         assert!(matches!(
             issuer.verify(&keys, ""),
             Err(TokenError::Malformed)
@@ -271,12 +270,7 @@ mod tests {
     #[test]
     fn an_absurd_lifetime_saturates_instead_of_expiring_at_once() {
         let (keys, _dir) = key_store();
-        let issuer = TokenIssuer::new(
-            "https://issuer".into(),
-            "aud".into(),
-            std::time::Duration::MAX,
-            16,
-        );
+        let issuer = issuer(std::time::Duration::MAX);
         let issue = || Issue {
             user_id: "user",
             session_id: "sid",
