@@ -140,14 +140,18 @@ impl r2d2::HandleEvent for CountCheckouts {
 /// Applies pending migrations for whichever backend the connection is.
 ///
 /// Replicas starting together on PostgreSQL take turns under a session advisory lock: the first
-/// applies the migrations, the others wait for it and then find nothing pending. (On SQLite,
-/// the database's own write lock already serialises them.)
+/// applies the migrations, the others wait for it and then find nothing pending. On SQLite the
+/// whole run is one `BEGIN IMMEDIATE` transaction (each migration a savepoint inside it): the
+/// file's write lock is the lock, and a second process waits through `busy_timeout` instead of
+/// reading the list of pending migrations before the first has applied them.
 pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
     let names = |applied: Vec<diesel::migration::MigrationVersion<'_>>| {
         applied.into_iter().map(|v| v.to_string()).collect()
     };
     let applied: Result<Vec<String>, _> = match conn {
-        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(names),
+        DbConnection::Sqlite(c) => {
+            c.immediate_transaction(|c| c.run_pending_migrations(SQLITE_MIGRATIONS).map(names))
+        }
         DbConnection::Postgresql(c) => {
             diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
                 .execute(c)
