@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -27,40 +27,79 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Ready to serve: the database answers within a bound and signing keys are loaded.
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let bound = state.settings.database_timeout + Duration::from_secs(1);
-    let probe = crate::routes::blocking(&state, |_, conn| {
-        crate::db::ping(conn).map_err(ApiError::from)
-    });
-    let db_ok = matches!(tokio::time::timeout(bound, probe).await, Ok(Ok(())));
-    let keys_ok = state.keys.is_loaded();
+/// Ready to serve. Every check by default: the database answers within a bound and signing
+/// keys are loaded. `?exclude=database` (repeatable, as Kubernetes' own `/readyz` takes it)
+/// leaves the database out and never touches it: token checks (`verify/`, the proxy, JWKS) keep
+/// working through a database outage, so an instance that serves them is ready while the
+/// database is down, and a probe must not wait on the database timeout to say so.
+pub async fn readyz(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let skip_database = excluded_checks(req.query_string())?;
     if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
-        let mut resp = envelope(
-            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        return Ok(not_ready(
             "draining",
             "shutting down: finishing in-flight requests",
-        );
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        return resp;
+        ));
     }
-    if db_ok && keys_ok {
-        HttpResponse::Ok().json(json!({ "status": "ready" }))
+    let db_ok = if skip_database {
+        None
     } else {
-        let mut resp = envelope(
-            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            if db_ok {
-                "signing keys are not loaded"
-            } else {
-                "the database is unreachable"
-            },
-        );
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        resp
+        let bound = state.settings.database_timeout + Duration::from_secs(1);
+        let probe = crate::routes::blocking(&state, |_, conn| {
+            crate::db::ping(conn).map_err(ApiError::from)
+        });
+        Some(matches!(
+            tokio::time::timeout(bound, probe).await,
+            Ok(Ok(()))
+        ))
+    };
+    let keys_ok = state.keys.is_loaded();
+    Ok(match (db_ok, keys_ok) {
+        (Some(false), _) => not_ready("not_ready", "the database is unreachable"),
+        (_, false) => not_ready("not_ready", "signing keys are not loaded"),
+        (Some(true), true) => HttpResponse::Ok()
+            .json(json!({ "status": "ready", "checks": { "database": "ok", "keys": "ok" } })),
+        (None, true) => {
+            HttpResponse::Ok().json(json!({ "status": "ready", "checks": { "keys": "ok" } }))
+        }
+    })
+}
+
+/// Reads `exclude=<check>` parameters: whether the database check is left out. An unknown
+/// check is refused rather than ignored, so a typo in a probe cannot pass silently.
+fn excluded_checks(query: &str) -> Result<bool, ApiError> {
+    let mut database = false;
+    for (name, value) in query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+    {
+        match (name, value) {
+            ("exclude", "database") => database = true,
+            ("exclude", _) => {
+                return Err(ApiError::Validation {
+                    code: "invalid_request",
+                    message: "unknown readiness check: the one that can be excluded is `database`"
+                        .into(),
+                })
+            }
+            _ => {}
+        }
     }
+    Ok(database)
+}
+
+fn not_ready(code: &'static str, message: &'static str) -> HttpResponse {
+    let mut resp = envelope(
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        code,
+        message,
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    resp
 }
 
 pub async fn openapi() -> HttpResponse {

@@ -116,7 +116,18 @@ both_backends! {
         assert_eq!(root["ip"], "127.0.0.1");
         assert!(root["version"].is_string() && root["now"].is_string());
         assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
-        assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+        let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+        assert_eq!(ready.status(), 200);
+        let ready: Value = ready.json().await.unwrap();
+        assert_eq!(ready["checks"], serde_json::json!({"database": "ok", "keys": "ok"}), "every check made");
+        let ready: Value = app.client.get(app.url("/readyz?exclude=database")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(ready["checks"], serde_json::json!({"keys": "ok"}), "the database left out");
+        for typo in ["/readyz?exclude=databse", "/readyz?exclude=", "/readyz?exclude=database&exclude=keys"] {
+            let resp = app.client.get(app.url(typo)).send().await.unwrap();
+            assert_eq!(resp.status(), 400, "{typo}");
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["error"], "invalid_request", "{typo}");
+        }
         let spec = app.client.get(app.url("/openapi.yml")).send().await.unwrap();
         assert_eq!(spec.status(), 200);
         assert!(spec.text().await.unwrap().contains("openapi: 3.1"));
