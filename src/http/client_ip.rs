@@ -21,6 +21,9 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = req.peer_addr().map(|a| a.ip())?;
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
+        if trusted.is_empty() && req.headers().contains_key("x-forwarded-for") {
+            warn_untrusted_forwarding(peer);
+        }
         return Some(peer);
     }
     // A header line that is not text is read as one empty hop, which ends the walk, rather than
@@ -44,6 +47,22 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
         }
     }
     Some(client)
+}
+
+/// Once per process: a proxy is forwarding to authgate but none is trusted, so every client
+/// behind it shares the proxy's address, and with it one per-IP budget. Refusing to start is not
+/// possible (nothing shows a proxy before its first request); a client sending the header itself
+/// triggers it too, which is why it is a warning and names only the peer.
+fn warn_untrusted_forwarding(peer: IpAddr) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            %peer,
+            "a request came through a proxy (X-Forwarded-For) but AUTHGATE_TRUSTED_PROXIES is \
+             empty: every client behind it shares the proxy's address and its rate limits; set \
+             AUTHGATE_TRUSTED_PROXIES to the proxy's address"
+        );
+    }
 }
 
 /// One `X-Forwarded-For` entry: a bare address, or exactly `ipv4:port`, `[ipv6]` or

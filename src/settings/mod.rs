@@ -613,6 +613,25 @@ impl Settings {
         if self.password_breach_check && self.password_breach_timeout.is_zero() {
             return Err("AUTHGATE_PASSWORD_BREACH_TIMEOUT must be positive".into());
         }
+        if let Some(login) = self.login_url_on_this_origin() {
+            if self.upstream.is_some()
+                && !crate::paths::is_own_path(login)
+                && !crate::paths::rules::is_public(&self.public_paths, login)
+            {
+                return Err(format!(
+                    "AUTHGATE_LOGIN_URL's path `{login}` is not in AUTHGATE_PUBLIC_PATHS: \
+                     a signed-out browser would be sent to the login page, refused, and sent there again"
+                ));
+            }
+        }
+        if self.smtp_url.is_some() && self.frontend_url.is_none() && self.upstream.is_none() {
+            return Err(
+                "AUTHGATE_SMTP_URL is set but AUTHGATE_FRONTEND_URL is not: links in mails \
+                 (/verify-email, /reset-password) would point at authgate itself, which serves no \
+                 pages; set AUTHGATE_FRONTEND_URL to the origin of the front end that handles them"
+                    .into(),
+            );
+        }
         if self.captcha_provider != CaptchaProvider::None {
             if self
                 .captcha_secret
@@ -631,6 +650,25 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The path of `AUTHGATE_LOGIN_URL` when the login page is served on this service's own
+    /// origin (a bare path, or an absolute URL on `AUTHGATE_PUBLIC_URL`'s origin): in proxy mode
+    /// that page is the upstream's, behind authgate's own checks.
+    fn login_url_on_this_origin(&self) -> Option<&str> {
+        let login = self.login_url.as_deref()?;
+        let rest = if login.starts_with('/') {
+            login
+        } else {
+            let origin = self.public_url.trim_end_matches('/');
+            let rest = login.strip_prefix(origin)?;
+            if !(rest.is_empty() || rest.starts_with(['/', '?'])) {
+                return None;
+            }
+            rest
+        };
+        let path = rest.split('?').next().unwrap_or_default();
+        Some(if path.is_empty() { "/" } else { path })
     }
 
     /// Settings with every default, for tests and tools: equivalent to no flags and no env.
@@ -665,6 +703,64 @@ mod tests {
         assert!(s.check().is_err());
         s.jwt_secret = Some(Secret::new("x".repeat(32)));
         assert!(s.check().is_ok());
+    }
+
+    #[test]
+    fn a_login_page_behind_the_proxy_must_be_public() {
+        let mut s = Settings::defaults();
+        s.upstream = Some("http://127.0.0.1:3000".into());
+        s.public_url = "https://app.example.com".into();
+        for login in [
+            "/login",
+            "https://app.example.com/login?next=1",
+            "https://app.example.com",
+        ] {
+            s.login_url = Some(login.into());
+            s.public_paths = vec![];
+            assert!(
+                s.check().is_err_and(|e| e.contains("AUTHGATE_LOGIN_URL")),
+                "{login}"
+            );
+        }
+        s.login_url = Some("/login".into());
+        s.public_paths = vec![PathPattern::parse("/login").unwrap()];
+        assert!(s.check().is_ok());
+        s.public_paths = vec![PathPattern::parse("/assets/*").unwrap()];
+        assert!(s.check().is_err());
+        // On another origin, or authgate's own page: nothing of the upstream's to check.
+        for login in [
+            "https://id.example.com/login",
+            "https://app.example.com.evil/login",
+            "/api/v1/auth/signin/",
+        ] {
+            s.login_url = Some(login.into());
+            assert!(s.check().is_ok(), "{login}");
+        }
+        // Without proxy mode the login URL is not used.
+        s.upstream = None;
+        s.login_url = Some("/login".into());
+        assert!(s.check().is_ok());
+    }
+
+    #[test]
+    fn mail_links_need_a_front_end_unless_the_app_is_behind_the_proxy() {
+        let mut s = Settings::defaults();
+        assert!(
+            s.check().is_ok(),
+            "mails to the log only: links are for reading"
+        );
+        s.smtp_url = Some(SmtpUrl::parse("smtp://127.0.0.1:25").unwrap());
+        assert!(s
+            .check()
+            .is_err_and(|e| e.contains("AUTHGATE_FRONTEND_URL")));
+        s.frontend_url = Some("https://app.example.com".into());
+        assert!(s.check().is_ok());
+        s.frontend_url = None;
+        s.upstream = Some("http://127.0.0.1:3000".into());
+        assert!(
+            s.check().is_ok(),
+            "the public URL is the app's own origin in proxy mode"
+        );
     }
 
     #[test]

@@ -211,6 +211,7 @@ both_backends! {
         let url = smtp.url();
         let app = TestApp::spawn_with(backend, move |s| {
             s.smtp_url = Some(authgate::settings::SmtpUrl::parse(&url).unwrap());
+            s.frontend_url = Some(s.public_url.clone());
             s.mail_per_ip_per_hour = 5;
         }).await;
         let email = unique_email();

@@ -28,6 +28,7 @@ pub async fn mail_app(
     let url = smtp.url();
     TestApp::spawn_with(backend, move |s| {
         s.smtp_url = Some(SmtpUrl::parse(&url).unwrap());
+        s.frontend_url = Some(s.public_url.clone());
         s.mail_cooldown = Duration::ZERO;
         s.outbox_poll_interval = Duration::from_millis(100);
         configure(s);
@@ -464,6 +465,7 @@ both_backends! {
         let settings = |db: &TestDb| {
             let mut s = test_settings(&db.url);
             s.smtp_url = Some(SmtpUrl::parse(&smtp_url).unwrap());
+            s.frontend_url = Some(s.public_url.clone());
             s.outbox_poll_interval = Duration::from_millis(100);
             s.smtp_timeout = Duration::from_secs(2);
             s
@@ -498,6 +500,7 @@ both_backends! {
         let smtp_url = smtp.url();
         let env = [
             ("AUTHGATE_SMTP_URL", smtp_url.as_str()),
+            ("AUTHGATE_FRONTEND_URL", "https://app.example.com"),
             ("AUTHGATE_OUTBOX_POLL_INTERVAL", "100ms"),
             ("AUTHGATE_SMTP_TIMEOUT", "30s"),
         ];
@@ -518,6 +521,7 @@ both_backends! {
 
         let mut s = test_settings(&db.url);
         s.smtp_url = Some(SmtpUrl::parse(&smtp_url).unwrap());
+        s.frontend_url = Some(s.public_url.clone());
         s.outbox_poll_interval = Duration::from_millis(100);
         let second = Application::build(s).await.unwrap();
         tokio::spawn(second.run_until_stopped());
@@ -539,6 +543,7 @@ both_backends! {
         for _ in 0..2 {
             let mut s = test_settings(&db.url);
             s.smtp_url = Some(SmtpUrl::parse(&smtp.url()).unwrap());
+            s.frontend_url = Some(s.public_url.clone());
             s.outbox_poll_interval = Duration::from_millis(20);
             s.mail_cooldown = Duration::ZERO;
             let app = Application::build(s).await.unwrap();

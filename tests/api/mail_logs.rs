@@ -32,6 +32,7 @@ impl Binary {
                 "AUTHGATE_SMTP_URL",
                 format!("smtp://mailer:{SMTP_PASSWORD}@127.0.0.1:{smtp_port}"),
             );
+            cmd.env("AUTHGATE_FRONTEND_URL", "https://app.example.com");
         }
         let mut child = cmd
             .arg("serve")

@@ -625,3 +625,78 @@ fn secret_settings_can_be_read_from_files() {
         "{err}"
     );
 }
+
+/// Combinations that could never work refuse to start, in one line naming the variable to fix:
+/// a login page the proxy itself guards (a redirect loop), and mails whose links would lead to
+/// authgate, which serves no pages.
+#[test]
+fn serve_refuses_settings_that_could_never_work_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("refused.db").display());
+    let port = free_port().to_string();
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (
+            &[
+                ("AUTHGATE_UPSTREAM", "http://127.0.0.1:9"),
+                ("AUTHGATE_LOGIN_URL", "/login"),
+                ("AUTHGATE_PUBLIC_PATHS", "/assets/*"),
+            ],
+            "AUTHGATE_LOGIN_URL",
+        ),
+        (
+            &[
+                ("AUTHGATE_UPSTREAM", "http://127.0.0.1:9"),
+                ("AUTHGATE_PUBLIC_URL", "https://app.example.com"),
+                ("AUTHGATE_LOGIN_URL", "https://app.example.com/login"),
+            ],
+            "AUTHGATE_PUBLIC_PATHS",
+        ),
+        (
+            &[("AUTHGATE_SMTP_URL", "smtp://127.0.0.1:25")],
+            "AUTHGATE_FRONTEND_URL",
+        ),
+    ];
+    for (env, names) in cases {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_authgate"));
+        cmd.arg("serve")
+            .env_clear()
+            .env("AUTHGATE_DATABASE_URL", &db)
+            .env("AUTHGATE_LISTEN", format!("127.0.0.1:{port}"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{env:?} started");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(names), "{env:?}: {err}");
+    }
+}
+
+both_backends! {
+    async fn a_forwarding_proxy_that_is_not_trusted_is_warned_about_once(backend) {
+        let db = TestDb::create(backend);
+        let count = |out: &str| out.lines().filter(|l| l.contains("AUTHGATE_TRUSTED_PROXIES is empty")).count();
+        let run = |trusted: &'static str| {
+            let url = db.url.clone();
+            async move {
+                let mut p = Proc::start(&url, &[("AUTHGATE_TRUSTED_PROXIES", trusted)], true).await;
+                let client = client();
+                for _ in 0..3 {
+                    let r = client.get(p.url("/")).header("x-forwarded-for", "203.0.113.7").send().await.unwrap();
+                    assert_eq!(r.status(), 200);
+                }
+                p.signal("-TERM");
+                let _ = p.child.wait();
+                let mut out = String::new();
+                std::io::Read::read_to_string(p.child.stdout.as_mut().unwrap(), &mut out).unwrap();
+                out
+            }
+        };
+        let untrusted = run("").await;
+        assert_eq!(count(&untrusted), 1, "one warning for three forwarded requests");
+        assert!(!untrusted.contains("203.0.113.7"), "the header's value is not logged");
+        let trusted = run("127.0.0.1/32").await;
+        assert_eq!(count(&trusted), 0, "a trusted proxy is not warned about");
+    }
+}

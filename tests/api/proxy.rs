@@ -162,6 +162,7 @@ async fn proxied_app(
         s.public_paths = vec![
             PathPattern::parse("/").unwrap(),
             PathPattern::parse("/assets/*").unwrap(),
+            PathPattern::parse("/login").unwrap(),
         ];
         s.login_url = Some("https://app.example.com/login".into());
         s.public_url = "https://app.example.com".into();
