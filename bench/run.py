@@ -294,7 +294,7 @@ def run_backend(backend, db_url, args, work):
     base = f"http://127.0.0.1:{port}"
     env = {"AUTHGATE_LISTEN": f"127.0.0.1:{port}", "AUTHGATE_DATABASE_URL": db_url, "AUTHGATE_LOG": "warn",
            "AUTHGATE_LOG_FORMAT": "json", "AUTHGATE_COOKIE_SECURE": "false",
-           # Load from one IP measures throughput, not the per-IP limits (README: rate limits).
+           # Load from one IP measures throughput, not the per-IP limits (docs/security.md: rate limits).
            "AUTHGATE_RATE_LIMIT_AUTH": "0", "AUTHGATE_RATE_LIMIT_REFRESH": "0",
            "AUTHGATE_RATE_LIMIT_API": "0", "AUTHGATE_RATE_LIMIT_SIGNIN_FAILURES": "0"}
     r = {}

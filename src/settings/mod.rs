@@ -369,7 +369,7 @@ pub struct Settings {
     pub frontend_url: Option<String>,
 
     /// Directory whose files override the built-in mail templates (`<template>.subject.txt`,
-    /// `<template>.txt`, `<template>.html`; see the README).
+    /// `<template>.txt`, `<template>.html`; see docs/mail.md).
     #[arg(
         long,
         env = "AUTHGATE_MAIL_TEMPLATES_DIR",

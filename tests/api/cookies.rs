@@ -1,4 +1,4 @@
-//! Cookie attributes exactly as documented in README (Cookies).
+//! Cookie attributes exactly as documented in docs/spa.md (Cookies).
 
 use actix_web::cookie::{time::Duration, SameSite};
 

@@ -613,7 +613,7 @@ async fn proxied_requests_pass_while_the_database_is_down() {
     assert_eq!(anonymous.status(), 401, "control: still checked");
 }
 
-/// The proxy-sidecar example deploys what the README describes: the pod's
+/// The proxy-sidecar example deploys what docs/sidecar.md describes: the pod's
 /// Service reaches only authgate's port, the app is bound to loopback and is authgate's upstream.
 #[test]
 fn the_sidecar_manifest_exposes_only_authgate_in_front_of_a_loopback_app() {
@@ -676,21 +676,17 @@ fn the_sidecar_manifest_exposes_only_authgate_in_front_of_a_loopback_app() {
             || ports[0]["targetPort"] == gate_port["containerPort"]
     );
 
-    let readme = include_str!("../../README.md");
-    let section = readme
-        .split("## Sidecar proxy")
-        .nth(1)
-        .expect("README has a Sidecar proxy section");
-    let section = section.split("\n## ").next().unwrap_or(section);
+    let page = include_str!("../../docs/sidecar.md");
+    assert!(
+        page.starts_with("# Sidecar proxy"),
+        "docs/sidecar.md is the sidecar proxy page"
+    );
     for setting in [
         "AUTHGATE_UPSTREAM",
         "AUTHGATE_PUBLIC_PATHS",
         "AUTHGATE_LOGIN_URL",
         "proxy-sidecar.yaml",
     ] {
-        assert!(
-            section.contains(setting),
-            "the README's section names {setting}"
-        );
+        assert!(page.contains(setting), "docs/sidecar.md names {setting}");
     }
 }

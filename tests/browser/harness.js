@@ -172,7 +172,7 @@ export async function launchBrowser({ secureOrigins = [] } = {}) {
  * A browser profile (one persistent context) that keeps third-party cookies, as Chrome's default
  * settings do outside Incognito. This Chromium's own profile blocks them (the `UserPreferences`
  * reason in DevTools), as Safari and Firefox do by default: a SPA on another site than authgate
- * works only where the browser keeps third-party cookies (README: cross-site SPAs).
+ * works only where the browser keeps third-party cookies (docs/spa.md: cross-origin and cross-site set-ups).
  */
 export async function launchThirdPartyCookieProfile() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'authgate-chromium-'));
