@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-fn peer_available(what: &str, probe: &mut Command) -> bool {
+pub(crate) fn peer_available(what: &str, probe: &mut Command) -> bool {
     let ok = probe
         .stdout(Stdio::null())
         .stderr(Stdio::null())
