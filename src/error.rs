@@ -41,6 +41,10 @@ pub enum ApiError {
     /// all, so a guesser learns nothing.
     #[error("the code is invalid or has expired; request a new one")]
     InvalidCode,
+    /// After a correct first factor, a TOTP or recovery code that is wrong, replayed or spent.
+    /// Nothing is mailed to request again, so the message says only that.
+    #[error("the code is wrong or already used")]
+    SecondFactorRejected,
     #[error("the email address has not been verified yet")]
     EmailNotVerified,
     /// The password was right; the account also needs its TOTP code (`code`).
@@ -94,7 +98,7 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::CaptchaInvalid => "captcha_invalid",
             Self::CaptchaUnavailable => "captcha_unavailable",
-            Self::InvalidCode => "invalid_code",
+            Self::InvalidCode | Self::SecondFactorRejected => "invalid_code",
             Self::EmailNotVerified => "email_not_verified",
             Self::MfaRequired => "mfa_required",
             Self::Conflict { code, .. } => code,

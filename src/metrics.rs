@@ -48,6 +48,9 @@ pub struct Metrics {
     pub lockouts: IntCounterVec,
     /// Breached-password checks of new passwords by outcome (clean, breached, unavailable).
     pub breach_checks: IntCounterVec,
+    /// Recovery codes spent at sign-in, by first factor (password, sms): each is a user who
+    /// had no authenticator at hand.
+    pub recovery_codes_used: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -174,6 +177,12 @@ impl Metrics {
                 "authgate_password_breach_checks_total",
                 "Breached-password checks of new passwords by outcome (clean, breached, unavailable).",
                 &["outcome"],
+            )?,
+            recovery_codes_used: counter(
+                &registry,
+                "authgate_recovery_codes_used_total",
+                "Recovery codes spent at sign-in instead of a TOTP code, by first factor.",
+                &["method"],
             )?,
             outbox_backlog,
             http_duration,

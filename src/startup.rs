@@ -188,6 +188,12 @@ pub fn route_table() -> Vec<RouteSpec> {
         ),
         row(
             Method::POST,
+            "/api/v1/auth/mfa/recovery-codes/",
+            web::post().to(mfa::replace_recovery_codes),
+            Auth,
+        ),
+        row(
+            Method::POST,
             "/api/v1/auth/sms/code/",
             web::post().to(phone::sms_code),
             Auth,
@@ -667,6 +673,7 @@ mod tests {
             [
                 "DELETE /api/v1/auth/mfa/totp/",
                 "DELETE /api/v1/auth/user/phone/",
+                "POST /api/v1/auth/mfa/recovery-codes/",
                 "POST /api/v1/auth/mfa/totp/confirm/",
                 "POST /api/v1/auth/password/forgot/",
                 "POST /api/v1/auth/password/reset/",

@@ -120,8 +120,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    recovery_codes (id) {
+        id -> Text,
+        user_id -> Text,
+        code_hash -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(auth_events -> users (user_id));
 diesel::joinable!(one_time_codes -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -129,6 +140,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     invite_codes,
     one_time_codes,
     outbox,
+    recovery_codes,
     sessions,
     signin_throttle,
     signing_keys,

@@ -246,6 +246,17 @@ pub fn record_totp_failure(conn: &mut DbConnection, id: &str) -> QueryResult<i32
         .first(conn)
 }
 
+/// A second factor was accepted: the run of wrong codes is over.
+pub fn clear_totp_failures(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::totp_failures.eq(0),
+            users::totp_locked_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
 pub fn lock_totp_until(conn: &mut DbConnection, id: &str, until: NaiveDateTime) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set(users::totp_locked_until.eq(Some(until)))

@@ -39,6 +39,7 @@ impl ResponseError for ApiError {
             | Self::SessionNotFound
             | Self::InvalidRefreshToken
             | Self::MfaRequired
+            | Self::SecondFactorRejected
             | Self::RefreshTokenReused(_) => StatusCode::UNAUTHORIZED,
             Self::CsrfRejected | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::EmailTaken | Self::Conflict { .. } => StatusCode::CONFLICT,

@@ -25,6 +25,9 @@ pub enum Change<'a> {
     },
     TotpEnabled,
     TotpRemoved,
+    /// A recovery code stood in for the authenticator at sign-in.
+    RecoveryCodeUsed,
+    RecoveryCodesReplaced,
     PhoneBound,
     PhoneRemoved,
 }
@@ -37,6 +40,12 @@ impl Change<'_> {
             Self::EmailChanged { .. } => "your email address was changed",
             Self::TotpEnabled => "two-factor authentication (TOTP) was turned on",
             Self::TotpRemoved => "two-factor authentication (TOTP) was turned off",
+            Self::RecoveryCodeUsed => {
+                "a recovery code was used instead of your authenticator app to sign in"
+            }
+            Self::RecoveryCodesReplaced => {
+                "a new set of recovery codes was created; the previous codes no longer work"
+            }
             Self::PhoneBound => "a phone number was added for SMS sign-in",
             Self::PhoneRemoved => "the phone number for SMS sign-in was removed",
         }

@@ -49,6 +49,9 @@ pub struct SignInBody {
     code: Option<String>,
 }
 
+/// Unused recovery codes, on a sign-in that spent one or left only a few.
+pub const RECOVERY_CODES_LEFT: &str = "x-recovery-codes-left";
+
 /// Sets both cookies and marks the response uncacheable (it carries tokens).
 pub fn with_session_cookies(
     resp: &mut HttpResponseBuilder,
@@ -56,6 +59,9 @@ pub fn with_session_cookies(
     issued: Issued,
 ) {
     crate::telemetry::record_identity(&issued.user_id, &issued.session_id);
+    if let Some(left) = issued.recovery_codes_left {
+        resp.insert_header((RECOVERY_CODES_LEFT, left));
+    }
     resp.cookie(cookies::access(settings, issued.access_token));
     resp.cookie(cookies::refresh(
         settings,

@@ -1,4 +1,4 @@
-//! `mfa/totp/` (enroll), `mfa/totp/confirm/`, `DELETE mfa/totp/`.
+//! `mfa/totp/` (enroll), `mfa/totp/confirm/`, `DELETE mfa/totp/`, `mfa/recovery-codes/`.
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -63,12 +63,45 @@ pub async fn confirm(
         _ => return Err(confirm_shape()),
     };
     let user_id = auth.claims.sub;
-    blocking(&state, move |state, conn| {
+    let recovery_codes = blocking(&state, move |state, conn| {
         mfa::confirm(state, conn, &client, &user_id, codes)
     })
     .await?;
     notify::wake(&state);
-    Ok(no_content())
+    Ok(recovery_codes_answer(recovery_codes))
+}
+
+/// A set of recovery codes, shown this once: never cached.
+fn recovery_codes_answer(recovery_codes: Vec<String>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            actix_web::http::header::CACHE_CONTROL,
+            actix_web::http::header::HeaderValue::from_static("no-store"),
+        ))
+        .json(RecoveryCodesBody { recovery_codes })
+}
+
+#[derive(Serialize)]
+struct RecoveryCodesBody {
+    recovery_codes: Vec<String>,
+}
+
+/// A new set of recovery codes, the old one void; full re-authentication.
+pub async fn replace_recovery_codes(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    client: ClientInfo,
+    body: crate::http::Json<ReauthBody>,
+) -> Result<HttpResponse, ApiError> {
+    let proof = body.into_inner().into_proof()?;
+    let user_id = auth.claims.sub;
+    let proof = crate::service::mfa::check_reauth(&state, &user_id, proof).await?;
+    let recovery_codes = blocking(&state, move |state, conn| {
+        mfa::replace_recovery_codes(state, conn, &client, &user_id, &proof)
+    })
+    .await?;
+    notify::wake(&state);
+    Ok(recovery_codes_answer(recovery_codes))
 }
 
 fn confirm_shape() -> ApiError {

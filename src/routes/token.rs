@@ -105,15 +105,18 @@ pub async fn token(
             .await?
         }
     };
-    Ok(HttpResponse::Ok()
-        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
-        .json(TokenResponse {
-            access_token: issued.access_token,
-            token_type: "Bearer",
-            expires_in: issued.access_expires_in.as_secs(),
-            refresh_token: issued.refresh_token,
-            user,
-        }))
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
+    if let Some(left) = issued.recovery_codes_left {
+        resp.insert_header((crate::routes::auth::RECOVERY_CODES_LEFT, left));
+    }
+    Ok(resp.json(TokenResponse {
+        access_token: issued.access_token,
+        token_type: "Bearer",
+        expires_in: issued.access_expires_in.as_secs(),
+        refresh_token: issued.refresh_token,
+        user,
+    }))
 }
 
 #[derive(Deserialize)]

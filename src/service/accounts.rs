@@ -4,8 +4,10 @@ use crate::db::{self, users::NewUser, DbConnection};
 use crate::domain::ClientInfo;
 use crate::domain::{DisplayName, Email, Password};
 use crate::error::ApiError;
+use crate::notify::security::{self, Change};
 use crate::service::audit::{self, Event};
 use crate::service::lockout;
+use crate::service::mfa::Factor;
 use crate::service::password::PasswordVerdict;
 use crate::service::sessions::{self, Issued, NewSessionFor};
 use crate::state::AppState;
@@ -353,7 +355,7 @@ pub fn sign_in_finish(
         );
         return Err(ApiError::EmailNotVerified);
     }
-    let (amr, aal) = second_factor(
+    let factor = second_factor(
         state,
         conn,
         client,
@@ -364,16 +366,18 @@ pub fn sign_in_finish(
     if let Some(hash) = &check.rehash {
         db::users::set_password_hash(conn, &user.id, hash)?;
     }
-    open_session(
+    let mut issued = open_session(
         state,
         conn,
         client,
         &user,
         input.remember_me,
-        &amr,
-        aal,
+        &factor.amr,
+        factor.aal,
         "password",
-    )
+    )?;
+    issued.recovery_codes_left = factor.recovery_codes_left;
+    Ok(issued)
 }
 
 /// The end of every successful sign-in: stamps the user, opens the session, audits it.
@@ -417,9 +421,22 @@ pub fn open_session(
     Ok(issued)
 }
 
-/// The TOTP step of a sign-in, once the first factor passed: nothing for accounts without TOTP;
-/// 401 `mfa_required` without a code; 401 `invalid_credentials` for a wrong or replayed code
-/// (counted toward the TOTP lock); 429 while locked. Returns the session's `amr` and `aal`.
+/// What the second-factor step of a sign-in established.
+pub struct SecondFactor {
+    pub amr: Vec<&'static str>,
+    pub aal: &'static str,
+    /// Unused recovery codes, when the sign-in should say so: a recovery code was just spent,
+    /// or only a few are left.
+    pub recovery_codes_left: Option<i64>,
+}
+
+/// Told to the user at sign-in when this few recovery codes are left.
+pub const FEW_RECOVERY_CODES: i64 = 2;
+
+/// The second-factor step of a sign-in, once the first factor passed: nothing for accounts
+/// without TOTP; 401 `mfa_required` without a code; 401 `invalid_code` for a wrong, replayed
+/// or spent TOTP or recovery code (counted toward the TOTP lock); 429 while locked. A recovery
+/// code is audited, counted and mailed about.
 pub fn second_factor(
     state: &AppState,
     conn: &mut DbConnection,
@@ -427,10 +444,14 @@ pub fn second_factor(
     user: &db::users::UserRow,
     code: Option<&str>,
     method: &'static str,
-) -> Result<(Vec<&'static str>, &'static str), ApiError> {
+) -> Result<SecondFactor, ApiError> {
     let first: &'static str = if method == "sms" { "sms" } else { "pwd" };
     if user.totp_secret.is_none() {
-        return Ok((vec![first], "aal1"));
+        return Ok(SecondFactor {
+            amr: vec![first],
+            aal: "aal1",
+            recovery_codes_left: None,
+        });
     }
     let event = |conn: &mut DbConnection, outcome: &'static str| {
         audit::record(
@@ -450,13 +471,37 @@ pub fn second_factor(
         return Err(ApiError::MfaRequired);
     };
     let accepted = db::write_transaction(conn, |conn| {
-        crate::service::mfa::check_code(state, conn, client, &user.id, code)
+        let factor = crate::service::mfa::check_code(state, conn, client, &user.id, code)?;
+        if let Some(Factor::RecoveryCode { .. }) = factor {
+            security::queue_change(state, conn, user, client, Change::RecoveryCodeUsed)?;
+        }
+        Ok::<_, ApiError>(factor)
     });
     match accepted {
-        Ok(true) => Ok((vec![first, "otp"], "aal2")),
-        Ok(false) => {
+        Ok(Some(Factor::Totp)) => {
+            let left = db::recovery_codes::remaining(conn, &user.id)?;
+            Ok(SecondFactor {
+                amr: vec![first, "otp"],
+                aal: "aal2",
+                recovery_codes_left: (left <= FEW_RECOVERY_CODES).then_some(left),
+            })
+        }
+        Ok(Some(Factor::RecoveryCode { left })) => {
+            event(conn, "recovery_code_used");
+            state
+                .metrics
+                .recovery_codes_used
+                .with_label_values(&[method])
+                .inc();
+            Ok(SecondFactor {
+                amr: vec![first, "recovery_code"],
+                aal: "aal2",
+                recovery_codes_left: Some(left),
+            })
+        }
+        Ok(None) => {
             event(conn, "bad_otp");
-            Err(ApiError::InvalidCredentials)
+            Err(ApiError::SecondFactorRejected)
         }
         Err(e) => {
             event(conn, "otp_locked");

@@ -1,7 +1,9 @@
-//! TOTP second factor (RFC 6238: 30 s steps, 6 digits, HMAC-SHA-1 for authenticator apps) and
-//! re-authentication for sensitive changes. The secret is sealed at rest; every accepted step
-//! is stored so a code works once; wrong codes lock the account's second factor for a growing
-//! delay.
+//! TOTP second factor (RFC 6238: 30 s steps, 6 digits, HMAC-SHA-1 for authenticator apps), its
+//! recovery codes, and re-authentication for sensitive changes. The secret is sealed at rest;
+//! every accepted step is stored so a code works once; wrong codes lock the account's second
+//! factor for a growing delay. Recovery codes (ten, single use, issued when TOTP is confirmed
+//! and replaceable) are accepted wherever a TOTP code is, so losing the authenticator does not
+//! lose the account; only their keyed hashes are stored.
 
 use std::time::Duration;
 
@@ -24,6 +26,12 @@ pub const FREE_FAILURES: i32 = 5;
 const FIRST_DELAY: Duration = Duration::from_secs(30);
 const MAX_DELAY: Duration = Duration::from_secs(3600);
 const SECRET_BYTES: usize = 20;
+/// Codes in a set of recovery codes.
+pub const RECOVERY_CODES: usize = 10;
+/// Characters of a recovery code (shown as two groups of five): 50 bits each.
+const RECOVERY_CODE_LEN: usize = 10;
+/// Crockford's base32 in lower case: no i, l, o or u to misread.
+const RECOVERY_ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
 /// Sealing context of a user's TOTP secret: a sealed secret copied to another user does not open.
 fn context(user_id: &str) -> Vec<u8> {
@@ -139,36 +147,128 @@ fn record_failure(
     Ok(())
 }
 
-/// Checks a TOTP code of a user with TOTP enabled, presented by `client` after the first factor
-/// passed. Must run inside the caller's write transaction, which must commit even on
-/// `Ok(false)` so the failure counts. `Err` 429 while locked; `Ok(false)` for a wrong, replayed
-/// or malformed code, or when TOTP is off.
+/// Which second factor a code proved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Factor {
+    Totp,
+    /// A recovery code, now spent; `left` unused codes remain.
+    RecoveryCode {
+        left: i64,
+    },
+}
+
+/// Checks a second-factor code of a user with TOTP enabled, presented by `client` after the
+/// first factor passed: a current TOTP code, or an unused recovery code (which is spent). Must
+/// run inside the caller's write transaction, which must commit even on `Ok(None)` so the
+/// failure counts. `Err` 429 while locked; `Ok(None)` for a wrong, replayed, spent or malformed
+/// code, or when TOTP is off.
 pub fn check_code(
     state: &AppState,
     conn: &mut DbConnection,
     client: &ClientInfo,
     user_id: &str,
     code: &str,
-) -> Result<bool, ApiError> {
+) -> Result<Option<Factor>, ApiError> {
     let Some(user) = db::users::find_by_id(conn, user_id)? else {
-        return Ok(false);
+        return Ok(None);
     };
     ensure_not_locked(&user)?;
     let Some(sealed) = &user.totp_secret else {
-        return Ok(false);
+        return Ok(None);
     };
-    let secret = state
-        .sealer
-        .open(sealed, &context(&user.id))
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let step = totp(secret, None, "")?.check(code.trim(), unix_now());
-    if let Some(step) = step.and_then(|s| i64::try_from(s).ok()) {
-        if db::users::accept_totp_step(conn, &user.id, step)? {
-            return Ok(true);
+    if let Some(recovery) = normalize_recovery_code(code) {
+        let hash = recovery_hash(state, &user.id, &recovery);
+        if db::recovery_codes::spend(conn, &user.id, &hash, db::now())? {
+            db::users::clear_totp_failures(conn, &user.id)?;
+            let left = db::recovery_codes::remaining(conn, &user.id)?;
+            return Ok(Some(Factor::RecoveryCode { left }));
+        }
+    } else {
+        let secret = state
+            .sealer
+            .open(sealed, &context(&user.id))
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        let step = totp(secret, None, "")?.check(code.trim(), unix_now());
+        if let Some(step) = step.and_then(|s| i64::try_from(s).ok()) {
+            if db::users::accept_totp_step(conn, &user.id, step)? {
+                return Ok(Some(Factor::Totp));
+            }
         }
     }
     record_failure(state, conn, &user, Some(client))?;
-    Ok(false)
+    Ok(None)
+}
+
+/// A presented code read as a recovery code: case, spaces and dashes ignored. `None` when it
+/// cannot be one (a six-digit TOTP code, for one).
+fn normalize_recovery_code(code: &str) -> Option<String> {
+    let normalized: String = code
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    (normalized.len() == RECOVERY_CODE_LEN
+        && normalized.bytes().all(|b| RECOVERY_ALPHABET.contains(&b)))
+    .then_some(normalized)
+}
+
+/// The stored form of a recovery code: keyed, and bound to its user, so a copied database
+/// reveals no code and a hash moved to another account matches nothing.
+fn recovery_hash(state: &AppState, user_id: &str, normalized: &str) -> String {
+    state
+        .code_key
+        .mac_hex(format!("recovery:{user_id}:{normalized}").as_bytes())
+}
+
+/// A fresh set of recovery codes for the user, replacing any earlier set, in the caller's
+/// transaction. The codes are returned to be shown once; only their hashes are kept.
+fn issue_recovery_codes(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+) -> Result<Vec<String>, ApiError> {
+    let codes: Vec<String> = (0..RECOVERY_CODES)
+        .map(|_| {
+            let raw = crate::crypto::random_bytes::<RECOVERY_CODE_LEN>();
+            let chars: String = raw
+                .iter()
+                .map(|b| char::from(RECOVERY_ALPHABET[usize::from(b & 31)]))
+                .collect();
+            format!("{}-{}", &chars[..5], &chars[5..])
+        })
+        .collect();
+    let hashes: Vec<String> = codes
+        .iter()
+        .filter_map(|c| normalize_recovery_code(c))
+        .map(|c| recovery_hash(state, user_id, &c))
+        .collect();
+    db::recovery_codes::replace(conn, user_id, &hashes, db::now())?;
+    Ok(codes)
+}
+
+/// Replaces the recovery codes after full re-authentication (password and a current code,
+/// which may itself be one of the old recovery codes); the owner is notified. 409
+/// `totp_not_enabled` when there is no second factor to recover.
+pub fn replace_recovery_codes(
+    state: &AppState,
+    conn: &mut DbConnection,
+    client: &ClientInfo,
+    user_id: &str,
+    proof: &Reauth,
+) -> Result<Vec<String>, ApiError> {
+    let user = users::active(conn, user_id)?;
+    if user.totp_secret.is_none() {
+        return Err(ApiError::Conflict {
+            code: "totp_not_enabled",
+            message: "recovery codes stand in for TOTP, which is not enabled".into(),
+        });
+    }
+    let user = reauthenticate(state, conn, client, user_id, proof)?;
+    db::write_transaction(conn, |conn| {
+        let codes = issue_recovery_codes(state, conn, &user.id)?;
+        security::queue_change(state, conn, &user, client, Change::RecoveryCodesReplaced)?;
+        Ok(codes)
+    })
 }
 
 /// What `mfa/totp/confirm/` received: one code, or two consecutive codes.
@@ -177,17 +277,17 @@ pub enum Confirmation {
     Two(String, String),
 }
 
-/// Enables the pending secret when the code(s) match it, and notifies the owner. 400
-/// `invalid_code` otherwise (counted toward the lock); 409 `totp_not_pending` when there is
-/// nothing to confirm.
+/// Enables the pending secret when the code(s) match it, issues the first set of recovery codes
+/// (returned, to be shown once) and notifies the owner. 400 `invalid_code` otherwise (counted
+/// toward the lock); 409 `totp_not_pending` when there is nothing to confirm.
 pub fn confirm(
     state: &AppState,
     conn: &mut DbConnection,
     client: &ClientInfo,
     user_id: &str,
     codes: Confirmation,
-) -> Result<(), ApiError> {
-    let accepted = db::write_transaction(conn, |conn| -> Result<bool, ApiError> {
+) -> Result<Vec<String>, ApiError> {
+    let accepted = db::write_transaction(conn, |conn| -> Result<Option<Vec<String>>, ApiError> {
         let user = users::active(conn, user_id)?;
         ensure_not_locked(&user)?;
         let Some(sealed) = user.totp_pending.clone() else {
@@ -212,20 +312,17 @@ pub fn confirm(
         match step.and_then(|s| i64::try_from(s).ok()) {
             Some(step) => {
                 db::users::set_totp(conn, &user.id, Some(&sealed), Some(step), db::now())?;
+                let recovery = issue_recovery_codes(state, conn, &user.id)?;
                 security::queue_change(state, conn, &user, client, Change::TotpEnabled)?;
-                Ok(true)
+                Ok(Some(recovery))
             }
             None => {
                 record_failure(state, conn, &user, None)?;
-                Ok(false)
+                Ok(None)
             }
         }
     })?;
-    if accepted {
-        Ok(())
-    } else {
-        Err(ApiError::InvalidCode)
-    }
+    accepted.ok_or(ApiError::InvalidCode)
 }
 
 /// Full re-authentication (ASVS 5.0 V7.5.1) before a change to how the account signs in or
@@ -293,7 +390,7 @@ fn check_reauth_password(state: &AppState, proof: &mut Reauth, hash: String) {
 fn required_code<'p>(user: &UserRow, proof: &'p Reauth) -> Result<Option<&'p String>, ApiError> {
     match (&user.totp_secret, &proof.code) {
         (Some(_), None) => Err(reauth_required(
-            "two-factor authentication is on: this change needs a current TOTP `code` as well as the password",
+            "two-factor authentication is on: this change needs a current TOTP or recovery `code` as well as the password",
         )),
         (Some(_), Some(code)) => Ok(Some(code)),
         (None, _) => Ok(None),
@@ -339,15 +436,20 @@ pub fn reauthenticate(
         ));
     }
     if let Some(code) = code {
-        if !db::write_transaction(conn, |conn| check_code(state, conn, client, &user.id, code))? {
-            return Err(ApiError::InvalidCode);
+        let factor =
+            db::write_transaction(conn, |conn| check_code(state, conn, client, &user.id, code))?;
+        if factor.is_none() {
+            return Err(ApiError::validation(
+                "invalid_code",
+                "the code is wrong or already used",
+            ));
         }
     }
     Ok(user)
 }
 
-/// Turns TOTP off after full re-authentication (password and a current code); the owner is
-/// notified. 409 `totp_not_enabled` when it is off.
+/// Turns TOTP off, its recovery codes with it, after full re-authentication (password and a
+/// current code); the owner is notified. 409 `totp_not_enabled` when it is off.
 pub fn disable(
     state: &AppState,
     conn: &mut DbConnection,
@@ -365,6 +467,7 @@ pub fn disable(
     let user = reauthenticate(state, conn, client, user_id, &proof)?;
     db::write_transaction(conn, |conn| -> Result<(), ApiError> {
         db::users::set_totp(conn, &user.id, None, None, db::now())?;
+        db::recovery_codes::delete_all(conn, &user.id)?;
         security::queue_change(state, conn, &user, client, Change::TotpRemoved)?;
         Ok(())
     })
@@ -381,6 +484,33 @@ mod tests {
         assert_eq!(lock_delay(6), Some(Duration::from_secs(60)));
         assert_eq!(lock_delay(7), Some(Duration::from_secs(120)));
         assert_eq!(lock_delay(40), Some(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn recovery_codes_are_read_in_any_case_with_or_without_the_dash() {
+        assert_eq!(
+            normalize_recovery_code("ab3de-fg7hj").as_deref(),
+            Some("ab3defg7hj")
+        );
+        assert_eq!(
+            normalize_recovery_code(" AB3DE FG7HJ ").as_deref(),
+            Some("ab3defg7hj")
+        );
+        assert_eq!(
+            normalize_recovery_code("123456"),
+            None,
+            "a TOTP code is not one"
+        );
+        assert_eq!(
+            normalize_recovery_code("ab3de-fg7hu"),
+            None,
+            "u is not in the alphabet"
+        );
+        assert_eq!(
+            normalize_recovery_code("ab3de-fg7hjk"),
+            None,
+            "one character too many"
+        );
     }
 
     #[test]

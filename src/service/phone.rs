@@ -258,7 +258,7 @@ fn check_and_open(
     if user.disabled {
         return Err(ApiError::Forbidden("this account is disabled"));
     }
-    let (amr, aal) = accounts::second_factor(
+    let factor = accounts::second_factor(
         state,
         conn,
         client,
@@ -266,14 +266,16 @@ fn check_and_open(
         input.code_totp.as_deref(),
         "sms",
     )?;
-    accounts::open_session(
+    let mut issued = accounts::open_session(
         state,
         conn,
         client,
         &user,
         input.remember_me,
-        &amr,
-        aal,
+        &factor.amr,
+        factor.aal,
         "sms",
-    )
+    )?;
+    issued.recovery_codes_left = factor.recovery_codes_left;
+    Ok(issued)
 }

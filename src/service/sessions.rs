@@ -22,6 +22,9 @@ pub struct Issued {
     pub persist_for: Option<Duration>,
     pub session_id: String,
     pub user_id: String,
+    /// Unused recovery codes, when a sign-in should tell the user (see
+    /// `accounts::second_factor`); `None` otherwise.
+    pub recovery_codes_left: Option<i64>,
 }
 
 pub struct NewSessionFor<'a> {
@@ -104,6 +107,7 @@ pub fn create(
         persist_for: s.remember_me.then(|| remaining(expires_at, now)),
         session_id: sid,
         user_id: s.user.id.clone(),
+        recovery_codes_left: None,
     })
 }
 
@@ -341,6 +345,7 @@ fn issue(
         persist_for: row.remember_me.then(|| remaining(row.expires_at, now)),
         session_id: row.id,
         user_id: row.user_id,
+        recovery_codes_left: None,
     })
 }
 

@@ -41,6 +41,8 @@ pub struct UserView {
     pub avatar: Option<String>,
     pub phone: Option<String>,
     pub totp_enabled: bool,
+    /// Unused recovery codes (0 without TOTP).
+    pub recovery_codes_left: i64,
     pub contact: Option<ContactView>,
     pub created_at: String,
     pub updated_at: String,
@@ -75,7 +77,13 @@ pub fn view(
             outcome: e.outcome,
         })
         .collect();
+    let recovery_codes_left = if user.totp_secret.is_some() {
+        db::recovery_codes::remaining(conn, &user.id)?
+    } else {
+        0
+    };
     Ok(UserView {
+        recovery_codes_left,
         contact: match (user.contact_type, user.contact_value) {
             (Some(kind), Some(value)) => Some(ContactView { kind, value }),
             _ => None,

@@ -25,6 +25,7 @@ mod passwords;
 mod peers;
 mod persistence;
 mod proxy;
+mod recovery;
 mod refresh;
 mod security;
 mod shipped_nginx;

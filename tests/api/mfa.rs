@@ -60,7 +60,7 @@ fn the_test_totp_matches_the_rfc_6238_sha1_vector() {
     assert_eq!(hotp(secret, 1111111109 / 30, 8), "07081804");
 }
 
-fn claims(access: &str) -> Value {
+pub(crate) fn claims(access: &str) -> Value {
     let payload = access.split('.').nth(1).unwrap();
     serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -71,7 +71,7 @@ fn claims(access: &str) -> Value {
 }
 
 impl TestApp {
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -103,6 +103,15 @@ pub async fn user_with_totp(app: &TestApp) -> (String, Tokens, Vec<u8>, u64) {
 /// Enrolls (re-authenticating with the password) and confirms TOTP for a signed-in user whose
 /// password is `PW`; returns the secret and the confirmed step.
 pub async fn enable_totp(app: &TestApp, tokens: &Tokens) -> (Vec<u8>, u64) {
+    let (secret, step, _) = enable_totp_with_recovery_codes(app, tokens).await;
+    (secret, step)
+}
+
+/// [`enable_totp`], also returning the recovery codes the confirmation answered with.
+pub async fn enable_totp_with_recovery_codes(
+    app: &TestApp,
+    tokens: &Tokens,
+) -> (Vec<u8>, u64, Vec<String>) {
     let resp = app
         .send(
             reqwest::Method::POST,
@@ -144,8 +153,16 @@ pub async fn enable_totp(app: &TestApp, tokens: &Tokens) -> (Vec<u8>, u64) {
             Some(json!({"codes": [hotp(&secret, s - 1, 6), hotp(&secret, s, 6)]})),
         )
         .await;
-    assert_eq!(resp.status(), 204);
-    (secret, s)
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_conforms("POST", confirm, 200, Some(&body));
+    let codes: Vec<String> = body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    (secret, s, codes)
 }
 
 both_backends! {
@@ -156,6 +173,7 @@ both_backends! {
         assert_eq!(user["totp_enabled"], true);
 
         // Password right, no code: mfa_required. Password wrong: invalid_credentials first.
+        assert_eq!(user["recovery_codes_left"], 10);
         let resp = app.signin(&email, PW, false).await;
         assert_eq!(resp.status(), 401);
         assert_eq!(error_code(resp).await, "mfa_required");
@@ -166,7 +184,10 @@ both_backends! {
         let replay = hotp(&secret, s, 6);
         let resp = app.post_json("/api/v1/auth/signin/", &json!({"login": email, "password": PW, "code": replay})).await;
         assert_eq!(resp.status(), 401);
-        assert_eq!(error_code(resp).await, "invalid_credentials");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_code", "after a correct password, the code is what failed");
+        assert_eq!(body["message"], "the code is wrong or already used", "nothing to request again");
+        assert_conforms("POST", "/api/v1/auth/signin/", 401, Some(&body));
         let next = hotp(&secret, s + 1, 6);
         let resp = app.post_json("/api/v1/auth/signin/", &json!({"login": email, "password": PW, "code": next})).await;
         assert_eq!(resp.status(), 204);
@@ -433,7 +454,7 @@ both_backends! {
         let code = sms.code(phone, 1).await;
         let resp = app.send(reqwest::Method::POST, "/api/v1/auth/user/phone/", &tokens.access, Some(json!({"phone": phone, "code": code}))).await;
         assert_eq!(resp.status(), 200);
-        let (secret, s) = enable_totp(&app, &tokens).await;
+        let (secret, s, recovery) = enable_totp_with_recovery_codes(&app, &tokens).await;
         app.post_json("/api/v1/auth/sms/code/", &json!({"phone": phone})).await;
         let code = sms.code(phone, 2).await;
         let resp = app.post_json("/api/v1/auth/sms/signin/", &json!({"phone": phone, "code": code})).await;
@@ -443,6 +464,21 @@ both_backends! {
         assert_eq!(resp.status(), 204, "the SMS code survived the mfa_required answer");
         let c = claims(&Tokens::from_response(&resp).access);
         assert_eq!(c["amr"], json!(["sms", "otp"]));
+        assert_eq!(c["aal"], "aal2");
+        // A recovery code stands in for the TOTP code here too; a wrong one is invalid_code.
+        app.post_json("/api/v1/auth/sms/code/", &json!({"phone": phone})).await;
+        let code = sms.code(phone, 3).await;
+        let resp = app.post_json("/api/v1/auth/sms/signin/", &json!({"phone": phone, "code": code, "code_totp": "zzzzz-zzzzz"})).await;
+        assert_eq!(resp.status(), 401);
+        assert_eq!(error_code(resp).await, "invalid_code");
+        // A wrong second factor spends the SMS code: a new one for the next try.
+        app.post_json("/api/v1/auth/sms/code/", &json!({"phone": phone})).await;
+        let code = sms.code(phone, 4).await;
+        let resp = app.post_json("/api/v1/auth/sms/signin/", &json!({"phone": phone, "code": code, "code_totp": recovery[0]})).await;
+        assert_eq!(resp.status(), 204);
+        assert_eq!(resp.headers()["x-recovery-codes-left"], "9");
+        let c = claims(&Tokens::from_response(&resp).access);
+        assert_eq!(c["amr"], json!(["sms", "recovery_code"]));
         assert_eq!(c["aal"], "aal2");
     }
 

@@ -40,7 +40,7 @@ impl TestApp {
     }
 
     /// Signs up `email` and verifies it with the mailed code (mail #1 to it).
-    async fn verified_user(&self, smtp: &SmtpServer, email: &str) -> Tokens {
+    pub(crate) async fn verified_user(&self, smtp: &SmtpServer, email: &str) -> Tokens {
         let tokens = Tokens::from_response(&self.signup(email, PW).await);
         let code = smtp.wait_for(email).await.code();
         let r = self
@@ -254,7 +254,7 @@ both_backends! {
                 .json(&json!({"login": email, "password": PW, "code": wrong})).send().await.unwrap()
         };
         for _ in 0..5 {
-            assert_eq!(error_code(signin().await).await, "invalid_credentials");
+            assert_eq!(error_code(signin().await).await, "invalid_code");
         }
         assert_eq!(signin().await.status(), 429, "the second factor is locked");
         let notice = smtp.wait_for_nth(&email, 3, WAIT).await;
