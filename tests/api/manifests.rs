@@ -577,7 +577,7 @@ fn database_url(docs: &[Value], container: &Value) -> Option<String> {
             .find(|d| kind(d) == "Secret" && name(d) == secret)
             .and_then(|d| d["stringData"][key].as_str().map(str::to_owned))
     };
-    for e in list(&container["env"]).iter().filter(|e| e["name"] == NAME) {
+    if let Some(e) = list(&container["env"]).iter().find(|e| e["name"] == NAME) {
         if let Some(v) = e["value"].as_str() {
             return Some(v.to_owned());
         }
