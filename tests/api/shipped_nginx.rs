@@ -30,6 +30,10 @@ fn documented_settings(conf: &str) -> Vec<(String, String)> {
         .map(str::trim)
         .filter(|l| l.starts_with("AUTHGATE_"))
         .filter_map(|l| l.split_once('='))
+        .filter(|(k, v)| {
+            k.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+                && !v.contains(char::is_whitespace)
+        })
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
 }
