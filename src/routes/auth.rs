@@ -95,7 +95,9 @@ pub async fn signup(
     .await?;
     crate::notify::wake(&state);
     let mut resp = HttpResponse::Created();
-    with_session_cookies(&mut resp, &state.settings, issued);
+    if let Some(issued) = issued {
+        with_session_cookies(&mut resp, &state.settings, issued);
+    }
     Ok(resp.json(view))
 }
 

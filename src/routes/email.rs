@@ -46,14 +46,24 @@ pub async fn verify(
     let body = body.into_inner();
     let who = subject(auth, body.email)?;
     let code = OneTimeCode::parse(&body.verification_code)?;
-    let view = blocking(&state, move |state, conn| {
-        let user = email::verify(state, conn, &client, who, code)?;
-        users::view(state, conn, user)
+    let (view, issued) = blocking(&state, move |state, conn| {
+        let signed_out = matches!(who, Subject::Email(_));
+        let (user, verified) = email::verify(state, conn, &client, who, code)?;
+        let issued = if signed_out && verified == email::Verified::Address {
+            email::sign_in_after_verification(state, conn, &client, &user)?
+        } else {
+            None
+        };
+        Ok((users::view(state, conn, user)?, issued))
     })
     .await?;
     // An email change queues a notice to the old address.
     notify::wake(&state);
-    Ok(HttpResponse::Ok().json(view))
+    let mut resp = HttpResponse::Ok();
+    if let Some(issued) = issued {
+        crate::routes::auth::with_session_cookies(&mut resp, &state.settings, issued);
+    }
+    Ok(resp.json(view))
 }
 
 pub async fn resend(

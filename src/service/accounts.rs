@@ -92,13 +92,16 @@ pub fn create(
 
 /// Creates the account (`hash` from [`crate::service::password::hash_new`]) and signs it in.
 /// A taken email is 409.
+/// Creates the account and mails its verification code. Signed in at once (`Some` session),
+/// unless `AUTHGATE_REQUIRE_EMAIL_VERIFICATION` is on: then the only way in is the mailed code
+/// (`verify-email/`), so an address nobody controls never holds a session.
 pub fn sign_up(
     state: &AppState,
     conn: &mut DbConnection,
     client: &ClientInfo,
     input: SignUp,
     hash: &str,
-) -> Result<(db::users::UserRow, Issued), ApiError> {
+) -> Result<(db::users::UserRow, Option<Issued>), ApiError> {
     let now = db::now();
     let id = uuid::Uuid::new_v4().to_string();
     let result = db::write_transaction(conn, |conn| {
@@ -127,20 +130,27 @@ pub fn sign_up(
                 updated_at: now,
             },
         )?;
-        db::users::record_sign_in(conn, &id, now)?;
+        let signs_in = !state.settings.require_email_verification;
+        if signs_in {
+            db::users::record_sign_in(conn, &id, now)?;
+        }
         let user = db::users::find_by_id(conn, &id)?.ok_or(ApiError::NotFound)?;
         crate::service::email::queue_verification(state, conn, &user)?;
-        let issued = sessions::create(
-            state,
-            conn,
-            client,
-            NewSessionFor {
-                user: &user,
-                remember_me: false,
-                amr: &["pwd"],
-                aal: "aal1",
-            },
-        )?;
+        let issued = if signs_in {
+            Some(sessions::create(
+                state,
+                conn,
+                client,
+                NewSessionFor {
+                    user: &user,
+                    remember_me: false,
+                    amr: &["pwd"],
+                    aal: "aal1",
+                },
+            )?)
+        } else {
+            None
+        };
         audit::record(
             conn,
             client,
@@ -148,7 +158,7 @@ pub fn sign_up(
                 kind: "signup",
                 outcome: "success",
                 user_id: Some(&id),
-                session_id: Some(&issued.session_id),
+                session_id: issued.as_ref().map(|i| i.session_id.as_str()),
                 method: Some("password"),
             },
         );

@@ -109,6 +109,15 @@ pub fn queue_verification(
     )
 }
 
+/// What a verification code confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// The account's own address.
+    Address,
+    /// A pending change to a new address, now applied.
+    EmailChange,
+}
+
 /// Checks a verification code: confirms the address, or applies a pending email change (the
 /// old address gets a notice). One answer for every kind of failure: 400 `invalid_code`.
 pub fn verify(
@@ -117,65 +126,102 @@ pub fn verify(
     client: &ClientInfo,
     who: Subject,
     code: OneTimeCode,
-) -> Result<UserRow, ApiError> {
-    let step = db::write_transaction(conn, |conn| -> Result<Option<UserRow>, ApiError> {
-        let user = find(conn, &who)?;
-        let user_id = user.as_ref().map_or(NOBODY, |u| u.id.as_str());
-        let purposes = [Purpose::EmailVerification, Purpose::EmailChange];
-        let Checked::Matched(row) = codes::check(conn, &state.code_key, user_id, &purposes, &code)?
-        else {
-            return Ok(None);
-        };
-        let Some(user) = user else {
-            return Ok(None);
-        };
-        let now = db::now();
-        match Purpose::parse(&row.purpose) {
-            Some(Purpose::EmailChange) => {
-                let new_email = row.target.as_deref().ok_or(ApiError::InvalidCode)?;
-                if db::users::find_by_email(conn, new_email)?.is_some_and(|o| o.id != user.id) {
-                    return Err(ApiError::EmailTaken);
+) -> Result<(UserRow, Verified), ApiError> {
+    let step = db::write_transaction(
+        conn,
+        |conn| -> Result<Option<(UserRow, Verified)>, ApiError> {
+            let user = find(conn, &who)?;
+            let user_id = user.as_ref().map_or(NOBODY, |u| u.id.as_str());
+            let purposes = [Purpose::EmailVerification, Purpose::EmailChange];
+            let Checked::Matched(row) =
+                codes::check(conn, &state.code_key, user_id, &purposes, &code)?
+            else {
+                return Ok(None);
+            };
+            let Some(user) = user else {
+                return Ok(None);
+            };
+            let now = db::now();
+            let verified = match Purpose::parse(&row.purpose) {
+                Some(Purpose::EmailChange) => {
+                    let new_email = row.target.as_deref().ok_or(ApiError::InvalidCode)?;
+                    if db::users::find_by_email(conn, new_email)?.is_some_and(|o| o.id != user.id) {
+                        return Err(ApiError::EmailTaken);
+                    }
+                    db::users::set_verified_email(conn, &user.id, new_email, now)?;
+                    db::codes::void_all(
+                        conn,
+                        &user.id,
+                        &[Purpose::EmailVerification.as_str()],
+                        now,
+                    )?;
+                    security::queue_change(
+                        state,
+                        conn,
+                        &user,
+                        client,
+                        Change::EmailChanged { new_email },
+                    )?;
+                    audit::record(
+                        conn,
+                        client,
+                        Event {
+                            kind: "email_change",
+                            outcome: "success",
+                            user_id: Some(&user.id),
+                            session_id: None,
+                            method: Some("code"),
+                        },
+                    );
+                    Verified::EmailChange
                 }
-                db::users::set_verified_email(conn, &user.id, new_email, now)?;
-                db::codes::void_all(conn, &user.id, &[Purpose::EmailVerification.as_str()], now)?;
-                security::queue_change(
-                    state,
-                    conn,
-                    &user,
-                    client,
-                    Change::EmailChanged { new_email },
-                )?;
-                audit::record(
-                    conn,
-                    client,
-                    Event {
-                        kind: "email_change",
-                        outcome: "success",
-                        user_id: Some(&user.id),
-                        session_id: None,
-                        method: Some("code"),
-                    },
-                );
-            }
-            _ => {
-                db::users::set_email_verified(conn, &user.id, now)?;
-                audit::record(
-                    conn,
-                    client,
-                    Event {
-                        kind: "email_verification",
-                        outcome: "success",
-                        user_id: Some(&user.id),
-                        session_id: None,
-                        method: Some("code"),
-                    },
-                );
-            }
-        }
-        let user = db::users::find_by_id(conn, &user.id)?.ok_or(ApiError::NotFound)?;
-        Ok(Some(user))
-    })?;
+                _ => {
+                    db::users::set_email_verified(conn, &user.id, now)?;
+                    audit::record(
+                        conn,
+                        client,
+                        Event {
+                            kind: "email_verification",
+                            outcome: "success",
+                            user_id: Some(&user.id),
+                            session_id: None,
+                            method: Some("code"),
+                        },
+                    );
+                    Verified::Address
+                }
+            };
+            let user = db::users::find_by_id(conn, &user.id)?.ok_or(ApiError::NotFound)?;
+            Ok(Some((user, verified)))
+        },
+    )?;
     step.ok_or(ApiError::InvalidCode)
+}
+
+/// With `AUTHGATE_REQUIRE_EMAIL_VERIFICATION` on, sign-up opens no session: verifying the
+/// mailed code, signed out, is the way in, and opens one (`amr: ["email"]`). An account with
+/// a second factor is not signed in this way (the code is one factor); nor is anyone when the
+/// setting is off (sign-up already signed them in).
+pub fn sign_in_after_verification(
+    state: &AppState,
+    conn: &mut DbConnection,
+    client: &ClientInfo,
+    user: &UserRow,
+) -> Result<Option<crate::service::sessions::Issued>, ApiError> {
+    if !state.settings.require_email_verification || user.totp_secret.is_some() || user.disabled {
+        return Ok(None);
+    }
+    crate::service::accounts::open_session(
+        state,
+        conn,
+        client,
+        user,
+        false,
+        &["email"],
+        "aal1",
+        "email",
+    )
+    .map(Some)
 }
 
 /// Issues a new code (voiding the previous one) for whatever the account is waiting to verify:

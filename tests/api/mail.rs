@@ -337,11 +337,19 @@ both_backends! {
         assert_eq!(app.refresh(&mine.refresh).await.status(), 204);
     }
 
-    async fn signin_requires_a_verified_address_when_configured(backend) {
+    async fn required_verification_means_the_mailed_code_is_the_only_way_in(backend) {
         let smtp = SmtpServer::start().await;
         let app = mail_app(backend, &smtp, |s| s.require_email_verification = true).await;
         let email = unique_email();
-        let (tokens, code) = app.signup_with_mail(&smtp, &email).await;
+        // Sign-up: the user, and no session (no cookies).
+        let resp = app.signup(&email, PASSWORD).await;
+        assert_eq!(resp.status(), 201);
+        assert!(crate::helpers::cookie(resp.headers(), "access_token").is_none());
+        assert!(crate::helpers::cookie(resp.headers(), "refresh_token").is_none());
+        let user: Value = resp.json().await.unwrap();
+        assert_eq!((user["email_verified"].clone(), user["sessions"].clone()), (json!(false), json!(0)));
+        crate::contract::assert_conforms("POST", "/api/v1/auth/signup/", 201, Some(&user));
+        let code = smtp.wait_for(&email).await.code();
         let wrong_pw = app.signin(&email, "not the password", false).await;
         assert_eq!(wrong_pw.status(), 401, "without the password nothing is revealed");
         assert_eq!(error_code(wrong_pw).await, "invalid_credentials");
@@ -349,9 +357,31 @@ both_backends! {
         assert_eq!(unverified.status(), 403);
         assert!(crate::helpers::cookie(unverified.headers(), "access_token").is_none());
         assert_eq!(error_code(unverified).await, "email_not_verified");
-        let v = app.post_bearer(VERIFY, &tokens.access, &json!({"verification_code": code})).await;
+        // A wrong code neither verifies nor signs in.
+        let v = app.post_json(VERIFY, &json!({"email": email, "verification_code": wrong(&code)})).await;
+        assert_eq!(v.status(), 400);
+        assert!(crate::helpers::cookie(v.headers(), "access_token").is_none());
+        // The mailed code, signed out: verified and signed in.
+        let v = app.post_json(VERIFY, &json!({"email": email, "verification_code": code})).await;
         assert_eq!(v.status(), 200);
+        let tokens = Tokens::from_response(&v);
+        let user: Value = v.json().await.unwrap();
+        assert_eq!(user["email_verified"], true);
+        assert_eq!(crate::mfa::claims(&tokens.access)["amr"], json!(["email"]));
+        let me = app.get_user_bearer(&tokens.access).await;
+        assert_eq!(me.status(), 200);
+        assert_eq!(app.refresh(&tokens.refresh).await.status(), 204);
         assert_eq!(app.signin(&email, PASSWORD, false).await.status(), 204);
+    }
+
+    async fn verifying_signed_out_signs_in_only_when_verification_is_required(backend) {
+        let smtp = SmtpServer::start().await;
+        let app = mail_app(backend, &smtp, |_| {}).await;
+        let email = unique_email();
+        let (_, code) = app.signup_with_mail(&smtp, &email).await;
+        let v = app.post_json(VERIFY, &json!({"email": email, "verification_code": code})).await;
+        assert_eq!(v.status(), 200);
+        assert!(crate::helpers::cookie(v.headers(), "access_token").is_none(), "sign-up already signed in; a code is not a password");
     }
 
     async fn patch_user_changes_name_and_avatar_and_email_after_verification(backend) {
