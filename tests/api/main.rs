@@ -10,6 +10,7 @@ mod consumers;
 mod contract;
 mod cookies;
 mod credentials;
+mod docs;
 mod edges;
 mod flows;
 mod inputs;
