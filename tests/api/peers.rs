@@ -198,7 +198,8 @@ impl Nginx {
             .local_addr()
             .unwrap()
             .port();
-        // The same shape as deploy/nginx/authgate.conf, on test ports and paths.
+        // The auth_request core of deploy/nginx/authgate.conf, on plain http (the shipped file
+        // itself, HTTPS and all, runs in shipped_nginx.rs).
         let conf = format!(
             r#"daemon off;
 worker_processes 1;
