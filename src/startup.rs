@@ -144,6 +144,12 @@ pub fn route_table() -> Vec<RouteSpec> {
             Api,
         ),
         row(
+            Method::DELETE,
+            "/api/v1/auth/user/",
+            web::delete().to(user::delete),
+            Auth,
+        ),
+        row(
             Method::POST,
             "/api/v1/auth/user/password/",
             web::post().to(password::change),
@@ -672,6 +678,7 @@ mod tests {
             auth,
             [
                 "DELETE /api/v1/auth/mfa/totp/",
+                "DELETE /api/v1/auth/user/",
                 "DELETE /api/v1/auth/user/phone/",
                 "POST /api/v1/auth/mfa/recovery-codes/",
                 "POST /api/v1/auth/mfa/totp/confirm/",

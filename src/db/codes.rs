@@ -107,3 +107,14 @@ pub fn consume(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryRes
     .execute(conn)
     .map(|n| n == 1)
 }
+
+/// Every address or number a user's codes were sent to (email changes, phone bindings), spent
+/// or not: the recipients an erasure must clear from the outbox too.
+pub fn targets_of(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<String>> {
+    one_time_codes::table
+        .filter(one_time_codes::user_id.eq(user_id))
+        .filter(one_time_codes::target.is_not_null())
+        .select(one_time_codes::target.assume_not_null())
+        .distinct()
+        .load(conn)
+}

@@ -55,3 +55,8 @@ pub fn recent_sign_ins(
         .select(EventRow::as_select())
         .load(conn)
 }
+
+/// Deletes every audit event of a user (an erased account keeps no history).
+pub fn delete_for_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<usize> {
+    diesel::delete(auth_events::table.filter(auth_events::user_id.eq(user_id))).execute(conn)
+}

@@ -21,6 +21,13 @@ pub const FAILED: &str = "failed";
 /// limits ([`latest_to`], [`count_to`]), so notices cannot delay or crowd out a reset code.
 pub const KIND_NOTICE: &str = "notice";
 
+/// `kind` of the notice that an account was deleted: sent like a notice, then its row is
+/// deleted rather than kept as sent, so nothing about the person stays behind.
+pub const KIND_FAREWELL: &str = "farewell";
+
+/// Kinds the per-recipient code limits do not count.
+const UNCOUNTED: [&str; 2] = [KIND_NOTICE, KIND_FAREWELL];
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = outbox)]
 pub struct OutboxRow {
@@ -69,7 +76,7 @@ pub fn latest_to(
 ) -> QueryResult<Option<NaiveDateTime>> {
     outbox::table
         .filter(outbox::recipient.eq(recipient))
-        .filter(outbox::kind.ne(KIND_NOTICE))
+        .filter(outbox::kind.ne_all(UNCOUNTED))
         .filter(outbox::created_at.gt(since))
         .select(diesel::dsl::max(outbox::created_at))
         .first(conn)
@@ -83,7 +90,7 @@ pub fn count_to(
 ) -> QueryResult<(i64, Option<NaiveDateTime>)> {
     outbox::table
         .filter(outbox::recipient.eq(recipient))
-        .filter(outbox::kind.ne(KIND_NOTICE))
+        .filter(outbox::kind.ne_all(UNCOUNTED))
         .filter(outbox::created_at.gt(since))
         .select((
             diesel::dsl::count_star(),
@@ -190,4 +197,17 @@ pub fn backlog(conn: &mut DbConnection) -> QueryResult<i64> {
         .filter(outbox::status.eq_any([PENDING, SENDING]))
         .count()
         .get_result(conn)
+}
+
+/// Deletes every message to these recipients, whatever its state (the bodies hold codes and
+/// the rows the address).
+pub fn delete_to(conn: &mut DbConnection, recipients: &[&str]) -> QueryResult<usize> {
+    diesel::delete(outbox::table.filter(outbox::recipient.eq_any(recipients))).execute(conn)
+}
+
+/// Deletes one message (a farewell, once delivered or given up).
+pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
+    diesel::delete(outbox::table.find(id))
+        .execute(conn)
+        .map(drop)
 }

@@ -56,6 +56,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    session_tombstones (id) {
+        id -> Text,
+        revoked_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Text,
         user_id -> Text,
@@ -141,6 +148,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     one_time_codes,
     outbox,
     recovery_codes,
+    session_tombstones,
     sessions,
     signin_throttle,
     signing_keys,

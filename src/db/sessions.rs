@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{sessions, users};
+use super::schema::{session_tombstones, sessions, users};
 use super::DbConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -307,10 +307,39 @@ pub fn revoked_since(
     conn: &mut DbConnection,
     since: NaiveDateTime,
 ) -> QueryResult<Vec<(String, NaiveDateTime)>> {
-    sessions::table
+    let mut revoked: Vec<(String, NaiveDateTime)> = sessions::table
         .filter(sessions::revoked_at.gt(since))
         .select((sessions::id, sessions::revoked_at.assume_not_null()))
-        .load(conn)
+        .load(conn)?;
+    revoked.extend(
+        session_tombstones::table
+            .filter(session_tombstones::revoked_at.gt(since))
+            .select((session_tombstones::id, session_tombstones::revoked_at))
+            .load::<(String, NaiveDateTime)>(conn)?,
+    );
+    Ok(revoked)
+}
+
+/// Before a user's rows are deleted: every session of theirs that may still have live access
+/// tokens becomes a tombstone, so the revocation list keeps refusing those tokens.
+pub fn tombstone_for_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<String>> {
+    let ids: Vec<String> = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .select(sessions::id)
+        .load(conn)?;
+    for id in &ids {
+        diesel::insert_into(session_tombstones::table)
+            .values((
+                session_tombstones::id.eq(id),
+                session_tombstones::revoked_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(ids)
 }
 
 /// Live sessions of a user, newest first.

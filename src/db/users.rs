@@ -263,3 +263,8 @@ pub fn lock_totp_until(conn: &mut DbConnection, id: &str, until: NaiveDateTime) 
         .execute(conn)
         .map(drop)
 }
+
+/// Deletes the account; its sessions, codes and recovery codes go with it (foreign keys).
+pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    diesel::delete(users::table.find(id)).execute(conn)
+}

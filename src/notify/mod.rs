@@ -14,6 +14,8 @@ pub use crate::templates::{self, Rendered, Template, Templates};
 
 /// `kind` of mail rows.
 pub const KIND_MAIL: &str = "mail";
+/// `kind` of the mail that an account was deleted: erased from the outbox once delivered.
+pub use crate::db::outbox::KIND_FAREWELL;
 /// `kind` of security notices: mail that the per-recipient code limits do not count.
 pub use crate::db::outbox::KIND_NOTICE;
 /// `kind` of SMS rows (`body_text` holds the sealed message, `subject` is empty).

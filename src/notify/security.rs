@@ -28,6 +28,9 @@ pub enum Change<'a> {
     /// A recovery code stood in for the authenticator at sign-in.
     RecoveryCodeUsed,
     RecoveryCodesReplaced,
+    /// The account and everything about it was deleted. Queued as a farewell (erased from the
+    /// outbox once sent), so it goes out after the account is gone.
+    AccountDeleted,
     PhoneBound,
     PhoneRemoved,
 }
@@ -46,6 +49,7 @@ impl Change<'_> {
             Self::RecoveryCodesReplaced => {
                 "a new set of recovery codes was created; the previous codes no longer work"
             }
+            Self::AccountDeleted => "your account was deleted, with everything stored about it",
             Self::PhoneBound => "a phone number was added for SMS sign-in",
             Self::PhoneRemoved => "the phone number for SMS sign-in was removed",
         }
@@ -67,6 +71,7 @@ pub fn queue_change(
     }
     let (template, masked) = match change {
         Change::EmailChanged { new_email } => (Template::EmailChanged, mask_email(new_email)),
+        Change::AccountDeleted => (Template::AccountDeleted, String::new()),
         _ => (Template::SecurityChange, String::new()),
     };
     let context = Context::of(client);
@@ -82,7 +87,12 @@ pub fn queue_change(
             ("user_agent", &context.user_agent),
         ],
     );
-    notify::queue_mail_of_kind(state, conn, notify::KIND_NOTICE, &user.email, &mail).map(drop)
+    let kind = if change == Change::AccountDeleted {
+        notify::KIND_FAREWELL
+    } else {
+        notify::KIND_NOTICE
+    };
+    notify::queue_mail_of_kind(state, conn, kind, &user.email, &mail).map(drop)
 }
 
 /// Which lock a suspicious-attempt notice reports.

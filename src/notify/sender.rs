@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use crate::db::{self, outbox::OutboxRow};
 use crate::state::AppState;
 
-use super::{body_context, retry_delay, KIND_MAIL, KIND_NOTICE, KIND_SMS};
+use super::{body_context, retry_delay, KIND_FAREWELL, KIND_MAIL, KIND_NOTICE, KIND_SMS};
 
 const BATCH: i64 = 16;
 
@@ -61,7 +61,7 @@ async fn claim(state: &Arc<AppState>) -> anyhow::Result<Vec<OutboxRow>> {
         let lease = chrono::Duration::from_std(lease(&s)).unwrap_or(chrono::Duration::MAX);
         let until = now.checked_add_signed(lease).unwrap_or(now);
         let mut rows = db::outbox::claim_due(&mut conn, KIND_MAIL, now, until, BATCH)?;
-        for kind in [KIND_NOTICE, KIND_SMS] {
+        for kind in [KIND_NOTICE, KIND_FAREWELL, KIND_SMS] {
             rows.extend(db::outbox::claim_due(&mut conn, kind, now, until, BATCH)?);
         }
         Ok(rows)
@@ -125,6 +125,14 @@ async fn deliver(state: &Arc<AppState>, row: OutboxRow) {
     let recorded = crate::runtime::blocking::in_span(move || -> anyhow::Result<()> {
         let mut conn = s.pool.get()?;
         match outcome {
+            Ok(()) if kind == KIND_FAREWELL => {
+                db::outbox::delete(&mut conn, &id)?;
+                s.metrics
+                    .outbox_deliveries
+                    .with_label_values(&[kind.as_str(), delivered])
+                    .inc();
+                tracing::info!(outbox_id = %id, attempts, "mail sent and erased");
+            }
             Ok(()) => {
                 db::outbox::mark_sent(&mut conn, &id, db::now())?;
                 s.metrics
@@ -143,7 +151,11 @@ async fn deliver(state: &Arc<AppState>, row: OutboxRow) {
                     let d = chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
                     db::now().checked_add_signed(d).unwrap_or_else(db::now)
                 });
-                db::outbox::mark_failed_attempt(&mut conn, &id, &e.message, retry_at)?;
+                if kind == KIND_FAREWELL && retry_at.is_none() {
+                    db::outbox::delete(&mut conn, &id)?;
+                } else {
+                    db::outbox::mark_failed_attempt(&mut conn, &id, &e.message, retry_at)?;
+                }
                 let outcome = if retry.is_some() { "retry" } else { "failed" };
                 s.metrics
                     .outbox_deliveries

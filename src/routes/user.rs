@@ -1,4 +1,4 @@
-//! `GET user/` and `PATCH user/`.
+//! `GET user/`, `PATCH user/` and `DELETE user/`.
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -82,4 +82,27 @@ pub async fn patch(
     .await?;
     notify::wake(&state);
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// Deletes the caller's account after full re-authentication; every session ends with it and
+/// both cookies are cleared.
+pub async fn delete(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    client: ClientInfo,
+    body: crate::http::Json<crate::routes::mfa::ReauthBody>,
+) -> Result<HttpResponse, ApiError> {
+    let proof = body.into_inner().into_proof()?;
+    let user_id = auth.claims.sub;
+    let proof = crate::service::mfa::check_reauth(&state, &user_id, proof).await?;
+    blocking(&state, move |state, conn| {
+        crate::service::erasure::delete_own_account(state, conn, &client, &user_id, &proof)
+    })
+    .await?;
+    notify::wake(&state);
+    let mut resp = HttpResponse::NoContent();
+    for c in crate::http::cookies::cleared(&state.settings) {
+        resp.cookie(c);
+    }
+    Ok(resp.finish())
 }

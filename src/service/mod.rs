@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod codes;
 pub mod email;
+pub mod erasure;
 pub mod invites;
 pub mod lockout;
 pub mod mfa;

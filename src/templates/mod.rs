@@ -25,10 +25,12 @@ pub enum Template {
     SigninLocked,
     /// The notice when wrong TOTP codes after a passed first factor lock the second factor.
     TotpLocked,
+    /// The last mail: the account was deleted.
+    AccountDeleted,
 }
 
 impl Template {
-    pub const ALL: [Template; 7] = [
+    pub const ALL: [Template; 8] = [
         Self::VerifyEmail,
         Self::PasswordReset,
         Self::EmailChange,
@@ -36,6 +38,7 @@ impl Template {
         Self::SecurityChange,
         Self::SigninLocked,
         Self::TotpLocked,
+        Self::AccountDeleted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +50,7 @@ impl Template {
             Self::SecurityChange => "security_change",
             Self::SigninLocked => "signin_locked",
             Self::TotpLocked => "totp_locked",
+            Self::AccountDeleted => "account_deleted",
         }
     }
 
@@ -86,6 +90,11 @@ impl Template {
                 "{{product}}: wrong two-factor codes after a correct password",
                 include_str!("totp_locked.txt"),
                 include_str!("totp_locked.html"),
+            ),
+            Self::AccountDeleted => (
+                "{{product}}: your account was deleted",
+                include_str!("account_deleted.txt"),
+                include_str!("account_deleted.html"),
             ),
         };
         Parts {

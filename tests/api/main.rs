@@ -12,6 +12,7 @@ mod cookies;
 mod credentials;
 mod docs;
 mod edges;
+mod erasure;
 mod flows;
 mod inputs;
 mod limits;

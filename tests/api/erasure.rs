@@ -1,0 +1,168 @@
+//! Deleting an account: the account and everything that refers to it, every session ended at
+//! once, a last notice to the verified address, and afterwards no table holding the address or
+//! the user id.
+
+use std::time::Duration;
+
+use authgate::db::DbConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::contract::assert_conforms;
+use crate::helpers::*;
+use crate::mail::mail_app;
+use crate::smtp::SmtpServer;
+
+const PW: &str = "correct horse battery";
+const USER: &str = "/api/v1/auth/user/";
+const WAIT: Duration = Duration::from_secs(10);
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Every table (the migrations' bookkeeping aside) whose rows, read as text, contain `needle`.
+fn tables_holding(app: &TestApp, needle: &str) -> Vec<String> {
+    let mut conn = app.state.pool.get().unwrap();
+    let pattern = format!("%{needle}%");
+    let mut holding = Vec::new();
+    match &mut *conn {
+        DbConnection::Postgresql(c) => {
+            let tables: Vec<Name> = diesel::sql_query(
+                "SELECT table_name AS name FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+            )
+            .load(c)
+            .unwrap();
+            for t in tables
+                .into_iter()
+                .filter(|t| !t.name.starts_with("__diesel"))
+            {
+                let q = format!(
+                    r#"SELECT count(*) AS n FROM "{0}" t WHERE t::text LIKE $1"#,
+                    t.name
+                );
+                let n: Count = diesel::sql_query(q)
+                    .bind::<Text, _>(&pattern)
+                    .get_result(c)
+                    .unwrap();
+                if n.n > 0 {
+                    holding.push(t.name);
+                }
+            }
+        }
+        DbConnection::Sqlite(c) => {
+            let tables: Vec<Name> = diesel::sql_query(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )
+            .load(c)
+            .unwrap();
+            for t in tables
+                .into_iter()
+                .filter(|t| !t.name.starts_with("__diesel"))
+            {
+                let columns: Vec<Name> =
+                    diesel::sql_query(format!("SELECT name FROM pragma_table_info('{}')", t.name))
+                        .load(c)
+                        .unwrap();
+                let row = columns
+                    .iter()
+                    .map(|col| format!(r#"coalesce(CAST("{}" AS TEXT), '')"#, col.name))
+                    .collect::<Vec<_>>()
+                    .join(" || '|' || ");
+                let q = format!(
+                    r#"SELECT count(*) AS n FROM "{}" WHERE {row} LIKE ?"#,
+                    t.name
+                );
+                let n: Count = diesel::sql_query(q)
+                    .bind::<Text, _>(&pattern)
+                    .get_result(c)
+                    .unwrap();
+                if n.n > 0 {
+                    holding.push(t.name);
+                }
+            }
+        }
+    }
+    holding
+}
+
+both_backends! {
+    async fn deleting_an_account_leaves_nothing_about_the_person(backend) {
+        let smtp = SmtpServer::start().await;
+        let app = mail_app(backend, &smtp, |s| s.revocation_list_interval = Duration::from_millis(200)).await;
+        let email = unique_email();
+        let first = app.verified_user(&smtp, &email).await;
+        let second = Tokens::from_response(&app.signin(&email, PW, false).await);
+        let user: Value = app.get_user_bearer(&first.access).await.json().await.unwrap();
+        let user_id = user["id"].as_str().unwrap().to_owned();
+        // A pending email change: a code mailed to another address, also about this person.
+        let new_email = unique_email();
+        let r = app.send(Method::PATCH, USER, &first.access, Some(json!({"email": new_email, "password": PW}))).await;
+        assert_eq!(r.status(), 200);
+        smtp.wait_for(&new_email).await;
+        // Control: the search finds the person while the account exists.
+        assert!(tables_holding(&app, &email).contains(&"users".to_owned()));
+        assert!(!tables_holding(&app, &user_id).is_empty());
+        assert!(tables_holding(&app, &new_email).contains(&"outbox".to_owned()));
+        // The user agent the account was verified from (`verified_user` sends it): its history.
+        let agent = "notice-test-agent";
+        assert!(tables_holding(&app, agent).contains(&"auth_events".to_owned()));
+
+        // Full re-authentication first.
+        for (body, code) in [(json!({}), "reauthentication_required"), (json!({"password": "not the password!"}), "invalid_password")] {
+            let r = app.send(Method::DELETE, USER, &first.access, Some(body)).await;
+            assert_eq!(r.status(), 400);
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["error"], code);
+            assert_conforms("DELETE", USER, 400, Some(&body));
+        }
+        let r = app.send(Method::DELETE, USER, &first.access, Some(json!({"password": PW}))).await;
+        assert_eq!(r.status(), 204);
+        for name in ["access_token", "refresh_token"] {
+            let c = cookie(r.headers(), name).expect("cleared cookie");
+            assert_eq!(c.value(), "", "{name} cleared");
+        }
+
+        // Every session is over at once: refresh, database-backed calls and verify/.
+        for t in [&first, &second] {
+            assert_eq!(app.refresh(&t.refresh).await.status(), 401);
+            assert_eq!(app.get_user_bearer(&t.access).await.status(), 401);
+            let v = app.client.get(app.url("/api/v1/auth/verify/")).bearer_auth(&t.access).send().await.unwrap();
+            assert_eq!(v.status(), 401, "verify/ refuses the deleted account's tokens");
+        }
+        // A password sign-in finds no account.
+        assert_eq!(app.signin(&email, PW, false).await.status(), 401);
+
+        // The last notice, sent after the account is gone, and then erased from the outbox too.
+        let notice = smtp.wait_for_nth(&email, 2, WAIT).await;
+        assert!(notice.subject().contains("your account was deleted"), "{}", notice.data);
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let holding: Vec<String> = [email.as_str(), user_id.as_str(), new_email.as_str(), agent]
+                .iter()
+                .flat_map(|n| tables_holding(&app, n))
+                .collect();
+            if holding.is_empty() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "still held in {holding:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(smtp.to(&new_email).len() == 1, "nothing more to the pending address");
+
+        // The address is free again.
+        let again = app.signup(&email, PW).await;
+        assert_eq!(again.status(), 201);
+    }
+}
