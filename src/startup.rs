@@ -151,6 +151,12 @@ pub fn route_table() -> Vec<RouteSpec> {
         ),
         row(
             Method::POST,
+            "/api/v1/auth/user/export/",
+            web::post().to(user::export),
+            Auth,
+        ),
+        row(
+            Method::POST,
             "/api/v1/auth/user/password/",
             web::post().to(password::change),
             Auth,
@@ -686,6 +692,7 @@ mod tests {
                 "POST /api/v1/auth/password/reset/",
                 "POST /api/v1/auth/signup/",
                 "POST /api/v1/auth/sms/code/",
+                "POST /api/v1/auth/user/export/",
                 "POST /api/v1/auth/user/password/",
                 "POST /api/v1/auth/user/phone/",
                 "POST /api/v1/auth/user/phone/code/",

@@ -60,3 +60,12 @@ pub fn recent_sign_ins(
 pub fn delete_for_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<usize> {
     diesel::delete(auth_events::table.filter(auth_events::user_id.eq(user_id))).execute(conn)
 }
+
+/// Every audit event of a user, oldest first (the data export).
+pub fn all_for_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<EventRow>> {
+    auth_events::table
+        .filter(auth_events::user_id.eq(user_id))
+        .order((auth_events::created_at.asc(), auth_events::id.asc()))
+        .select(EventRow::as_select())
+        .load(conn)
+}

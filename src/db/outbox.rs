@@ -211,3 +211,15 @@ pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
         .execute(conn)
         .map(drop)
 }
+
+/// Every message to these recipients, oldest first (the data export).
+pub fn to_recipients(
+    conn: &mut DbConnection,
+    recipients: &[String],
+) -> QueryResult<Vec<OutboxRow>> {
+    outbox::table
+        .filter(outbox::recipient.eq_any(recipients))
+        .order((outbox::created_at.asc(), outbox::id.asc()))
+        .select(OutboxRow::as_select())
+        .load(conn)
+}

@@ -1,4 +1,4 @@
-//! `GET user/`, `PATCH user/` and `DELETE user/`.
+//! `GET user/`, `PATCH user/`, `DELETE user/` and `user/export/`.
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -105,4 +105,26 @@ pub async fn delete(
         resp.cookie(c);
     }
     Ok(resp.finish())
+}
+
+/// Everything held about the caller, after full re-authentication.
+pub async fn export(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    client: ClientInfo,
+    body: crate::http::Json<crate::routes::mfa::ReauthBody>,
+) -> Result<HttpResponse, ApiError> {
+    let proof = body.into_inner().into_proof()?;
+    let user_id = auth.claims.sub;
+    let proof = crate::service::mfa::check_reauth(&state, &user_id, proof).await?;
+    let export = blocking(&state, move |state, conn| {
+        crate::service::export::export_own_data(state, conn, &client, &user_id, &proof)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            r#"attachment; filename="authgate-export.json""#,
+        ))
+        .json(export))
 }

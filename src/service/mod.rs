@@ -6,6 +6,7 @@ pub mod audit;
 pub mod codes;
 pub mod email;
 pub mod erasure;
+pub mod export;
 pub mod invites;
 pub mod lockout;
 pub mod mfa;

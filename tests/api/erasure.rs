@@ -166,3 +166,52 @@ both_backends! {
         assert_eq!(again.status(), 201);
     }
 }
+
+both_backends! {
+    async fn the_export_holds_everything_about_the_account_and_no_secret(backend) {
+        let smtp = SmtpServer::start().await;
+        let app = mail_app(backend, &smtp, |_| {}).await;
+        let email = unique_email();
+        let first = app.verified_user(&smtp, &email).await;
+        let _ = app.signin(&email, "a wrong password!", false).await;
+        let second = Tokens::from_response(&app.signin(&email, PW, true).await);
+        let new_email = unique_email();
+        let r = app.send(Method::PATCH, USER, &first.access, Some(json!({"email": new_email, "password": PW}))).await;
+        assert_eq!(r.status(), 200);
+        let (_, _, recovery) = crate::mfa::enable_totp_with_recovery_codes(&app, &second).await;
+
+        let export = "/api/v1/auth/user/export/";
+        let r = app.send(Method::POST, export, &first.access, Some(json!({"password": PW}))).await;
+        assert_eq!(r.status(), 400, "TOTP is on: the password alone is not enough");
+        let r = app.send(Method::POST, export, &first.access, Some(json!({"password": PW, "code": recovery[0]}))).await;
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+        let raw = r.text().await.unwrap();
+        let body: Value = serde_json::from_str(&raw).unwrap();
+        assert_conforms("POST", export, 200, Some(&body));
+        assert_eq!(body["user"]["email"], email);
+        assert_eq!(body["factors"]["totp"], true);
+        assert_eq!(body["factors"]["recovery_codes_left"], 9);
+        assert_eq!(body["pending"]["email_change"], new_email.as_str());
+        assert_eq!(body["sessions"].as_array().unwrap().len(), 2, "both sessions");
+        assert!(body["sessions"].as_array().unwrap().iter().any(|s| s["remember_me"] == true));
+        let events: Vec<(&str, &str)> = body["events"].as_array().unwrap().iter()
+            .map(|e| (e["kind"].as_str().unwrap(), e["outcome"].as_str().unwrap())).collect();
+        for wanted in [("signup", "success"), ("email_verification", "success"), ("signin", "bad_password"), ("signin", "success")] {
+            assert!(events.contains(&wanted), "{wanted:?} in {events:?}");
+        }
+        let messages = body["messages"].as_array().unwrap();
+        assert!(messages.iter().any(|m| m["to"] == new_email.as_str()), "the code to the new address");
+        assert!(messages.iter().any(|m| m["to"] == email.as_str()));
+        // No secret of any kind: codes mailed, recovery codes, tokens, the password.
+        let mailed: Vec<String> = smtp.to(&email).iter().chain(smtp.to(&new_email).iter()).filter_map(|m| std::panic::catch_unwind(|| m.code()).ok()).collect();
+        assert!(!mailed.is_empty());
+        for secret in mailed.iter().chain(&recovery).map(String::as_str).chain([PW, first.refresh.as_str(), second.refresh.as_str(), first.access.as_str()]) {
+            assert!(!raw.contains(secret), "{secret} in the export");
+        }
+        // The export is itself on the record.
+        let r = app.send(Method::POST, export, &first.access, Some(json!({"password": PW, "code": recovery[1]}))).await;
+        let again: Value = r.json().await.unwrap();
+        assert!(again["events"].as_array().unwrap().iter().any(|e| e["kind"] == "data_export"));
+    }
+}
