@@ -359,6 +359,15 @@ pub fn live_for_user(
         .load(conn)
 }
 
+/// Every session row of a user, ended ones included, oldest first (the data export).
+pub fn all_for_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .order((sessions::created_at.asc(), sessions::id.asc()))
+        .select(SessionRow::as_select())
+        .load(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -458,13 +467,4 @@ mod tests {
             .unwrap();
         assert_eq!(row, (2, None));
     }
-}
-
-/// Every session row of a user, ended ones included, oldest first (the data export).
-pub fn all_for_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<SessionRow>> {
-    sessions::table
-        .filter(sessions::user_id.eq(user_id))
-        .order((sessions::created_at.asc(), sessions::id.asc()))
-        .select(SessionRow::as_select())
-        .load(conn)
 }
