@@ -59,6 +59,8 @@ pub struct NewOutbox<'a> {
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
+    /// What a code message is for; `None` for notices.
+    pub purpose: Option<&'a str>,
 }
 
 pub fn insert(conn: &mut DbConnection, row: &NewOutbox<'_>) -> QueryResult<()> {
@@ -72,10 +74,12 @@ pub fn insert(conn: &mut DbConnection, row: &NewOutbox<'_>) -> QueryResult<()> {
 pub fn latest_to(
     conn: &mut DbConnection,
     recipient: &str,
+    purpose: &str,
     since: NaiveDateTime,
 ) -> QueryResult<Option<NaiveDateTime>> {
     outbox::table
         .filter(outbox::recipient.eq(recipient))
+        .filter(outbox::purpose.eq(purpose))
         .filter(outbox::kind.ne_all(UNCOUNTED))
         .filter(outbox::created_at.gt(since))
         .select(diesel::dsl::max(outbox::created_at))

@@ -29,13 +29,15 @@ pub fn body_context(id: &str, part: &str) -> Vec<u8> {
 
 /// Queues a mail in the caller's transaction. The bodies are sealed (they hold codes). Call
 /// [`wake`] after the transaction commits so the sender picks it up at once.
+/// `purpose` names what the code in it is for: the cooldown is kept per purpose.
 pub fn queue_mail(
     state: &AppState,
     conn: &mut DbConnection,
     to: &str,
     mail: &Rendered,
+    purpose: &str,
 ) -> diesel::QueryResult<String> {
-    queue_mail_of_kind(state, conn, KIND_MAIL, to, mail)
+    insert_mail(state, conn, KIND_MAIL, to, mail, Some(purpose))
 }
 
 /// [`queue_mail`] with the row's `kind`: [`KIND_MAIL`] or [`KIND_NOTICE`].
@@ -45,6 +47,17 @@ pub fn queue_mail_of_kind(
     kind: &'static str,
     to: &str,
     mail: &Rendered,
+) -> diesel::QueryResult<String> {
+    insert_mail(state, conn, kind, to, mail, None)
+}
+
+fn insert_mail(
+    state: &AppState,
+    conn: &mut DbConnection,
+    kind: &'static str,
+    to: &str,
+    mail: &Rendered,
+    purpose: Option<&str>,
 ) -> diesel::QueryResult<String> {
     let id = uuid::Uuid::now_v7().to_string();
     let now = db::now();
@@ -67,6 +80,7 @@ pub fn queue_mail_of_kind(
             attempts: 0,
             next_attempt_at: now,
             created_at: now,
+            purpose,
         },
     )?;
     Ok(id)
@@ -78,6 +92,7 @@ pub fn queue_sms(
     conn: &mut DbConnection,
     to: &str,
     message: &str,
+    purpose: &str,
 ) -> diesel::QueryResult<String> {
     let id = uuid::Uuid::now_v7().to_string();
     let now = db::now();
@@ -97,6 +112,7 @@ pub fn queue_sms(
             attempts: 0,
             next_attempt_at: now,
             created_at: now,
+            purpose: Some(purpose),
         },
     )?;
     Ok(id)
@@ -107,13 +123,14 @@ pub fn wake(state: &AppState) {
     state.outbox_wake.notify_one();
 }
 
-/// Seconds left before another code message may go to this recipient (the per-recipient
-/// cooldown and hourly cap), or `None` when one may go now. Kept in the database (the
-/// outbox) so replicas share it.
+/// Seconds left before another code message for `purpose` may go to this recipient (the
+/// cooldown, kept per purpose, and the hourly cap, across purposes), or `None` when one may go
+/// now. Kept in the database (the outbox) so replicas share it.
 pub fn cooldown_left(
     state: &AppState,
     conn: &mut DbConnection,
     recipient: &str,
+    purpose: &str,
 ) -> diesel::QueryResult<Option<u64>> {
     let now = db::now();
     if let Some(wait) = recipient_cap_left(state, conn, recipient, now)? {
@@ -125,10 +142,12 @@ pub fn cooldown_left(
     }
     let window = chrono::Duration::from_std(cooldown).unwrap_or(chrono::Duration::MAX);
     let since = now.checked_sub_signed(window).unwrap_or(NaiveDateTime::MIN);
-    Ok(db::outbox::latest_to(conn, recipient, since)?.map(|last| {
-        let elapsed = (now - last).to_std().unwrap_or_default();
-        cooldown.saturating_sub(elapsed).as_secs().max(1)
-    }))
+    Ok(
+        db::outbox::latest_to(conn, recipient, purpose, since)?.map(|last| {
+            let elapsed = (now - last).to_std().unwrap_or_default();
+            cooldown.saturating_sub(elapsed).as_secs().max(1)
+        }),
+    )
 }
 
 /// `AUTHGATE_MESSAGES_PER_RECIPIENT_PER_HOUR`: the seconds until the oldest message of the last

@@ -76,7 +76,16 @@ pub fn queue_code_mail(
             ("expires_in", &expires_in),
         ],
     );
-    notify::queue_mail(state, conn, m.to, &mail).map(drop)
+    notify::queue_mail(state, conn, m.to, &mail, purpose_of(m.template).as_str()).map(drop)
+}
+
+/// The code purpose a code mail carries, for the per-purpose cooldown.
+pub fn purpose_of(template: Template) -> Purpose {
+    match template {
+        Template::PasswordReset => Purpose::PasswordReset,
+        Template::EmailChange => Purpose::EmailChange,
+        _ => Purpose::EmailVerification,
+    }
 }
 
 /// Issues an email verification code for a new account and queues its mail (inside the sign-up
@@ -237,7 +246,7 @@ pub fn resend(state: &AppState, conn: &mut DbConnection, who: Subject) -> Result
         .next();
     let Some(user) = user else {
         // Same shape as a known account: the cooldown lookup and a write transaction.
-        notify::cooldown_left(state, conn, NOBODY)?;
+        notify::cooldown_left(state, conn, NOBODY, Purpose::EmailVerification.as_str())?;
         db::write_transaction(conn, |conn| {
             db::codes::void_all(conn, NOBODY, &[Purpose::EmailVerification.as_str()], now)
         })?;
@@ -254,7 +263,7 @@ pub fn resend(state: &AppState, conn: &mut DbConnection, who: Subject) -> Result
     } else {
         return Ok(false);
     };
-    if notify::cooldown_left(state, conn, &to)?.is_some() {
+    if notify::cooldown_left(state, conn, &to, purpose.as_str())?.is_some() {
         tracing::info!(user_id = %user.id, "verification resend skipped: address cooling down");
         return Ok(false);
     }
@@ -301,7 +310,12 @@ pub fn request_change(
     if db::users::find_by_email(conn, new_email.as_str())?.is_some() {
         return Err(ApiError::EmailTaken);
     }
-    if let Some(retry_after) = notify::cooldown_left(state, conn, new_email.as_str())? {
+    if let Some(retry_after) = notify::cooldown_left(
+        state,
+        conn,
+        new_email.as_str(),
+        Purpose::EmailChange.as_str(),
+    )? {
         return Err(ApiError::TooManyRequests { retry_after });
     }
     let ttl = state.settings.email_code_ttl;

@@ -23,7 +23,8 @@ const NOBODY: &str = "00000000-0000-0000-0000-000000000000";
 pub fn forgot(state: &AppState, conn: &mut DbConnection, email: &Email) -> Result<bool, ApiError> {
     let user = db::users::find_by_email(conn, email.as_str())?.filter(|u| !u.disabled);
     let recipient = user.as_ref().map_or(email.as_str(), |u| u.email.as_str());
-    let cooling = notify::cooldown_left(state, conn, recipient)?.is_some();
+    let cooling =
+        notify::cooldown_left(state, conn, recipient, Purpose::PasswordReset.as_str())?.is_some();
     let ttl = state.settings.reset_code_ttl;
     db::write_transaction(conn, |conn| -> Result<(), ApiError> {
         match &user {

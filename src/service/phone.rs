@@ -51,7 +51,9 @@ pub fn request_binding(
     if db::users::find_by_phone(conn, phone.as_str())?.is_some_and(|o| o.id != user.id) {
         return Err(phone_taken());
     }
-    if let Some(retry_after) = notify::cooldown_left(state, conn, phone.as_str())? {
+    if let Some(retry_after) =
+        notify::cooldown_left(state, conn, phone.as_str(), Purpose::PhoneBinding.as_str())?
+    {
         return Err(ApiError::TooManyRequests { retry_after });
     }
     db::write_transaction(conn, |conn| {
@@ -68,6 +70,7 @@ pub fn request_binding(
             conn,
             phone.as_str(),
             &message(state, &code, "verification"),
+            Purpose::PhoneBinding.as_str(),
         )
         .map(drop)
     })?;
@@ -149,7 +152,8 @@ pub fn request_sign_in(
     phone: &Phone,
 ) -> Result<bool, ApiError> {
     let user = db::users::find_by_phone(conn, phone.as_str())?.filter(|u| !u.disabled);
-    let cooling = notify::cooldown_left(state, conn, phone.as_str())?.is_some();
+    let cooling =
+        notify::cooldown_left(state, conn, phone.as_str(), Purpose::SmsSignIn.as_str())?.is_some();
     let Some(user) = user.filter(|_| !cooling) else {
         // The same shape of work as a known number: a write transaction.
         db::write_transaction(conn, |conn| {
@@ -171,6 +175,7 @@ pub fn request_sign_in(
             conn,
             phone.as_str(),
             &message(state, &code, "sign-in"),
+            Purpose::SmsSignIn.as_str(),
         )
         .map(drop)
     })?;

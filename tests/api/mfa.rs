@@ -444,6 +444,32 @@ both_backends! {
         assert_eq!(user["phone"], Value::Null);
     }
 
+    async fn the_sms_cooldown_is_kept_per_kind_of_message(backend) {
+        let sms = SmsReceiver::start().await;
+        let url = sms.server.uri();
+        let app = TestApp::spawn_with(backend, move |s| {
+            sms_settings(url)(s);
+            s.mail_cooldown = Duration::from_secs(60);
+        }).await;
+        let tokens = app.signed_in_user().await;
+        let phone = "+442079460959";
+        let resp = app.send(reqwest::Method::POST, "/api/v1/auth/user/phone/code/", &tokens.access, Some(json!({"phone": phone, "password": PW}))).await;
+        assert_eq!(resp.status(), 202);
+        let code = sms.code(phone, 1).await;
+        let resp = app.send(reqwest::Method::POST, "/api/v1/auth/user/phone/", &tokens.access, Some(json!({"phone": phone, "code": code}))).await;
+        assert_eq!(resp.status(), 200);
+        // The binding SMS does not hold back a sign-in code; a second sign-in code within the
+        // cooldown is held back (202 alike), and so is a second binding code (429).
+        assert_eq!(app.post_json("/api/v1/auth/sms/code/", &json!({"phone": phone})).await.status(), 202);
+        sms.code(phone, 2).await;
+        assert_eq!(app.post_json("/api/v1/auth/sms/code/", &json!({"phone": phone})).await.status(), 202);
+        let resp = app.send(reqwest::Method::POST, "/api/v1/auth/user/phone/code/", &tokens.access, Some(json!({"phone": phone, "password": PW}))).await;
+        assert_eq!(resp.status(), 429);
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let to_phone = sms.messages().await.into_iter().filter(|(to, _)| to == phone).count();
+        assert_eq!(to_phone, 2, "one binding and one sign-in SMS");
+    }
+
     async fn sms_sign_in_respects_totp(backend) {
         let sms = SmsReceiver::start().await;
         let app = TestApp::spawn_with(backend, sms_settings(sms.server.uri())).await;
