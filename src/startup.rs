@@ -156,6 +156,18 @@ pub fn route_table() -> Vec<RouteSpec> {
             Auth,
         ),
         row(
+            Method::DELETE,
+            "/api/v1/auth/user/email-change/",
+            web::delete().to(email::cancel_change),
+            Api,
+        ),
+        row(
+            Method::POST,
+            "/api/v1/auth/email-change/revert/",
+            web::post().to(email::revert_change),
+            Auth,
+        ),
+        row(
             Method::POST,
             "/api/v1/auth/user/password/",
             web::post().to(password::change),
@@ -686,6 +698,7 @@ mod tests {
                 "DELETE /api/v1/auth/mfa/totp/",
                 "DELETE /api/v1/auth/user/",
                 "DELETE /api/v1/auth/user/phone/",
+                "POST /api/v1/auth/email-change/revert/",
                 "POST /api/v1/auth/mfa/recovery-codes/",
                 "POST /api/v1/auth/mfa/totp/confirm/",
                 "POST /api/v1/auth/password/forgot/",

@@ -108,6 +108,24 @@ pub fn consume(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryRes
     .map(|n| n == 1)
 }
 
+/// The users holding a live code of `purpose` for `target` (an email revert is found by the
+/// old address it restores, not by the account's current one).
+pub fn holders_of_target(
+    conn: &mut DbConnection,
+    purpose: &str,
+    target: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<String>> {
+    one_time_codes::table
+        .filter(one_time_codes::purpose.eq(purpose))
+        .filter(one_time_codes::target.eq(target))
+        .filter(one_time_codes::consumed_at.is_null())
+        .filter(one_time_codes::expires_at.gt(now))
+        .select(one_time_codes::user_id)
+        .distinct()
+        .load(conn)
+}
+
 /// Every address or number a user's codes were sent to (email changes, phone bindings), spent
 /// or not: the recipients an erasure must clear from the outbox too.
 pub fn targets_of(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<String>> {

@@ -13,6 +13,9 @@ use crate::domain::ClientInfo;
 use crate::notify::{self, templates, Template};
 use crate::state::AppState;
 
+/// How long the old address can undo an email change.
+pub const REVERT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// What changed, as the notice says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change<'a> {
@@ -22,7 +25,12 @@ pub enum Change<'a> {
     /// partly masked.
     EmailChanged {
         new_email: &'a str,
+        /// The link (with its code) that undoes the change, valid for a few days.
+        revert_link: &'a str,
+        revert_code: &'a str,
     },
+    /// An email change was undone from the old address; told to the address it had moved to.
+    EmailChangeReverted,
     TotpEnabled,
     TotpRemoved,
     /// A recovery code stood in for the authenticator at sign-in.
@@ -41,6 +49,9 @@ impl Change<'_> {
             Self::PasswordChanged => "your password was changed",
             Self::PasswordReset => "your password was reset with a code sent by email",
             Self::EmailChanged { .. } => "your email address was changed",
+            Self::EmailChangeReverted => {
+                "the change of your email address was undone from the previous address; every session was signed out"
+            }
             Self::TotpEnabled => "two-factor authentication (TOTP) was turned on",
             Self::TotpRemoved => "two-factor authentication (TOTP) was turned off",
             Self::RecoveryCodeUsed => {
@@ -69,8 +80,16 @@ pub fn queue_change(
     if !state.settings.notifies_security_changes() || !user.email_verified {
         return Ok(());
     }
+    let (mut revert_link, mut revert_code) = ("", "");
     let (template, masked) = match change {
-        Change::EmailChanged { new_email } => (Template::EmailChanged, mask_email(new_email)),
+        Change::EmailChanged {
+            new_email,
+            revert_link: link,
+            revert_code: code,
+        } => {
+            (revert_link, revert_code) = (link, code);
+            (Template::EmailChanged, mask_email(new_email))
+        }
         Change::AccountDeleted => (Template::AccountDeleted, String::new()),
         _ => (Template::SecurityChange, String::new()),
     };
@@ -85,6 +104,9 @@ pub fn queue_change(
             ("when", &context.when),
             ("ip", &context.ip),
             ("user_agent", &context.user_agent),
+            ("revert_link", revert_link),
+            ("revert_code", revert_code),
+            ("revert_expires_in", &templates::human_duration(REVERT_TTL)),
         ],
     );
     let kind = if change == Change::AccountDeleted {

@@ -66,6 +66,39 @@ pub async fn verify(
     Ok(resp.json(view))
 }
 
+#[derive(Deserialize)]
+pub struct RevertBody {
+    email: String,
+    code: String,
+}
+
+/// `DELETE user/email-change/`: the pending change is cancelled.
+pub async fn cancel_change(
+    state: web::Data<AppState>,
+    auth: crate::http::Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = auth.claims.sub;
+    blocking(&state, move |_, conn| email::cancel_change(conn, &user_id)).await?;
+    Ok(crate::routes::no_content())
+}
+
+/// `POST email-change/revert/`: the old address undoes an applied change.
+pub async fn revert_change(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    body: crate::http::Json<RevertBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let old_email = Email::parse(&body.email)?;
+    let code = OneTimeCode::parse(&body.code)?;
+    blocking(&state, move |state, conn| {
+        email::revert_change(state, conn, &client, &old_email, code)
+    })
+    .await?;
+    notify::wake(&state);
+    Ok(crate::routes::no_content())
+}
+
 pub async fn resend(
     state: web::Data<AppState>,
     auth: MaybeAuthenticated,

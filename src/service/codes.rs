@@ -21,6 +21,8 @@ pub enum Purpose {
     PhoneBinding,
     /// Signing in by SMS.
     SmsSignIn,
+    /// Undoing an applied email change, from the old address (`target` holds it).
+    EmailRevert,
 }
 
 impl Purpose {
@@ -31,6 +33,7 @@ impl Purpose {
             Self::EmailChange => "email_change",
             Self::PhoneBinding => "phone_binding",
             Self::SmsSignIn => "sms_signin",
+            Self::EmailRevert => "email_revert",
         }
     }
 
@@ -41,6 +44,7 @@ impl Purpose {
             Self::EmailChange,
             Self::PhoneBinding,
             Self::SmsSignIn,
+            Self::EmailRevert,
         ]
         .into_iter()
         .find(|p| p.as_str() == s)

@@ -164,12 +164,27 @@ pub fn verify(
                         &[Purpose::EmailVerification.as_str()],
                         now,
                     )?;
+                    // The old address can undo it for a few days (the change may be an
+                    // attacker's).
+                    let revert = codes::issue(
+                        conn,
+                        &state.code_key,
+                        &user.id,
+                        Purpose::EmailRevert,
+                        Some(&user.email),
+                        security::REVERT_TTL,
+                    )?;
+                    let revert_link = link(state, "revert-email", &user.email, &revert);
                     security::queue_change(
                         state,
                         conn,
                         &user,
                         client,
-                        Change::EmailChanged { new_email },
+                        Change::EmailChanged {
+                            new_email,
+                            revert_link: &revert_link,
+                            revert_code: revert.expose(),
+                        },
                     )?;
                     audit::record(
                         conn,
@@ -293,6 +308,81 @@ pub fn resend(state: &AppState, conn: &mut DbConnection, who: Subject) -> Result
         )
     })?;
     Ok(true)
+}
+
+/// Cancels a pending email change: its code stops working. Idempotent.
+pub fn cancel_change(conn: &mut DbConnection, user_id: &str) -> Result<(), ApiError> {
+    db::write_transaction(conn, |conn| {
+        db::codes::void_all(conn, user_id, &[Purpose::EmailChange.as_str()], db::now())
+    })?;
+    Ok(())
+}
+
+/// Undoes an applied email change from the old address, with the code its notice carried: the
+/// address comes back (verified), every session ends, pending changes are void, and the address
+/// the account had moved to is told. One answer for every failure: 400 `invalid_code`; 409
+/// `email_taken` when the old address now belongs to another account.
+pub fn revert_change(
+    state: &AppState,
+    conn: &mut DbConnection,
+    client: &ClientInfo,
+    old_email: &Email,
+    code: OneTimeCode,
+) -> Result<(), ApiError> {
+    let now = db::now();
+    let ended = db::write_transaction(conn, |conn| -> Result<Option<Vec<String>>, ApiError> {
+        let holders = db::codes::holders_of_target(
+            conn,
+            Purpose::EmailRevert.as_str(),
+            old_email.as_str(),
+            now,
+        )?;
+        let holder = holders.first().map_or(NOBODY, String::as_str).to_owned();
+        let Checked::Matched(_) = codes::check(
+            conn,
+            &state.code_key,
+            &holder,
+            &[Purpose::EmailRevert],
+            &code,
+        )?
+        else {
+            return Ok(None);
+        };
+        let Some(user) = db::users::find_by_id(conn, &holder)? else {
+            return Ok(None);
+        };
+        if db::users::find_by_email(conn, old_email.as_str())?.is_some_and(|o| o.id != user.id) {
+            return Err(ApiError::EmailTaken);
+        }
+        db::users::set_verified_email(conn, &user.id, old_email.as_str(), now)?;
+        db::codes::void_all(
+            conn,
+            &user.id,
+            &[
+                Purpose::EmailChange.as_str(),
+                Purpose::EmailVerification.as_str(),
+            ],
+            now,
+        )?;
+        let ended =
+            db::sessions::revoke_all_for_user(conn, &user.id, None, "email_change_reverted", now)?;
+        security::queue_change(state, conn, &user, client, Change::EmailChangeReverted)?;
+        audit::record(
+            conn,
+            client,
+            Event {
+                kind: "email_change",
+                outcome: "reverted",
+                user_id: Some(&user.id),
+                session_id: None,
+                method: Some("code"),
+            },
+        );
+        Ok(Some(ended))
+    })?;
+    let ended = ended.ok_or(ApiError::InvalidCode)?;
+    state.revocations.add(ended.iter().map(String::as_str), now);
+    Ok(())
 }
 
 /// Starts an email change: a code goes to the new address; the change applies when it is

@@ -43,6 +43,8 @@ pub struct UserView {
     pub totp_enabled: bool,
     /// Unused recovery codes (0 without TOTP).
     pub recovery_codes_left: i64,
+    /// The address an email change waits to move to, until its code is verified or it ends.
+    pub pending_email: Option<String>,
     pub contact: Option<ContactView>,
     pub created_at: String,
     pub updated_at: String,
@@ -82,8 +84,17 @@ pub fn view(
     } else {
         0
     };
+    let pending_email = db::codes::live(
+        conn,
+        &user.id,
+        &[crate::service::codes::Purpose::EmailChange.as_str()],
+        now,
+    )?
+    .into_iter()
+    .find_map(|c| c.target);
     Ok(UserView {
         recovery_codes_left,
+        pending_email,
         contact: match (user.contact_type, user.contact_value) {
             (Some(kind), Some(value)) => Some(ContactView { kind, value }),
             _ => None,

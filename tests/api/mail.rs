@@ -384,6 +384,62 @@ both_backends! {
         assert!(crate::helpers::cookie(v.headers(), "access_token").is_none(), "sign-up already signed in; a code is not a password");
     }
 
+    async fn an_email_change_shows_while_pending_can_be_cancelled_and_undone_from_the_old_address(backend) {
+        let smtp = SmtpServer::start().await;
+        let app = mail_app(backend, &smtp, |s| s.revocation_list_interval = Duration::from_millis(200)).await;
+        let email = unique_email();
+        let (tokens, code) = app.signup_with_mail(&smtp, &email).await;
+        assert_eq!(app.post_bearer(VERIFY, &tokens.access, &json!({"verification_code": code})).await.status(), 200);
+        let other = Tokens::from_response(&app.signin(&email, PASSWORD, false).await);
+
+        // Pending: shown, then cancelled; its code stops working.
+        let first_new = unique_email();
+        assert_eq!(app.patch_user(&tokens.access, &json!({"email": first_new, "password": PASSWORD})).await.status(), 200);
+        let user: Value = app.get_user_bearer(&tokens.access).await.json().await.unwrap();
+        assert_eq!(user["pending_email"], first_new.as_str());
+        assert_eq!(user["email"], email.as_str());
+        crate::contract::assert_conforms("GET", "/api/v1/auth/user/", 200, Some(&user));
+        let cancelled_code = smtp.wait_for(&first_new).await.code();
+        let r = app.client.delete(app.url("/api/v1/auth/user/email-change/")).bearer_auth(&tokens.access).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+        let user: Value = app.get_user_bearer(&tokens.access).await.json().await.unwrap();
+        assert_eq!(user["pending_email"], Value::Null);
+        let r = app.post_bearer(VERIFY, &tokens.access, &json!({"verification_code": cancelled_code})).await;
+        assert_eq!(r.status(), 400, "a cancelled change cannot be verified");
+
+        // Applied: the old address gets a notice with a way back.
+        let new_email = unique_email();
+        assert_eq!(app.patch_user(&tokens.access, &json!({"email": new_email, "password": PASSWORD})).await.status(), 200);
+        let code = smtp.wait_for(&new_email).await.code();
+        assert_eq!(app.post_bearer(VERIFY, &tokens.access, &json!({"verification_code": code})).await.status(), 200);
+        let notice = smtp.wait_for_nth(&email, 2, Duration::from_secs(10)).await;
+        assert!(notice.text().contains("was changed from"), "{}", notice.data);
+        let revert = notice.code();
+        assert!(notice.text().contains(&format!("/revert-email?email={}&code={revert}", email.replace('@', "%40"))), "{}", notice.text());
+
+        // Wrong code: nothing happens. The right one: the old address is back and every session ends.
+        let r = app.post_json("/api/v1/auth/email-change/revert/", &json!({"email": email, "code": wrong(&revert)})).await;
+        assert_eq!(r.status(), 400);
+        assert_eq!(error_code(r).await, "invalid_code");
+        let r = app.post_json("/api/v1/auth/email-change/revert/", &json!({"email": email, "code": revert})).await;
+        assert_eq!(r.status(), 204);
+        for t in [&tokens, &other] {
+            assert_eq!(app.get_user_bearer(&t.access).await.status(), 401);
+            assert_eq!(app.refresh(&t.refresh).await.status(), 401);
+            let v = app.client.get(app.url("/api/v1/auth/verify/")).bearer_auth(&t.access).send().await.unwrap();
+            assert_eq!(v.status(), 401);
+        }
+        let back = Tokens::from_response(&app.signin(&email, PASSWORD, false).await);
+        let user: Value = app.get_user_bearer(&back.access).await.json().await.unwrap();
+        assert_eq!((user["email"].as_str(), user["email_verified"].clone()), (Some(email.as_str()), json!(true)));
+        assert_eq!(app.signin(&new_email, PASSWORD, false).await.status(), 401, "the new address no longer signs in");
+        let told = smtp.wait_for_nth(&new_email, 2, Duration::from_secs(10)).await;
+        assert!(told.text().contains("was undone"), "{}", told.data);
+        // Used once.
+        let r = app.post_json("/api/v1/auth/email-change/revert/", &json!({"email": email, "code": revert})).await;
+        assert_eq!(r.status(), 400);
+    }
+
     async fn patch_user_changes_name_and_avatar_and_email_after_verification(backend) {
         let smtp = SmtpServer::start().await;
         let app = mail_app(backend, &smtp, |_| {}).await;
