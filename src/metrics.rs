@@ -51,6 +51,8 @@ pub struct Metrics {
     /// Recovery codes spent at sign-in, by first factor (password, sms): each is a user who
     /// had no authenticator at hand.
     pub recovery_codes_used: IntCounterVec,
+    /// Rows deleted by the retention clean-up, by table.
+    pub retention_removed: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -183,6 +185,12 @@ impl Metrics {
                 "authgate_recovery_codes_used_total",
                 "Recovery codes spent at sign-in instead of a TOTP code, by first factor.",
                 &["method"],
+            )?,
+            retention_removed: counter(
+                &registry,
+                "authgate_retention_removed_total",
+                "Rows deleted by the retention clean-up, by table.",
+                &["table"],
             )?,
             outbox_backlog,
             http_duration,

@@ -612,9 +612,6 @@ impl Application {
                             tracing::info!(kid = %row.kid, "signing key rotated automatically");
                         }
                     }
-                    if let Err(e) = crate::service::lockout::purge(&mut conn) {
-                        tracing::warn!(error = %e, "purging old sign-in failure counts failed");
-                    }
                     s.keys.load(&mut conn)
                 })
                 .await;
@@ -642,6 +639,29 @@ impl Application {
                 }
             })
         });
+        let every = self.state.settings.retention_interval;
+        let state = self.state.clone();
+        let retention = (!every.is_zero()).then(|| {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let s = state.clone();
+                    let pass = web::block(move || -> anyhow::Result<_> {
+                        let mut conn = s.pool.get()?;
+                        Ok(crate::service::retention::run_once(&s, &mut conn)?)
+                    })
+                    .await;
+                    match pass {
+                        Ok(Ok(Some(removed))) => tracing::info!(?removed, "retention clean-up done"),
+                        Ok(Ok(None)) => {}
+                        Ok(Err(e)) => tracing::warn!(error = %e, "retention clean-up failed; retried at the next interval"),
+                        Err(e) => tracing::warn!(error = %e, "retention clean-up failed"),
+                    }
+                }
+            })
+        });
         let (stop_sender, stop) = tokio::sync::watch::channel(false);
         let sender = tokio::spawn(crate::notify::sender::run(
             self.state.clone().into_inner(),
@@ -649,7 +669,7 @@ impl Application {
         ));
         let result = self.server.await;
         reload.abort();
-        if let Some(task) = revocations {
+        for task in [revocations, retention].into_iter().flatten() {
             task.abort();
         }
         // The sender finishes the batch in hand (bounded by the SMTP timeout), so a mail that

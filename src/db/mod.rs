@@ -12,6 +12,7 @@ pub mod invites;
 pub mod keys;
 pub mod outbox;
 pub mod recovery_codes;
+pub mod retention;
 pub mod schema;
 pub mod sessions;
 pub mod throttle;

@@ -13,6 +13,7 @@ pub mod mfa;
 pub mod password;
 pub mod phone;
 pub mod profile;
+pub mod retention;
 pub mod run;
 pub mod sessions;
 pub mod users;

@@ -545,6 +545,26 @@ pub struct Settings {
         help_heading = "Server"
     )]
     pub log: String,
+
+    /// How often dead rows are deleted (ended sessions, spent codes, old messages and audit
+    /// events; one replica at a time, in small batches); `0` turns the clean-up off.
+    #[arg(long, env = "AUTHGATE_RETENTION_INTERVAL", default_value = "10m", value_parser = duration, global = true, help_heading = "Retention")]
+    pub retention_interval: Duration,
+
+    /// How long a sent mail or SMS is kept (its body holds a code, sealed only with an
+    /// encryption key); at least 1h, the window of the per-recipient hourly cap.
+    #[arg(long, env = "AUTHGATE_OUTBOX_RETENTION", default_value = "24h", value_parser = duration, global = true, help_heading = "Retention")]
+    pub outbox_retention: Duration,
+
+    /// How long a message that could not be delivered is kept, for investigating the failure.
+    #[arg(long, env = "AUTHGATE_OUTBOX_FAILED_RETENTION", default_value = "7d", value_parser = duration, global = true, help_heading = "Retention")]
+    pub outbox_failed_retention: Duration,
+
+    /// How long audit events (sign-ins, changes, with IP and user agent) are kept. 180 days:
+    /// long enough to investigate an incident found a season later, short enough that a copy
+    /// of the database does not reveal years of where users signed in from.
+    #[arg(long, env = "AUTHGATE_AUDIT_RETENTION", default_value = "180d", value_parser = duration, global = true, help_heading = "Retention")]
+    pub audit_retention: Duration,
 }
 
 impl Settings {
@@ -599,6 +619,11 @@ impl Settings {
         }
         if self.upstream.is_some() && self.upstream_timeout.is_zero() {
             return Err("AUTHGATE_UPSTREAM_TIMEOUT must be positive".into());
+        }
+        if self.outbox_retention < Duration::from_secs(3600)
+            || self.outbox_failed_retention < Duration::from_secs(3600)
+        {
+            return Err("AUTHGATE_OUTBOX_RETENTION and AUTHGATE_OUTBOX_FAILED_RETENTION must be at least 1h (the per-recipient hourly cap counts those messages)".into());
         }
         if self.outbox_poll_interval.is_zero() {
             return Err("AUTHGATE_OUTBOX_POLL_INTERVAL must be positive".into());

@@ -29,6 +29,7 @@ mod persistence;
 mod proxy;
 mod recovery;
 mod refresh;
+mod retention;
 mod security;
 mod shipped_nginx;
 mod smtp;

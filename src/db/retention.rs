@@ -1,0 +1,116 @@
+//! Deleting dead rows in small batches: each batch reads at most [`BATCH`] ids and deletes them
+//! in its own short transaction, so the clean-up never holds a lock for long.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{auth_events, one_time_codes, outbox, session_tombstones, sessions};
+use super::DbConnection;
+
+/// Rows per batch.
+pub const BATCH: i64 = 500;
+
+/// Deletes one batch of sessions no access token of which can still be alive: revoked, or
+/// expired, or idle, before `before` (one access-token lifetime ago). Returns how many.
+pub fn dead_sessions(
+    conn: &mut DbConnection,
+    before: NaiveDateTime,
+    idle_before: NaiveDateTime,
+) -> QueryResult<usize> {
+    let ids: Vec<String> = sessions::table
+        .filter(
+            sessions::revoked_at
+                .lt(before)
+                .or(sessions::expires_at.lt(before))
+                .or(sessions::last_used_at.lt(idle_before)),
+        )
+        .select(sessions::id)
+        .limit(BATCH)
+        .load(conn)?;
+    super::write_transaction(conn, |conn| {
+        diesel::delete(sessions::table.filter(sessions::id.eq_any(&ids))).execute(conn)
+    })
+}
+
+pub fn old_tombstones(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
+    let ids: Vec<String> = session_tombstones::table
+        .filter(session_tombstones::revoked_at.lt(before))
+        .select(session_tombstones::id)
+        .limit(BATCH)
+        .load(conn)?;
+    super::write_transaction(conn, |conn| {
+        diesel::delete(session_tombstones::table.filter(session_tombstones::id.eq_any(&ids)))
+            .execute(conn)
+    })
+}
+
+/// Spent or expired one-time codes.
+pub fn dead_codes(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
+    let ids: Vec<String> = one_time_codes::table
+        .filter(
+            one_time_codes::consumed_at
+                .is_not_null()
+                .or(one_time_codes::expires_at.lt(now)),
+        )
+        .select(one_time_codes::id)
+        .limit(BATCH)
+        .load(conn)?;
+    super::write_transaction(conn, |conn| {
+        diesel::delete(one_time_codes::table.filter(one_time_codes::id.eq_any(&ids))).execute(conn)
+    })
+}
+
+/// Messages in `status` created before `before`.
+pub fn old_messages(
+    conn: &mut DbConnection,
+    status: &str,
+    before: NaiveDateTime,
+) -> QueryResult<usize> {
+    let ids: Vec<String> = outbox::table
+        .filter(outbox::status.eq(status))
+        .filter(outbox::created_at.lt(before))
+        .select(outbox::id)
+        .limit(BATCH)
+        .load(conn)?;
+    super::write_transaction(conn, |conn| {
+        diesel::delete(outbox::table.filter(outbox::id.eq_any(&ids))).execute(conn)
+    })
+}
+
+pub fn old_events(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
+    let ids: Vec<String> = auth_events::table
+        .filter(auth_events::created_at.lt(before))
+        .select(auth_events::id)
+        .limit(BATCH)
+        .load(conn)?;
+    super::write_transaction(conn, |conn| {
+        diesel::delete(auth_events::table.filter(auth_events::id.eq_any(&ids))).execute(conn)
+    })
+}
+
+/// Runs `f` holding the clean-up's advisory lock on PostgreSQL (skipped, `None`, when another
+/// replica holds it); on SQLite, one file has one writer anyway, so it just runs.
+pub fn exclusively<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> T,
+) -> QueryResult<Option<T>> {
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        locked: bool,
+    }
+    if !matches!(conn, DbConnection::Postgresql(_)) {
+        return Ok(Some(f(conn)));
+    }
+    let got: Locked = diesel::sql_query(format!("SELECT pg_try_advisory_lock({LOCK}) AS locked"))
+        .get_result(conn)?;
+    if !got.locked {
+        return Ok(None);
+    }
+    let out = f(conn);
+    diesel::sql_query(format!("SELECT pg_advisory_unlock({LOCK})")).execute(conn)?;
+    Ok(Some(out))
+}
+
+/// The clean-up's advisory lock key: "retain" in ASCII.
+const LOCK: i64 = 0x7265_7461_696e;

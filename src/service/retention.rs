@@ -1,0 +1,93 @@
+//! Retention: what authgate deletes, and when. Without it ended sessions, spent codes, sent
+//! mail (whose bodies hold codes) and audit events would grow for ever, and every query on
+//! those tables would slow with the service's age.
+//!
+//! | rows | deleted once |
+//! | --- | --- |
+//! | sessions | revoked, expired or idle for one access-token lifetime (no token of theirs can be alive) |
+//! | session tombstones (deleted accounts) | one access-token lifetime old |
+//! | one-time codes | spent or expired |
+//! | sent mail and SMS | `AUTHGATE_OUTBOX_RETENTION` old |
+//! | failed mail and SMS | `AUTHGATE_OUTBOX_FAILED_RETENTION` old |
+//! | audit events | `AUTHGATE_AUDIT_RETENTION` old |
+//! | sign-in failure counts | idle and unlocked (the lockout's own memory) |
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+
+use crate::db::{self, DbConnection};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+fn ago(now: NaiveDateTime, d: Duration) -> NaiveDateTime {
+    now.checked_sub_signed(chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))
+        .unwrap_or(NaiveDateTime::MIN)
+}
+
+/// Deletes batches until a batch comes back short.
+fn drain(mut batch: impl FnMut() -> diesel::QueryResult<usize>) -> diesel::QueryResult<usize> {
+    let mut total = 0;
+    loop {
+        let n = batch()?;
+        total += n;
+        if i64::try_from(n).unwrap_or(i64::MAX) < db::retention::BATCH {
+            return Ok(total);
+        }
+    }
+}
+
+/// One pass of the clean-up. Rows removed by table; `None` when another replica is running it.
+pub fn run_once(
+    state: &AppState,
+    conn: &mut DbConnection,
+) -> Result<Option<BTreeMap<&'static str, usize>>, ApiError> {
+    let s = &state.settings;
+    let now = db::now();
+    let token_lifetime = ago(now, s.access_token_ttl);
+    let idle = ago(now, s.session_idle_timeout + s.access_token_ttl);
+    let pass = db::retention::exclusively(conn, |conn| -> diesel::QueryResult<_> {
+        let mut removed = BTreeMap::new();
+        removed.insert(
+            "sessions",
+            drain(|| db::retention::dead_sessions(conn, token_lifetime, idle))?,
+        );
+        removed.insert(
+            "session_tombstones",
+            drain(|| db::retention::old_tombstones(conn, token_lifetime))?,
+        );
+        removed.insert(
+            "one_time_codes",
+            drain(|| db::retention::dead_codes(conn, now))?,
+        );
+        let sent = drain(|| {
+            db::retention::old_messages(conn, db::outbox::SENT, ago(now, s.outbox_retention))
+        })?;
+        let failed = drain(|| {
+            db::retention::old_messages(
+                conn,
+                db::outbox::FAILED,
+                ago(now, s.outbox_failed_retention),
+            )
+        })?;
+        removed.insert("outbox", sent + failed);
+        removed.insert(
+            "auth_events",
+            drain(|| db::retention::old_events(conn, ago(now, s.audit_retention)))?,
+        );
+        Ok(removed)
+    })?;
+    let Some(removed) = pass.transpose()? else {
+        return Ok(None);
+    };
+    crate::service::lockout::purge(conn)?;
+    for (table, n) in &removed {
+        state
+            .metrics
+            .retention_removed
+            .with_label_values(&[table])
+            .inc_by(u64::try_from(*n).unwrap_or(0));
+    }
+    Ok(Some(removed))
+}
