@@ -34,13 +34,20 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
-    /// Accounts: create (password read from stdin), list, disable (ends every session), enable.
+    /// Accounts: create, list, show, disable, enable, and rescue (reset-mfa, set-password,
+    /// revoke-sessions, delete). Every change is an audit event named `admin_<action>`.
     Users {
+        /// Print JSON instead of text (for scripts).
+        #[arg(long, global = true)]
+        json: bool,
         #[command(subcommand)]
         action: UsersAction,
     },
     /// Invitation codes for AUTHGATE_INVITE_ONLY=true: create (prints the code) and list.
     Invites {
+        /// Print JSON instead of text (for scripts).
+        #[arg(long, global = true)]
+        json: bool,
         #[command(subcommand)]
         action: InvitesAction,
     },
@@ -50,8 +57,10 @@ pub enum Command {
 pub enum UsersAction {
     /// Create an account; the password is read from standard input (first line).
     Create {
+        /// The account's address.
         #[arg(long)]
         email: String,
+        /// Its display name (default: the address's local part).
         #[arg(long)]
         name: Option<String>,
         /// Mark the address as verified.
@@ -60,14 +69,44 @@ pub enum UsersAction {
     },
     /// Every account with its state.
     List,
+    /// One account: its profile, factors, live sessions and recent sign-ins.
+    Show {
+        /// The account's address.
+        email: String,
+    },
     /// Disable an account and end every session of it at once.
     Disable {
+        /// The account's address.
         #[arg(long)]
         email: String,
     },
     /// Enable a disabled account.
     Enable {
+        /// The account's address.
         #[arg(long)]
+        email: String,
+    },
+    /// Turn off TOTP and the recovery codes of a user who lost both, and end every session; the
+    /// owner is mailed a notice.
+    ResetMfa {
+        /// The account's address.
+        email: String,
+    },
+    /// Set a new password (read from standard input, or asked for without echo on a terminal;
+    /// never an argument) under the password policy, and end every session.
+    SetPassword {
+        /// The account's address.
+        email: String,
+    },
+    /// End every session of an account (refresh fails at once; access tokens within the
+    /// revocation-list interval).
+    RevokeSessions {
+        /// The account's address.
+        email: String,
+    },
+    /// Delete an account and everything about it, as the owner's `DELETE user/` does.
+    Delete {
+        /// The account's address.
         email: String,
     },
 }
@@ -174,13 +213,13 @@ pub async fn run(cli: Cli) -> ExitCode {
             crate::telemetry::init(settings.log_format, "warn");
             report(keys(&settings, action))
         }
-        Command::Users { action } => {
+        Command::Users { json, action } => {
             crate::telemetry::init(settings.log_format, "warn");
-            report(users(&settings, action).await)
+            report(users(&settings, action, json).await)
         }
-        Command::Invites { action } => {
+        Command::Invites { json, action } => {
             crate::telemetry::init(settings.log_format, "warn");
-            report(invites(&settings, action))
+            report(invites(&settings, action, json))
         }
     }
 }
@@ -205,9 +244,42 @@ fn find_user(
         .ok_or_else(|| anyhow::anyhow!("no account with the address {}", email.as_str()))
 }
 
-async fn users(settings: &Settings, action: UsersAction) -> anyhow::Result<()> {
+/// Prints `value` as JSON, or `text` for people.
+fn emit(json: bool, value: serde_json::Value, text: impl FnOnce() -> String) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{}", text());
+    }
+}
+
+/// A password for an operator's command: the first line of standard input, or asked for
+/// without echo when standard input is a terminal. Never an argument (argv is visible to
+/// every user of the host).
+fn read_password(what: &str) -> anyhow::Result<crate::domain::Password> {
+    use std::io::IsTerminal as _;
+    let raw = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("{what}: "))?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    crate::domain::Password::parse(raw)
+        .map_err(|e| anyhow::anyhow!("password from standard input: {}", e.message))
+}
+
+fn api(e: ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::Result<()> {
     use crate::db;
+    use crate::service::rescue;
+    use serde_json::json;
     let mut conn = admin_connection(settings)?;
+    // The same services as the HTTP routes, on the same state.
+    let state = std::sync::Arc::new(AppState::from_settings(settings.clone()).await?);
     match action {
         UsersAction::Create {
             email,
@@ -216,11 +288,7 @@ async fn users(settings: &Settings, action: UsersAction) -> anyhow::Result<()> {
         } => {
             let email =
                 crate::domain::Email::parse(&email).map_err(|e| anyhow::anyhow!(e.message))?;
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)?;
-            let password =
-                crate::domain::Password::parse(line.trim_end_matches(['\r', '\n']).to_owned())
-                    .map_err(|e| anyhow::anyhow!("password from standard input: {}", e.message))?;
+            let password = read_password("Password")?;
             let name = name.unwrap_or_else(|| {
                 email
                     .as_str()
@@ -233,7 +301,6 @@ async fn users(settings: &Settings, action: UsersAction) -> anyhow::Result<()> {
                 crate::domain::DisplayName::parse(&name).map_err(|e| anyhow::anyhow!(e.message))?;
             // The same services as `signup/`: the new-password rules, the hash on the hashing
             // threads, the account written on the blocking pool.
-            let state = std::sync::Arc::new(AppState::from_settings(settings.clone()).await?);
             crate::service::password::check_new(&state, &password, &email)
                 .await
                 .map_err(|e| anyhow::anyhow!("password from standard input: {e}"))?;
@@ -256,76 +323,176 @@ async fn users(settings: &Settings, action: UsersAction) -> anyhow::Result<()> {
                 }
                 e => anyhow::anyhow!("{e}"),
             })?;
-            println!("created user {} <{}>", user.id, user.email);
+            emit(json, json!({"id": user.id, "email": user.email}), || {
+                format!("created user {} <{}>", user.id, user.email)
+            });
         }
         UsersAction::List => {
-            println!(
-                "{:<36} {:<32} {:<8} {:<8} {:<5} {:<24}",
-                "ID", "EMAIL", "VERIFIED", "STATUS", "TOTP", "CREATED"
-            );
-            for u in db::users::all(&mut conn)? {
-                println!(
+            let users = db::users::all(&mut conn)?;
+            let rows: Vec<serde_json::Value> = users
+                .iter()
+                .map(|u| {
+                    json!({
+                        "id": u.id,
+                        "email": u.email,
+                        "email_verified": u.email_verified,
+                        "disabled": u.disabled,
+                        "totp_enabled": u.totp_secret.is_some(),
+                        "created_at": crate::service::users::rfc3339(u.created_at),
+                    })
+                })
+                .collect();
+            emit(json, serde_json::Value::Array(rows), || {
+                let mut out = format!(
                     "{:<36} {:<32} {:<8} {:<8} {:<5} {:<24}",
-                    u.id,
-                    u.email,
-                    if u.email_verified { "yes" } else { "no" },
-                    if u.disabled { "disabled" } else { "active" },
-                    if u.totp_secret.is_some() { "on" } else { "off" },
-                    crate::service::users::rfc3339(u.created_at)
+                    "ID", "EMAIL", "VERIFIED", "STATUS", "TOTP", "CREATED"
                 );
-            }
+                for u in &users {
+                    out.push_str(&format!(
+                        "\n{:<36} {:<32} {:<8} {:<8} {:<5} {:<24}",
+                        u.id,
+                        u.email,
+                        if u.email_verified { "yes" } else { "no" },
+                        if u.disabled { "disabled" } else { "active" },
+                        if u.totp_secret.is_some() { "on" } else { "off" },
+                        crate::service::users::rfc3339(u.created_at)
+                    ));
+                }
+                out
+            });
+        }
+        UsersAction::Show { email } => {
+            let user = find_user(&mut conn, &email)?;
+            let disabled = user.disabled;
+            let view = crate::service::users::view(&state, &mut conn, user).map_err(api)?;
+            let mut value = serde_json::to_value(&view)?;
+            value["disabled"] = json!(disabled);
+            emit(json, value.clone(), || {
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            });
         }
         UsersAction::Disable { email } => {
             let user = find_user(&mut conn, &email)?;
-            let now = db::now();
-            let ended = db::write_transaction(&mut conn, |conn| {
-                db::users::set_disabled(conn, &user.id, true, now)?;
-                db::sessions::revoke_all_for_user(conn, &user.id, None, "user_disabled", now)
-            })?;
-            println!("disabled {}; {} session(s) ended", user.email, ended.len());
+            let ended = rescue::set_disabled(&state, &mut conn, &user, true).map_err(api)?;
+            emit(
+                json,
+                json!({"email": user.email, "disabled": true, "sessions_ended": ended}),
+                || format!("disabled {}; {ended} session(s) ended", user.email),
+            );
         }
         UsersAction::Enable { email } => {
             let user = find_user(&mut conn, &email)?;
-            db::users::set_disabled(&mut conn, &user.id, false, db::now())?;
-            println!("enabled {}", user.email);
+            rescue::set_disabled(&state, &mut conn, &user, false).map_err(api)?;
+            emit(
+                json,
+                json!({"email": user.email, "disabled": false}),
+                || format!("enabled {}", user.email),
+            );
+        }
+        UsersAction::ResetMfa { email } => {
+            let user = find_user(&mut conn, &email)?;
+            let ended = rescue::reset_mfa(&state, &mut conn, &user).map_err(api)?;
+            emit(
+                json,
+                json!({"email": user.email, "totp_enabled": false, "sessions_ended": ended}),
+                || {
+                    format!(
+                        "two-factor authentication of {} reset; {ended} session(s) ended",
+                        user.email
+                    )
+                },
+            );
+        }
+        UsersAction::SetPassword { email } => {
+            let user = find_user(&mut conn, &email)?;
+            let password = read_password("New password")?;
+            let address =
+                crate::domain::Email::parse(&user.email).map_err(|e| anyhow::anyhow!(e.message))?;
+            crate::service::password::check_new(&state, &password, &address)
+                .await
+                .map_err(|e| anyhow::anyhow!("password from standard input: {e}"))?;
+            let (_, hash) = crate::service::run::hash_new_password(&state, password, |p| p).await?;
+            let ended = rescue::set_password(&state, &mut conn, &user, &hash).map_err(api)?;
+            emit(
+                json,
+                json!({"email": user.email, "sessions_ended": ended}),
+                || format!("password of {} set; {ended} session(s) ended", user.email),
+            );
+        }
+        UsersAction::RevokeSessions { email } => {
+            let user = find_user(&mut conn, &email)?;
+            let ended = rescue::revoke_sessions(&state, &mut conn, &user).map_err(api)?;
+            emit(
+                json,
+                json!({"email": user.email, "sessions_ended": ended}),
+                || format!("{ended} session(s) of {} ended", user.email),
+            );
+        }
+        UsersAction::Delete { email } => {
+            let user = find_user(&mut conn, &email)?;
+            rescue::delete(&state, &mut conn, &user).map_err(api)?;
+            emit(json, json!({"email": user.email, "deleted": true}), || {
+                format!("deleted {} and everything about it", user.email)
+            });
         }
     }
     Ok(())
 }
 
-fn invites(settings: &Settings, action: InvitesAction) -> anyhow::Result<()> {
+fn invites(settings: &Settings, action: InvitesAction, json: bool) -> anyhow::Result<()> {
+    use serde_json::json;
     let mut conn = admin_connection(settings)?;
-    let t = |v: Option<chrono::NaiveDateTime>| {
-        v.map(crate::service::users::rfc3339)
-            .unwrap_or_else(|| "never".into())
-    };
+    let t = |v: Option<chrono::NaiveDateTime>| v.map(crate::service::users::rfc3339);
     match action {
         InvitesAction::Create { uses, expires } => {
             if uses == 0 {
                 anyhow::bail!("--uses must be at least 1");
             }
             let (code, row) = crate::service::invites::create(&mut conn, uses, expires)?;
-            println!("{code}");
-            eprintln!(
-                "invitation code for {uses} signup(s), expires {}; only its hash is stored",
-                t(row.expires_at)
+            emit(
+                json,
+                json!({"code": code, "uses": uses, "expires_at": t(row.expires_at)}),
+                || code.clone(),
             );
-        }
-        InvitesAction::List => {
-            println!(
-                "{:<16} {:<6} {:<8} {:<24} {:<24}",
-                "HASH", "USES", "MAX", "EXPIRES", "CREATED"
-            );
-            for r in crate::db::invites::all(&mut conn)? {
-                println!(
-                    "{:<16} {:<6} {:<8} {:<24} {:<24}",
-                    &r.code_hash[..16.min(r.code_hash.len())],
-                    r.uses,
-                    r.max_uses,
-                    t(r.expires_at),
-                    t(Some(r.created_at))
+            if !json {
+                eprintln!(
+                    "invitation code for {uses} signup(s), expires {}; only its hash is stored",
+                    t(row.expires_at).unwrap_or_else(|| "never".into())
                 );
             }
+        }
+        InvitesAction::List => {
+            let rows = crate::db::invites::all(&mut conn)?;
+            let prefix = |h: &str| h[..16.min(h.len())].to_owned();
+            let values: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| {
+                    json!({
+                        "hash_prefix": prefix(&r.code_hash),
+                        "uses": r.uses,
+                        "max_uses": r.max_uses,
+                        "expires_at": t(r.expires_at),
+                        "created_at": t(Some(r.created_at)),
+                    })
+                })
+                .collect();
+            emit(json, serde_json::Value::Array(values), || {
+                let mut out = format!(
+                    "{:<16} {:<6} {:<8} {:<24} {:<24}",
+                    "HASH", "USES", "MAX", "EXPIRES", "CREATED"
+                );
+                for r in &rows {
+                    out.push_str(&format!(
+                        "\n{:<16} {:<6} {:<8} {:<24} {:<24}",
+                        prefix(&r.code_hash),
+                        r.uses,
+                        r.max_uses,
+                        t(r.expires_at).unwrap_or_else(|| "never".into()),
+                        t(Some(r.created_at)).unwrap_or_default()
+                    ));
+                }
+                out
+            });
         }
     }
     Ok(())

@@ -36,6 +36,10 @@ pub enum Change<'a> {
     /// A recovery code stood in for the authenticator at sign-in.
     RecoveryCodeUsed,
     RecoveryCodesReplaced,
+    /// An operator removed TOTP and the recovery codes (the owner had lost both).
+    SecondFactorReset,
+    /// An operator set a new password.
+    PasswordSetByOperator,
     /// The account and everything about it was deleted. Queued as a farewell (erased from the
     /// outbox once sent), so it goes out after the account is gone.
     AccountDeleted,
@@ -54,6 +58,12 @@ impl Change<'_> {
             }
             Self::TotpEnabled => "two-factor authentication (TOTP) was turned on",
             Self::TotpRemoved => "two-factor authentication (TOTP) was turned off",
+            Self::SecondFactorReset => {
+                "an administrator turned off two-factor authentication (TOTP and recovery codes) and signed out every session"
+            }
+            Self::PasswordSetByOperator => {
+                "an administrator set a new password and signed out every session"
+            }
             Self::RecoveryCodeUsed => {
                 "a recovery code was used instead of your authenticator app to sign in"
             }

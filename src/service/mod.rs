@@ -13,6 +13,7 @@ pub mod mfa;
 pub mod password;
 pub mod phone;
 pub mod profile;
+pub mod rescue;
 pub mod retention;
 pub mod run;
 pub mod sessions;

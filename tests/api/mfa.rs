@@ -535,7 +535,7 @@ both_backends! {
 }
 
 /// Runs the real binary against the app's database; `stdin` is written to its standard input.
-fn cli(db_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
+pub(crate) fn cli(db_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write as _;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_authgate"))
         .args(args)
@@ -555,7 +555,7 @@ fn cli(db_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-fn ok(out: std::process::Output) -> String {
+pub(crate) fn ok(out: std::process::Output) -> String {
     assert!(
         out.status.success(),
         "{}",
@@ -608,5 +608,12 @@ both_backends! {
         }
         let listed = ok(cli(&url, &["invites", "list"], ""));
         assert!(listed.lines().nth(1).is_some_and(|l| l.split_whitespace().nth(1) == Some("2")), "{listed}");
+        // For scripts: JSON.
+        let created: Value = serde_json::from_str(ok(cli(&url, &["invites", "create", "--json"], "")).trim()).unwrap();
+        assert_eq!(created["uses"], 1);
+        assert!(created["code"].as_str().is_some_and(|c| c.len() >= 20));
+        let listed: Value = serde_json::from_str(ok(cli(&url, &["invites", "list", "--json"], "")).trim()).unwrap();
+        assert_eq!(listed.as_array().unwrap().len(), 2);
+        assert!(listed.as_array().unwrap().iter().any(|r| r["uses"] == 2 && r["max_uses"] == 2));
     }
 }

@@ -208,3 +208,88 @@ both_backends! {
 fn sha256_hex(s: &str) -> String {
     authgate::crypto::sha256_hex(s.as_bytes())
 }
+
+/// Runs `authgate users ... --json` as an operator would, with the service's own settings (here:
+/// notices on, as the mailing service has them), and parses its one line of JSON.
+fn admin(app: &TestApp, args: &[&str], stdin: &str) -> Value {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_authgate"))
+        .arg("users")
+        .args(args)
+        .arg("--json")
+        .env("AUTHGATE_DATABASE_URL", &app.db.url)
+        .env("AUTHGATE_BCRYPT_COST", "4")
+        .env("AUTHGATE_NOTIFY_SECURITY_CHANGES", "true")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = crate::mfa::ok(child.wait_with_output().unwrap());
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+both_backends! {
+    async fn an_operator_rescues_a_user_who_lost_authenticator_and_codes(backend) {
+        let smtp = SmtpServer::start().await;
+        let app = mail_app(backend, &smtp, |s| s.revocation_list_interval = Duration::from_millis(200)).await;
+        let email = unique_email();
+        let tokens = app.verified_user(&smtp, &email).await;
+        let (_, _, codes) = enable_totp_with_recovery_codes(&app, &tokens).await;
+        assert_eq!(app.signin(&email, PW, false).await.status(), 401, "mfa_required");
+
+        // Shown as a script reads it.
+        let shown = admin(&app, &["show", &email], "");
+        assert_eq!((shown["email"].as_str(), shown["totp_enabled"].clone(), shown["disabled"].clone()), (Some(email.as_str()), json!(true), json!(false)));
+        assert_eq!(shown["recovery_codes_left"], 10);
+        let listed = admin(&app, &["list"], "");
+        assert!(listed.as_array().unwrap().iter().any(|u| u["email"] == email.as_str() && u["totp_enabled"] == true));
+
+        // Reset: TOTP and the codes gone, every session ended, the owner told.
+        let reset = admin(&app, &["reset-mfa", &email], "");
+        assert_eq!(reset["sessions_ended"], 1);
+        assert_eq!(app.refresh(&tokens.refresh).await.status(), 401);
+        let resp = app.signin(&email, PW, false).await;
+        assert_eq!(resp.status(), 204, "the password alone signs in again");
+        let back = Tokens::from_response(&resp);
+        let user: Value = app.get_user_bearer(&back.access).await.json().await.unwrap();
+        assert_eq!((user["totp_enabled"].clone(), user["recovery_codes_left"].clone()), (json!(false), json!(0)));
+        let resp = signin_with(&app, &email, &codes[0]).await;
+        assert_eq!(resp.status(), 204, "the code field is ignored without TOTP");
+        assert_eq!(left(&resp), None);
+        let notice = smtp.wait_for_nth(&email, 3, WAIT).await;
+        assert!(notice.text().contains("an administrator turned off two-factor authentication"), "{}", notice.data);
+
+        // A new password from standard input, under the policy; sessions end.
+        let out = crate::mfa::cli(&app.db.url, &["users", "set-password", &email], "password123\n");
+        assert!(!out.status.success(), "the policy applies to an operator's password too");
+        let new_password = "a new and long passphrase";
+        let set = admin(&app, &["set-password", &email], &format!("{new_password}\n"));
+        assert!(set["sessions_ended"].as_u64().unwrap() >= 1);
+        assert_eq!(app.refresh(&back.refresh).await.status(), 401);
+        assert_eq!(app.signin(&email, PW, false).await.status(), 401);
+        let t = Tokens::from_response(&app.signin(&email, new_password, false).await);
+
+        let revoked = admin(&app, &["revoke-sessions", &email], "");
+        assert_eq!(revoked["sessions_ended"], 1);
+        assert_eq!(app.refresh(&t.refresh).await.status(), 401);
+
+        // Every admin action is on the account's record, named as such.
+        let t = Tokens::from_response(&app.signin(&email, new_password, false).await);
+        let export: Value = app.send(Method::POST, "/api/v1/auth/user/export/", &t.access, Some(json!({"password": new_password}))).await.json().await.unwrap();
+        let kinds: Vec<&str> = export["events"].as_array().unwrap().iter().filter(|e| e["method"] == "admin").map(|e| e["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["admin_reset_mfa", "admin_set_password", "admin_revoke_sessions"]);
+
+        let deleted = admin(&app, &["delete", &email], "");
+        assert_eq!(deleted["deleted"], true);
+        assert_eq!(app.signin(&email, new_password, false).await.status(), 401);
+        let out = crate::mfa::cli(&app.db.url, &["users", "show", &email, "--json"], "");
+        assert!(!out.status.success(), "no such account any more");
+    }
+}

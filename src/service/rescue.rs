@@ -1,0 +1,138 @@
+//! An operator's rescue of an account, from the command line (and later an admin API): reset
+//! its second factor, set its password, end its sessions, delete it. Each is an audit event
+//! named `admin_<action>` with method `admin`, and the owner is mailed a notice where the
+//! change is theirs to know about.
+
+use crate::db::{self, users::UserRow, DbConnection};
+use crate::domain::ClientInfo;
+use crate::error::ApiError;
+use crate::notify::security::{self, Change};
+use crate::service::audit::{self, Event};
+use crate::state::AppState;
+
+/// Who acts: no IP, the tool as user agent.
+fn operator() -> ClientInfo {
+    ClientInfo {
+        ip: None,
+        user_agent: Some("authgate admin".into()),
+    }
+}
+
+fn record(conn: &mut DbConnection, kind: &'static str, user_id: Option<&str>) {
+    audit::record(
+        conn,
+        &operator(),
+        Event {
+            kind,
+            outcome: "success",
+            user_id,
+            session_id: None,
+            method: Some("admin"),
+        },
+    );
+}
+
+/// Ends every session of the user (refresh fails at once; other replicas refuse the access
+/// tokens at their next revocation-list reload). Returns how many ended.
+fn end_sessions(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    reason: &str,
+) -> Result<usize, ApiError> {
+    let now = db::now();
+    let ended = db::sessions::revoke_all_for_user(conn, &user.id, None, reason, now)?;
+    state.revocations.add(ended.iter().map(String::as_str), now);
+    state
+        .metrics
+        .sessions_revoked
+        .with_label_values(&[reason])
+        .inc_by(u64::try_from(ended.len()).unwrap_or(0));
+    Ok(ended.len())
+}
+
+/// Removes TOTP and the recovery codes (for a user who lost both) and ends every session.
+pub fn reset_mfa(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user: &UserRow,
+) -> Result<usize, ApiError> {
+    db::write_transaction(conn, |conn| {
+        db::users::set_totp(conn, &user.id, None, None, db::now())?;
+        db::recovery_codes::delete_all(conn, &user.id)?;
+        let ended = end_sessions(state, conn, user, "admin_reset_mfa")?;
+        security::queue_change(state, conn, user, &operator(), Change::SecondFactorReset)?;
+        record(conn, "admin_reset_mfa", Some(&user.id));
+        Ok(ended)
+    })
+}
+
+/// Sets a new password (already checked against the policy and hashed) and ends every session.
+pub fn set_password(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    hash: &str,
+) -> Result<usize, ApiError> {
+    db::write_transaction(conn, |conn| {
+        db::users::set_password(conn, &user.id, hash, db::now())?;
+        let ended = end_sessions(state, conn, user, "admin_set_password")?;
+        security::queue_change(
+            state,
+            conn,
+            user,
+            &operator(),
+            Change::PasswordSetByOperator,
+        )?;
+        record(conn, "admin_set_password", Some(&user.id));
+        Ok(ended)
+    })
+}
+
+/// Ends every session of the user.
+pub fn revoke_sessions(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user: &UserRow,
+) -> Result<usize, ApiError> {
+    db::write_transaction(conn, |conn| {
+        let ended = end_sessions(state, conn, user, "admin_revoke_sessions")?;
+        record(conn, "admin_revoke_sessions", Some(&user.id));
+        Ok(ended)
+    })
+}
+
+/// Disables or enables the account; disabling ends every session.
+pub fn set_disabled(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    disabled: bool,
+) -> Result<usize, ApiError> {
+    db::write_transaction(conn, |conn| {
+        db::users::set_disabled(conn, &user.id, disabled, db::now())?;
+        let ended = if disabled {
+            end_sessions(state, conn, user, "user_disabled")?
+        } else {
+            0
+        };
+        record(
+            conn,
+            if disabled {
+                "admin_disable"
+            } else {
+                "admin_enable"
+            },
+            Some(&user.id),
+        );
+        Ok(ended)
+    })
+}
+
+/// Deletes the account as its owner's `DELETE user/` does; the audit trail keeps that an
+/// operator did it (no user id: there is none left to name).
+pub fn delete(state: &AppState, conn: &mut DbConnection, user: &UserRow) -> Result<(), ApiError> {
+    crate::service::erasure::erase(state, conn, &operator(), &user.id)?;
+    record(conn, "admin_delete", None);
+    Ok(())
+}
