@@ -113,7 +113,7 @@ both_backends! {
         let resp = app.client.get(app.url("/api/v1/auth/signin/")).send().await.unwrap();
         assert_eq!(resp.status(), 405);
         assert_eq!(error_code(resp).await, "method_not_allowed");
-        let resp = app.client.delete(app.url("/api/v1/auth/user/")).send().await.unwrap();
+        let resp = app.client.put(app.url("/api/v1/auth/user/")).send().await.unwrap();
         assert_eq!(resp.status(), 405);
     }
 
