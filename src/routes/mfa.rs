@@ -23,12 +23,13 @@ pub async fn enroll(
     client: ClientInfo,
     body: crate::http::Json<ReauthBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let proof = body.into_inner().into_proof()?;
-    let user_id = auth.claims.sub;
-    let proof = crate::service::mfa::check_reauth(&state, &user_id, proof).await?;
-    let e = blocking(&state, move |state, conn| {
-        mfa::begin(state, conn, &client, &user_id, &proof)
-    })
+    let e = reauthenticated(
+        &state,
+        auth,
+        client,
+        body.into_inner(),
+        |s, c, client, id, proof| mfa::begin(s, c, client, id, &proof),
+    )
     .await?;
     Ok(HttpResponse::Ok().json(EnrollmentBody {
         secret: e.secret,
@@ -93,12 +94,13 @@ pub async fn replace_recovery_codes(
     client: ClientInfo,
     body: crate::http::Json<ReauthBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let proof = body.into_inner().into_proof()?;
-    let user_id = auth.claims.sub;
-    let proof = crate::service::mfa::check_reauth(&state, &user_id, proof).await?;
-    let recovery_codes = blocking(&state, move |state, conn| {
-        mfa::replace_recovery_codes(state, conn, &client, &user_id, &proof)
-    })
+    let recovery_codes = reauthenticated(
+        &state,
+        auth,
+        client,
+        body.into_inner(),
+        |s, c, client, id, proof| mfa::replace_recovery_codes(s, c, client, id, &proof),
+    )
     .await?;
     notify::wake(&state);
     Ok(recovery_codes_answer(recovery_codes))
@@ -122,6 +124,37 @@ pub struct ReauthBody {
     code: Option<String>,
 }
 
+/// Runs `change` on the blocking pool once the body's full re-authentication had its password
+/// checked on the hashing threads (the service's `reauthenticate` then compares the verdict):
+/// the shape of every endpoint that changes how the account signs in, recovers or ends.
+pub async fn reauthenticated<T, F>(
+    state: &web::Data<AppState>,
+    auth: Authenticated,
+    client: ClientInfo,
+    body: ReauthBody,
+    change: F,
+) -> Result<T, ApiError>
+where
+    F: FnOnce(
+            &AppState,
+            &mut crate::db::DbConnection,
+            &ClientInfo,
+            &str,
+            Reauth,
+        ) -> Result<T, ApiError>
+        + Send
+        + 'static,
+    T: Send + 'static,
+{
+    let proof = body.into_proof()?;
+    let user_id = auth.claims.sub;
+    let proof = crate::service::mfa::check_reauth(state, &user_id, proof).await?;
+    blocking(state, move |state, conn| {
+        change(state, conn, &client, &user_id, proof)
+    })
+    .await
+}
+
 impl ReauthBody {
     pub fn into_proof(self) -> Result<Reauth, ApiError> {
         Ok(Reauth {
@@ -138,13 +171,7 @@ pub async fn disable(
     client: ClientInfo,
     body: crate::http::Json<ReauthBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let proof = body.into_inner().into_proof()?;
-    let user_id = auth.claims.sub;
-    let proof = crate::service::mfa::check_reauth(&state, &user_id, proof).await?;
-    blocking(&state, move |state, conn| {
-        mfa::disable(state, conn, &client, &user_id, proof)
-    })
-    .await?;
+    reauthenticated(&state, auth, client, body.into_inner(), mfa::disable).await?;
     notify::wake(&state);
     Ok(no_content())
 }

@@ -86,13 +86,8 @@ pub async fn unbind(
     client: ClientInfo,
     body: crate::http::Json<ReauthBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let proof = body.into_inner().into_proof()?;
-    let user_id = auth.claims.sub;
-    let proof = crate::service::mfa::check_reauth(&state, &user_id, proof).await?;
-    blocking(&state, move |state, conn| {
-        phone::unbind(state, conn, &client, &user_id, proof)
-    })
-    .await?;
+    crate::routes::mfa::reauthenticated(&state, auth, client, body.into_inner(), phone::unbind)
+        .await?;
     notify::wake(&state);
     Ok(no_content())
 }

@@ -9,6 +9,7 @@ use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::notify;
 use crate::routes::blocking;
+use crate::routes::mfa::reauthenticated;
 use crate::service::profile::{self, Patch};
 use crate::service::users;
 use crate::state::AppState;
@@ -92,12 +93,15 @@ pub async fn delete(
     client: ClientInfo,
     body: crate::http::Json<crate::routes::mfa::ReauthBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let proof = body.into_inner().into_proof()?;
-    let user_id = auth.claims.sub;
-    let proof = crate::service::mfa::check_reauth(&state, &user_id, proof).await?;
-    blocking(&state, move |state, conn| {
-        crate::service::erasure::delete_own_account(state, conn, &client, &user_id, &proof)
-    })
+    reauthenticated(
+        &state,
+        auth,
+        client,
+        body.into_inner(),
+        |s, c, client, id, proof| {
+            crate::service::erasure::delete_own_account(s, c, client, id, &proof)
+        },
+    )
     .await?;
     notify::wake(&state);
     let mut resp = HttpResponse::NoContent();
@@ -114,12 +118,13 @@ pub async fn export(
     client: ClientInfo,
     body: crate::http::Json<crate::routes::mfa::ReauthBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let proof = body.into_inner().into_proof()?;
-    let user_id = auth.claims.sub;
-    let proof = crate::service::mfa::check_reauth(&state, &user_id, proof).await?;
-    let export = blocking(&state, move |state, conn| {
-        crate::service::export::export_own_data(state, conn, &client, &user_id, &proof)
-    })
+    let export = reauthenticated(
+        &state,
+        auth,
+        client,
+        body.into_inner(),
+        |s, c, client, id, proof| crate::service::export::export_own_data(s, c, client, id, &proof),
+    )
     .await?;
     Ok(HttpResponse::Ok()
         .insert_header((

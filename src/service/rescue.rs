@@ -38,17 +38,9 @@ fn end_sessions(
     state: &AppState,
     conn: &mut DbConnection,
     user: &UserRow,
-    reason: &str,
+    reason: &'static str,
 ) -> Result<usize, ApiError> {
-    let now = db::now();
-    let ended = db::sessions::revoke_all_for_user(conn, &user.id, None, reason, now)?;
-    state.revocations.add(ended.iter().map(String::as_str), now);
-    state
-        .metrics
-        .sessions_revoked
-        .with_label_values(&[reason])
-        .inc_by(u64::try_from(ended.len()).unwrap_or(0));
-    Ok(ended.len())
+    crate::service::sessions::revoke_all_but(state, conn, &user.id, None, reason)
 }
 
 /// Removes TOTP and the recovery codes (for a user who lost both) and ends every session.
