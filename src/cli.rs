@@ -21,6 +21,12 @@ pub struct Cli {
     pub settings: Settings,
 }
 
+/// Said under every subcommand's help: its settings are not its flags.
+const SETTINGS_NOTE: &str =
+    "Settings (database URL, keys, mail, ...) are read from their AUTHGATE_* \
+environment variables, or from flags given before the subcommand (`authgate --database-url ... \
+migrate`). `authgate --help` lists them all; docs/configuration.md has the reference.";
+
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Run the HTTP service (the default).
@@ -43,6 +49,9 @@ pub enum Command {
         #[command(subcommand)]
         action: UsersAction,
     },
+    /// Print the settings reference (docs/configuration.md) as Markdown.
+    #[command(hide = true)]
+    SettingsReference,
     /// Invitation codes for AUTHGATE_INVITE_ONLY=true: create (prints the code) and list.
     Invites {
         /// Print JSON instead of text (for scripts).
@@ -135,17 +144,170 @@ pub enum KeysAction {
     Rotate,
 }
 
+/// The command tree as `authgate` shows it: the derived one, every subcommand's help ending
+/// with where its settings come from.
+pub fn command() -> clap::Command {
+    fn note(cmd: clap::Command) -> clap::Command {
+        let names: Vec<String> = cmd
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .collect();
+        names.into_iter().fold(cmd, |cmd, name| {
+            cmd.mut_subcommand(name, |sub| note(sub.after_help(SETTINGS_NOTE)))
+        })
+    }
+    note(<Cli as clap::CommandFactory>::command())
+}
+
 /// Settings parsed from the command line and environment, secrets also from files
-/// ([`FILE_SETTINGS`]).
+/// ([`FILE_SETTINGS`]). A value that does not parse is reported naming where it came from: the
+/// environment variable when it was not given as a flag.
 pub fn parse() -> Cli {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    match args_with_secret_files(args, |name| std::env::var_os(name)) {
-        Ok(args) => Cli::parse_from(args),
+    let args = match args_with_secret_files(args, |name| std::env::var_os(name)) {
+        Ok(args) => args,
         Err(message) => {
             eprintln!("error: {message}");
             std::process::exit(2);
         }
+    };
+    let parsed = command()
+        .try_get_matches_from(&args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    match parsed {
+        Ok(cli) => cli,
+        Err(e) => match naming_the_variable(&e, &args) {
+            Some(message) => {
+                eprintln!("error: {message}");
+                std::process::exit(2);
+            }
+            None => e.exit(),
+        },
     }
+}
+
+/// The settings reference, generated from the clap definitions (docs/configuration.md is this
+/// text; a test fails when it is stale): every setting under its heading, with its variable,
+/// flag, default, accepted values and description.
+pub fn configuration_markdown() -> String {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut headings: Vec<String> = Vec::new();
+    let mut rows: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let cell = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace('|', "\\|")
+    };
+    for arg in cmd.get_arguments() {
+        let (Some(env), Some(long)) = (arg.get_env().and_then(|e| e.to_str()), arg.get_long())
+        else {
+            continue;
+        };
+        let heading = arg.get_help_heading().unwrap_or("Other").to_owned();
+        if !headings.contains(&heading) {
+            headings.push(heading.clone());
+        }
+        let default: Vec<String> = arg
+            .get_default_values()
+            .iter()
+            .filter_map(|v| v.to_str())
+            .map(|v| format!("`{v}`"))
+            .collect();
+        let default = match default.join(", ") {
+            d if d.is_empty() || d == "``" => "none".to_owned(),
+            d => d,
+        };
+        let mut help = arg
+            .get_long_help()
+            .or_else(|| arg.get_help())
+            .map(|h| cell(&h.to_string()))
+            .unwrap_or_default();
+        if !help.ends_with(['.', ')']) {
+            help.push('.');
+        }
+        let values: Vec<String> = arg
+            .get_possible_values()
+            .iter()
+            .filter(|v| !v.is_hide_set())
+            .map(|v| format!("`{}`", v.get_name()))
+            .collect();
+        if !values.is_empty() && !matches!(arg.get_action(), clap::ArgAction::SetTrue) {
+            help.push_str(&format!(" One of {}.", values.join(", ")));
+        }
+        if FILE_SETTINGS.iter().any(|(v, _)| *v == env) {
+            help.push_str(&format!(" Also read from the file named by `{env}_FILE`."));
+        }
+        rows.entry(heading)
+            .or_default()
+            .push(format!("| `{env}` | `--{long}` | {default} | {help} |"));
+    }
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         <!-- Generated from the command-line definitions by \
+         `cargo run -q -- settings-reference > docs/configuration.md`; do not edit by hand: a \
+         test fails when this file is stale. -->\n\n\
+         Every setting is an environment variable `AUTHGATE_<NAME>` and a command-line flag \
+         (given before any subcommand: `authgate --listen 0.0.0.0:8080 serve`); a flag wins over \
+         the variable. Secret settings can also be read from a file named by `<VARIABLE>_FILE` \
+         (how Kubernetes and Docker hand secrets over; one trailing newline is dropped; setting \
+         both forms is refused). Durations are written like `500ms`, `15m`, `24h`, `30d`. The \
+         service refuses to start, with one line naming the variable, on a value it cannot use. \
+         `authgate --help` shows the same, grouped the same way.\n",
+    );
+    for heading in headings {
+        out.push_str(&format!(
+            "\n## {heading}\n\n| variable | flag | default | what it does |\n| --- | --- | --- | --- |\n"
+        ));
+        for row in rows.remove(&heading).unwrap_or_default() {
+            out.push_str(&row);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// For a value clap refused: the same message naming the `AUTHGATE_*` variable it came from,
+/// when it did not come from a flag on the command line. `None` for any other error.
+fn naming_the_variable(e: &clap::Error, args: &[std::ffi::OsString]) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        e.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
+        return None;
+    }
+    let ContextValue::String(arg) = e.get(ContextKind::InvalidArg)? else {
+        return None;
+    };
+    let long = arg.split_whitespace().next()?.strip_prefix("--")?;
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let env = cmd
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))?
+        .get_env()?
+        .to_str()?
+        .to_owned();
+    let flag = format!("--{long}");
+    let on_command_line = args.iter().any(|a| {
+        a.to_str()
+            .is_some_and(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    });
+    if on_command_line {
+        return None;
+    }
+    let value = match e.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(v)) => v.clone(),
+        _ => String::new(),
+    };
+    // clap's own sentence, with the variable's name where it named the flag.
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let reason = first
+        .split_once(&format!("'{arg}': "))
+        .map(|(_, r)| r.to_owned())
+        .unwrap_or_else(|| first.trim_start_matches("error: ").to_owned());
+    Some(format!("invalid value '{value}' for {env}: {reason}"))
 }
 
 /// The settings that may hold a secret, each also read from a file named by `<VARIABLE>_FILE`
@@ -209,6 +371,10 @@ pub async fn run(cli: Cli) -> ExitCode {
             report(migrate(&settings))
         }
         Command::Healthcheck => healthcheck(&settings),
+        Command::SettingsReference => {
+            print!("{}", configuration_markdown());
+            ExitCode::SUCCESS
+        }
         Command::Keys { action } => {
             crate::telemetry::init(settings.log_format, "warn");
             report(keys(&settings, action))
@@ -649,6 +815,84 @@ async fn shutdown_signal() -> std::io::Result<&'static str> {
 #[cfg(test)]
 mod cli_tests {
     use super::*;
+
+    /// Every argument of every command says what it is for (help and version aside), and every
+    /// setting sits under a topic heading.
+    #[test]
+    fn every_flag_and_argument_has_a_description_and_every_setting_a_heading() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg
+                    .get_help()
+                    .is_none_or(|h| h.to_string().trim().is_empty())
+                {
+                    missing.push(format!("{path} {id}: no description"));
+                }
+                if arg.get_env().is_some() && arg.get_help_heading().is_none() {
+                    missing.push(format!("{path} {id}: no heading"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {}: no description", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&command(), "authgate", &mut missing);
+        assert!(missing.is_empty(), "{missing:#?}");
+    }
+
+    /// A subcommand's help lists its own flags, not the service's settings.
+    #[test]
+    fn subcommands_show_only_their_own_flags() {
+        let mut cmd = command();
+        let users = cmd.find_subcommand("users").expect("users");
+        let create = users.find_subcommand("create").expect("create");
+        let own: Vec<&str> = create
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .collect();
+        assert_eq!(own, ["email", "name", "verified"]);
+        assert!(
+            cmd.get_arguments()
+                .filter(|a| a.get_env().is_some())
+                .count()
+                > 80
+        );
+        let migrate = cmd.find_subcommand_mut("migrate").expect("migrate");
+        assert!(migrate.get_arguments().all(|a| a.get_env().is_none()));
+        let note = migrate.get_after_help().map(|h| h.to_string());
+        assert!(
+            note.is_some_and(|n| n.contains("AUTHGATE_*")),
+            "it says where settings come from"
+        );
+    }
+
+    #[test]
+    fn a_bad_value_from_the_environment_is_reported_under_the_variable() {
+        let err = <Cli as clap::CommandFactory>::command()
+            .try_get_matches_from(["authgate", "--access-token-ttl", "soon", "migrate"])
+            .expect_err("not a duration");
+        let from_env: Vec<std::ffi::OsString> = vec!["authgate".into(), "migrate".into()];
+        let message = naming_the_variable(&err, &from_env).expect("named");
+        assert!(
+            message.starts_with("invalid value 'soon' for AUTHGATE_ACCESS_TOKEN_TTL: "),
+            "{message}"
+        );
+        let flagged: Vec<std::ffi::OsString> =
+            vec!["authgate".into(), "--access-token-ttl=soon".into()];
+        assert_eq!(
+            naming_the_variable(&err, &flagged),
+            None,
+            "from a flag, clap's own words name the flag"
+        );
+    }
 
     #[test]
     fn a_secret_file_becomes_its_flag_and_both_forms_at_once_are_refused() {

@@ -27,14 +27,13 @@ pub struct Settings {
         long,
         env = "AUTHGATE_LISTEN",
         default_value = "127.0.0.1:8080",
-        global = true,
         help_heading = "Server"
     )]
     pub listen: SocketAddr,
 
     /// Database: sqlite://FILE (created on first start) or postgres://USER@HOST/DB.
     #[arg(long, env = "AUTHGATE_DATABASE_URL", default_value = "sqlite://authgate.db",
-          value_parser = DatabaseUrl::parse, global = true,
+          value_parser = DatabaseUrl::parse,
           help_heading = "Database"
     )]
     pub database_url: DatabaseUrl,
@@ -44,22 +43,21 @@ pub struct Settings {
         long,
         env = "AUTHGATE_DATABASE_POOL_SIZE",
         default_value_t = 8,
-        global = true,
         help_heading = "Database"
     )]
     pub database_pool_size: u32,
 
     /// How long a request waits for a database connection before it gets 503.
-    #[arg(long, env = "AUTHGATE_DATABASE_TIMEOUT", default_value = "3s", value_parser = duration, global = true, help_heading = "Database")]
+    #[arg(long, env = "AUTHGATE_DATABASE_TIMEOUT", default_value = "3s", value_parser = duration, help_heading = "Database")]
     pub database_timeout: Duration,
 
     /// Apply pending migrations when `serve` starts.
-    #[arg(long, env = "AUTHGATE_AUTO_MIGRATE", default_value_t = true, action = ArgAction::Set, global = true, help_heading = "Database")]
+    #[arg(long, env = "AUTHGATE_AUTO_MIGRATE", default_value_t = true, action = ArgAction::Set, help_heading = "Database")]
     pub auto_migrate: bool,
 
     /// The service's own origin: the `iss` claim and links derive from it.
     #[arg(long, env = "AUTHGATE_PUBLIC_URL", default_value = "http://localhost:8080",
-          value_parser = public_url, global = true,
+          value_parser = public_url,
           help_heading = "Tokens and sessions"
     )]
     pub public_url: String,
@@ -69,29 +67,28 @@ pub struct Settings {
         long,
         env = "AUTHGATE_AUDIENCE",
         default_value = "authgate",
-        global = true,
         help_heading = "Tokens and sessions"
     )]
     pub audience: String,
 
     /// Lifetime of an access token.
-    #[arg(long, env = "AUTHGATE_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = duration, global = true, help_heading = "Tokens and sessions")]
+    #[arg(long, env = "AUTHGATE_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = duration, help_heading = "Tokens and sessions")]
     pub access_token_ttl: Duration,
 
     /// Absolute lifetime of a session signed in without remember-me.
-    #[arg(long, env = "AUTHGATE_SESSION_TTL", default_value = "24h", value_parser = duration, global = true, help_heading = "Tokens and sessions")]
+    #[arg(long, env = "AUTHGATE_SESSION_TTL", default_value = "24h", value_parser = duration, help_heading = "Tokens and sessions")]
     pub session_ttl: Duration,
 
     /// Absolute lifetime of a remember-me session (its refresh cookie is persistent).
-    #[arg(long, env = "AUTHGATE_REMEMBER_ME_TTL", default_value = "30d", value_parser = duration, global = true, help_heading = "Tokens and sessions")]
+    #[arg(long, env = "AUTHGATE_REMEMBER_ME_TTL", default_value = "30d", value_parser = duration, help_heading = "Tokens and sessions")]
     pub remember_me_ttl: Duration,
 
     /// A session not refreshed for this long ends.
-    #[arg(long, env = "AUTHGATE_SESSION_IDLE_TIMEOUT", default_value = "7d", value_parser = duration, global = true, help_heading = "Tokens and sessions")]
+    #[arg(long, env = "AUTHGATE_SESSION_IDLE_TIMEOUT", default_value = "7d", value_parser = duration, help_heading = "Tokens and sessions")]
     pub session_idle_timeout: Duration,
 
     /// How long the previous refresh token still answers (concurrent tabs, lost responses).
-    #[arg(long, env = "AUTHGATE_REFRESH_REUSE_GRACE", default_value = "10s", value_parser = duration, global = true, help_heading = "Tokens and sessions")]
+    #[arg(long, env = "AUTHGATE_REFRESH_REUSE_GRACE", default_value = "10s", value_parser = duration, help_heading = "Tokens and sessions")]
     pub refresh_reuse_grace: Duration,
 
     /// Signing algorithm of access tokens.
@@ -100,7 +97,6 @@ pub struct Settings {
         env = "AUTHGATE_JWT_ALGORITHM",
         value_enum,
         default_value = "EdDSA",
-        global = true,
         help_heading = "Tokens and sessions"
     )]
     pub jwt_algorithm: JwtAlgorithm,
@@ -110,13 +106,12 @@ pub struct Settings {
         long,
         env = "AUTHGATE_JWT_SECRET",
         hide_env_values = true,
-        global = true,
         help_heading = "Tokens and sessions"
     )]
     pub jwt_secret: Option<Secret>,
 
     /// Set `Secure` on cookies; turn off only for plain-http local development.
-    #[arg(long, env = "AUTHGATE_COOKIE_SECURE", default_value_t = true, action = ArgAction::Set, global = true, help_heading = "Browsers and cookies")]
+    #[arg(long, env = "AUTHGATE_COOKIE_SECURE", default_value_t = true, action = ArgAction::Set, help_heading = "Browsers and cookies")]
     pub cookie_secure: bool,
 
     /// `SameSite` attribute of both cookies.
@@ -125,7 +120,6 @@ pub struct Settings {
         env = "AUTHGATE_COOKIE_SAMESITE",
         value_enum,
         default_value = "lax",
-        global = true,
         help_heading = "Browsers and cookies"
     )]
     pub cookie_samesite: SameSite,
@@ -134,33 +128,32 @@ pub struct Settings {
     #[arg(
         long,
         env = "AUTHGATE_COOKIE_DOMAIN",
-        global = true,
         help_heading = "Browsers and cookies"
     )]
     pub cookie_domain: Option<String>,
 
     /// Name of the access-token cookie (`__Secure-access_token` adds the browser-enforced prefix).
-    #[arg(long, env = "AUTHGATE_ACCESS_COOKIE_NAME", default_value = "access_token", value_parser = cookie_name, global = true, help_heading = "Browsers and cookies")]
+    #[arg(long, env = "AUTHGATE_ACCESS_COOKIE_NAME", default_value = "access_token", value_parser = cookie_name, help_heading = "Browsers and cookies")]
     pub access_cookie_name: String,
 
     /// Name of the refresh-token cookie.
-    #[arg(long, env = "AUTHGATE_REFRESH_COOKIE_NAME", default_value = "refresh_token", value_parser = cookie_name, global = true, help_heading = "Browsers and cookies")]
+    #[arg(long, env = "AUTHGATE_REFRESH_COOKIE_NAME", default_value = "refresh_token", value_parser = cookie_name, help_heading = "Browsers and cookies")]
     pub refresh_cookie_name: String,
 
     /// Browser origins allowed to call with credentials (comma-separated, exact match).
-    #[arg(long, env = "AUTHGATE_ALLOWED_ORIGINS", default_value = "", value_parser = origin_list, global = true, help_heading = "Browsers and cookies")]
+    #[arg(long, env = "AUTHGATE_ALLOWED_ORIGINS", default_value = "", value_parser = origin_list, help_heading = "Browsers and cookies")]
     pub allowed_origins: std::vec::Vec<String>,
 
     /// Proxies whose X-Forwarded-For is believed (comma-separated IPs or CIDR ranges).
-    #[arg(long, env = "AUTHGATE_TRUSTED_PROXIES", default_value = "", value_parser = proxy_list, global = true, help_heading = "Browsers and cookies")]
+    #[arg(long, env = "AUTHGATE_TRUSTED_PROXIES", default_value = "", value_parser = proxy_list, help_heading = "Browsers and cookies")]
     pub trusted_proxies: std::vec::Vec<IpNet>,
 
     /// bcrypt cost for new password hashes.
-    #[arg(long, env = "AUTHGATE_BCRYPT_COST", default_value = "10", value_parser = bcrypt_cost, global = true, help_heading = "Passwords and secrets at rest")]
+    #[arg(long, env = "AUTHGATE_BCRYPT_COST", default_value = "10", value_parser = bcrypt_cost, help_heading = "Passwords and secrets at rest")]
     pub bcrypt_cost: u32,
 
     /// Key of the HMAC pre-hash of passwords (16+ characters). Changing it invalidates every password.
-    #[arg(long, env = "AUTHGATE_PASSWORD_PEPPER", value_parser = pepper, hide_env_values = true, global = true, help_heading = "Passwords and secrets at rest")]
+    #[arg(long, env = "AUTHGATE_PASSWORD_PEPPER", value_parser = pepper, hide_env_values = true, help_heading = "Passwords and secrets at rest")]
     pub password_pepper: Option<Secret>,
 
     /// Extra context words refused in new passwords (comma-separated, e.g. company and product
@@ -168,39 +161,39 @@ pub struct Settings {
     /// its local part and domain labels. A word (4+ characters) is refused when it makes up most of
     /// the password (fewer than 8 other characters left), and so is a password too close to the
     /// email address. Sign-in never applies these rules.
-    #[arg(long, env = "AUTHGATE_PASSWORD_CONTEXT_WORDS", default_value = "", value_parser = name_list, global = true, help_heading = "Passwords and secrets at rest")]
+    #[arg(long, env = "AUTHGATE_PASSWORD_CONTEXT_WORDS", default_value = "", value_parser = name_list, help_heading = "Passwords and secrets at rest")]
     pub password_context_words: std::vec::Vec<String>,
 
     /// Check new passwords against Have I Been Pwned's range API (k-anonymity: only the first 5
     /// hex digits of the SHA-1 leave the service). Off by default: it needs outbound HTTPS.
-    #[arg(long, env = "AUTHGATE_PASSWORD_BREACH_CHECK", default_value_t = false, action = ArgAction::Set, global = true, help_heading = "Passwords and secrets at rest")]
+    #[arg(long, env = "AUTHGATE_PASSWORD_BREACH_CHECK", default_value_t = false, action = ArgAction::Set, help_heading = "Passwords and secrets at rest")]
     pub password_breach_check: bool,
 
     /// Base URL of the Pwned Passwords range API (`GET {url}/range/{prefix}`).
-    #[arg(long, env = "AUTHGATE_PASSWORD_BREACH_API_URL", default_value = "https://api.pwnedpasswords.com", value_parser = http_url, global = true, help_heading = "Passwords and secrets at rest")]
+    #[arg(long, env = "AUTHGATE_PASSWORD_BREACH_API_URL", default_value = "https://api.pwnedpasswords.com", value_parser = http_url, help_heading = "Passwords and secrets at rest")]
     pub password_breach_api_url: String,
 
     /// How long the breach check may take, connection included.
-    #[arg(long, env = "AUTHGATE_PASSWORD_BREACH_TIMEOUT", default_value = "2s", value_parser = duration, global = true, help_heading = "Passwords and secrets at rest")]
+    #[arg(long, env = "AUTHGATE_PASSWORD_BREACH_TIMEOUT", default_value = "2s", value_parser = duration, help_heading = "Passwords and secrets at rest")]
     pub password_breach_timeout: Duration,
 
     /// When the breach API fails or is slow: false accepts the password (logged at WARN and
     /// counted in `authgate_password_breach_checks_total{outcome="unavailable"}`); true refuses
     /// the request with 503 `service_unavailable`.
-    #[arg(long, env = "AUTHGATE_PASSWORD_BREACH_FAIL_CLOSED", default_value_t = false, action = ArgAction::Set, global = true, help_heading = "Passwords and secrets at rest")]
+    #[arg(long, env = "AUTHGATE_PASSWORD_BREACH_FAIL_CLOSED", default_value_t = false, action = ArgAction::Set, help_heading = "Passwords and secrets at rest")]
     pub password_breach_fail_closed: bool,
 
     /// 32 bytes, base64: seals session secrets and private signing keys at rest.
-    #[arg(long, env = "AUTHGATE_ENCRYPTION_KEY", value_parser = encryption_key, hide_env_values = true, global = true, help_heading = "Passwords and secrets at rest")]
+    #[arg(long, env = "AUTHGATE_ENCRYPTION_KEY", value_parser = encryption_key, hide_env_values = true, help_heading = "Passwords and secrets at rest")]
     pub encryption_key: Option<EncryptionKey>,
 
     /// A rotated-in key is published this long before it signs (longer than the JWKS cache time,
     /// 10 minutes, so every verifier has it first).
-    #[arg(long, env = "AUTHGATE_KEY_PUBLISH_DELAY", default_value = "11m", value_parser = duration, global = true, help_heading = "Tokens and sessions")]
+    #[arg(long, env = "AUTHGATE_KEY_PUBLISH_DELAY", default_value = "11m", value_parser = duration, help_heading = "Tokens and sessions")]
     pub key_publish_delay: Duration,
 
     /// Rotate the signing key automatically at this age (off when unset), e.g. `30d`.
-    #[arg(long, env = "AUTHGATE_KEY_ROTATION_INTERVAL", value_parser = duration, global = true, help_heading = "Tokens and sessions")]
+    #[arg(long, env = "AUTHGATE_KEY_ROTATION_INTERVAL", value_parser = duration, help_heading = "Tokens and sessions")]
     pub key_rotation_interval: Option<Duration>,
     /// Captcha required on the public endpoints (signup, signin, token password grant,
     /// password/forgot, verify-email/resend, sms/code): none, recaptcha, hcaptcha or turnstile.
@@ -209,7 +202,6 @@ pub struct Settings {
         env = "AUTHGATE_CAPTCHA_PROVIDER",
         value_enum,
         default_value = "none",
-        global = true,
         help_heading = "Captcha"
     )]
     pub captcha_provider: CaptchaProvider,
@@ -219,71 +211,55 @@ pub struct Settings {
         long,
         env = "AUTHGATE_CAPTCHA_SECRET",
         hide_env_values = true,
-        global = true,
         help_heading = "Captcha"
     )]
     pub captcha_secret: Option<Secret>,
 
     /// Verification endpoint; defaults to the provider's documented siteverify URL.
-    #[arg(long, env = "AUTHGATE_CAPTCHA_VERIFY_URL", value_parser = http_url, global = true, help_heading = "Captcha")]
+    #[arg(long, env = "AUTHGATE_CAPTCHA_VERIFY_URL", value_parser = http_url, help_heading = "Captcha")]
     pub captcha_verify_url: Option<String>,
 
     /// How long a verification may take before the request gets 503 `captcha_unavailable`.
-    #[arg(long, env = "AUTHGATE_CAPTCHA_TIMEOUT", default_value = "3s", value_parser = duration, global = true, help_heading = "Captcha")]
+    #[arg(long, env = "AUTHGATE_CAPTCHA_TIMEOUT", default_value = "3s", value_parser = duration, help_heading = "Captcha")]
     pub captcha_timeout: Duration,
 
     /// Lowest reCAPTCHA v3 score accepted (0.0 bot … 1.0 human); v2 answers carry no score.
-    #[arg(long, env = "AUTHGATE_CAPTCHA_MIN_SCORE", default_value = "0.5", value_parser = score, global = true, help_heading = "Captcha")]
+    #[arg(long, env = "AUTHGATE_CAPTCHA_MIN_SCORE", default_value = "0.5", value_parser = score, help_heading = "Captcha")]
     pub captcha_min_score: f64,
 
     /// Hostnames a solved challenge must come from (comma-separated, exact); any when empty.
-    #[arg(long, env = "AUTHGATE_CAPTCHA_HOSTNAMES", default_value = "", value_parser = name_list, global = true, help_heading = "Captcha")]
+    #[arg(long, env = "AUTHGATE_CAPTCHA_HOSTNAMES", default_value = "", value_parser = name_list, help_heading = "Captcha")]
     pub captcha_hostnames: std::vec::Vec<String>,
 
     /// Action the challenge must carry (reCAPTCHA v3, Turnstile); not checked when unset.
-    #[arg(
-        long,
-        env = "AUTHGATE_CAPTCHA_ACTION",
-        global = true,
-        help_heading = "Captcha"
-    )]
+    #[arg(long, env = "AUTHGATE_CAPTCHA_ACTION", help_heading = "Captcha")]
     pub captcha_action: Option<String>,
 
     /// hCaptcha only: the site key sent as `sitekey`, so a token from another site is refused.
-    #[arg(
-        long,
-        env = "AUTHGATE_CAPTCHA_SITEKEY",
-        global = true,
-        help_heading = "Captcha"
-    )]
+    #[arg(long, env = "AUTHGATE_CAPTCHA_SITEKEY", help_heading = "Captcha")]
     pub captcha_sitekey: Option<String>,
 
     /// How often each replica reloads signing keys from the database.
-    #[arg(long, env = "AUTHGATE_KEY_RELOAD_INTERVAL", default_value = "60s", value_parser = duration, global = true, help_heading = "Tokens and sessions")]
+    #[arg(long, env = "AUTHGATE_KEY_RELOAD_INTERVAL", default_value = "60s", value_parser = duration, help_heading = "Tokens and sessions")]
     pub key_reload_interval: Duration,
 
     /// How often `verify/` and the proxy reload the sessions revoked on other replicas (those
     /// this one ends are refused at once); `0` turns the list off: they then accept a revoked
     /// session's access token until its `exp`.
-    #[arg(long, env = "AUTHGATE_REVOCATION_LIST_INTERVAL", default_value = "5s", value_parser = duration, global = true, help_heading = "Tokens and sessions")]
+    #[arg(long, env = "AUTHGATE_REVOCATION_LIST_INTERVAL", default_value = "5s", value_parser = duration, help_heading = "Tokens and sessions")]
     pub revocation_list_interval: Duration,
 
     /// Serve `/metrics` only on this address (e.g. 127.0.0.1:9090), not on the public listener.
-    #[arg(
-        long,
-        env = "AUTHGATE_METRICS_LISTEN",
-        global = true,
-        help_heading = "Server"
-    )]
+    #[arg(long, env = "AUTHGATE_METRICS_LISTEN", help_heading = "Server")]
     pub metrics_listen: Option<SocketAddr>,
 
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish before they are cut.
-    #[arg(long, env = "AUTHGATE_SHUTDOWN_TIMEOUT", default_value = "25s", value_parser = duration, global = true, help_heading = "Server")]
+    #[arg(long, env = "AUTHGATE_SHUTDOWN_TIMEOUT", default_value = "25s", value_parser = duration, help_heading = "Server")]
     pub shutdown_timeout: Duration,
 
     /// On SIGTERM/SIGINT, how long to keep serving with `/readyz` at 503 before stopping, so load
     /// balancers stop routing here first (Kubernetes: a few seconds).
-    #[arg(long, env = "AUTHGATE_SHUTDOWN_DELAY", default_value = "0s", value_parser = duration, global = true, help_heading = "Server")]
+    #[arg(long, env = "AUTHGATE_SHUTDOWN_DELAY", default_value = "0s", value_parser = duration, help_heading = "Server")]
     pub shutdown_delay: Duration,
 
     /// Verified access tokens remembered (by the SHA-256 of the exact string, until `exp`) so a
@@ -293,7 +269,6 @@ pub struct Settings {
         long,
         env = "AUTHGATE_TOKEN_CACHE_SIZE",
         default_value_t = 4_096,
-        global = true,
         help_heading = "Tokens and sessions"
     )]
     pub token_cache_size: usize,
@@ -304,7 +279,6 @@ pub struct Settings {
         long,
         env = "AUTHGATE_PASSWORD_HASH_CONCURRENCY",
         default_value_t = 0,
-        global = true,
         help_heading = "Passwords and secrets at rest"
     )]
     pub password_hash_concurrency: usize,
@@ -319,7 +293,6 @@ pub struct Settings {
         env = "AUTHGATE_PASSWORD_HASH_PRIORITY",
         value_enum,
         default_value_t = HashPriority::Idle,
-        global = true,
         help_heading = "Passwords and secrets at rest"
     )]
     pub password_hash_priority: HashPriority,
@@ -329,7 +302,6 @@ pub struct Settings {
         long,
         env = "AUTHGATE_WORKERS",
         default_value_t = 0,
-        global = true,
         help_heading = "Server"
     )]
     pub workers: usize,
@@ -337,7 +309,7 @@ pub struct Settings {
     /// SMTP server for outgoing mail: `smtp://[user:password@]host[:port]` (add `?tls=required`
     /// for STARTTLS) or `smtps://...` (TLS from the first byte). Unset: mail is written to the log
     /// (development only).
-    #[arg(long, env = "AUTHGATE_SMTP_URL", value_parser = SmtpUrl::parse, hide_env_values = true, global = true, help_heading = "Mail and SMS")]
+    #[arg(long, env = "AUTHGATE_SMTP_URL", value_parser = SmtpUrl::parse, hide_env_values = true, help_heading = "Mail and SMS")]
     pub smtp_url: Option<SmtpUrl>,
 
     /// Sender of every mail (`Name <address>` or a bare address).
@@ -345,13 +317,12 @@ pub struct Settings {
         long,
         env = "AUTHGATE_MAIL_FROM",
         default_value = "authgate@localhost",
-        global = true,
         help_heading = "Mail and SMS"
     )]
     pub mail_from: String,
 
     /// How long one SMTP delivery may take before it counts as failed and is retried.
-    #[arg(long, env = "AUTHGATE_SMTP_TIMEOUT", default_value = "10s", value_parser = duration, global = true, help_heading = "Mail and SMS")]
+    #[arg(long, env = "AUTHGATE_SMTP_TIMEOUT", default_value = "10s", value_parser = duration, help_heading = "Mail and SMS")]
     pub smtp_timeout: Duration,
 
     /// Product name used in mail subjects and bodies.
@@ -359,13 +330,14 @@ pub struct Settings {
         long,
         env = "AUTHGATE_PRODUCT_NAME",
         default_value = "authgate",
-        global = true,
         help_heading = "Mail and SMS"
     )]
     pub product_name: String,
 
-    /// Origin of the front-end that links in mails point to (default: AUTHGATE_PUBLIC_URL).
-    #[arg(long, env = "AUTHGATE_FRONTEND_URL", value_parser = public_url, global = true, help_heading = "Mail and SMS")]
+    /// Origin of the front end that links in mails point to (`/verify-email`, `/reset-password`,
+    /// `/revert-email`). Required with AUTHGATE_SMTP_URL, since authgate serves no pages; in
+    /// proxy mode it defaults to AUTHGATE_PUBLIC_URL (the app's own origin).
+    #[arg(long, env = "AUTHGATE_FRONTEND_URL", value_parser = public_url, help_heading = "Mail and SMS")]
     pub frontend_url: Option<String>,
 
     /// Directory whose files override the built-in mail templates (`<template>.subject.txt`,
@@ -373,28 +345,28 @@ pub struct Settings {
     #[arg(
         long,
         env = "AUTHGATE_MAIL_TEMPLATES_DIR",
-        global = true,
         help_heading = "Mail and SMS"
     )]
     pub mail_templates_dir: Option<std::path::PathBuf>,
 
     /// Lifetime of an email verification (or email change) code.
-    #[arg(long, env = "AUTHGATE_EMAIL_CODE_TTL", default_value = "24h", value_parser = duration, global = true, help_heading = "Mail and SMS")]
+    #[arg(long, env = "AUTHGATE_EMAIL_CODE_TTL", default_value = "24h", value_parser = duration, help_heading = "Mail and SMS")]
     pub email_code_ttl: Duration,
 
     /// Lifetime of a password reset code.
-    #[arg(long, env = "AUTHGATE_RESET_CODE_TTL", default_value = "30m", value_parser = duration, global = true, help_heading = "Mail and SMS")]
+    #[arg(long, env = "AUTHGATE_RESET_CODE_TTL", default_value = "30m", value_parser = duration, help_heading = "Mail and SMS")]
     pub reset_code_ttl: Duration,
 
-    /// At most one code mail per address within this time.
-    #[arg(long, env = "AUTHGATE_MAIL_COOLDOWN", default_value = "60s", value_parser = duration, global = true, help_heading = "Mail and SMS")]
+    /// At most one code message of each kind (verification, reset, email change, phone binding,
+    /// SMS sign-in) per address or number within this time.
+    #[arg(long, env = "AUTHGATE_MAIL_COOLDOWN", default_value = "60s", value_parser = duration, help_heading = "Mail and SMS")]
     pub mail_cooldown: Duration,
 
     /// Mail the account's verified address after a change to how it signs in (password changed
     /// or reset, email changed, TOTP or phone added or removed), when its sign-in lockout
     /// reaches a new step, and when wrong TOTP codes after a right password lock the second
     /// factor. Unset: on when `AUTHGATE_SMTP_URL` is set, off otherwise.
-    #[arg(long, env = "AUTHGATE_NOTIFY_SECURITY_CHANGES", action = ArgAction::Set, global = true, help_heading = "Mail and SMS")]
+    #[arg(long, env = "AUTHGATE_NOTIFY_SECURITY_CHANGES", action = ArgAction::Set, help_heading = "Mail and SMS")]
     pub notify_security_changes: Option<bool>,
 
     /// Requests per client IP per hour to the endpoints that send mail (0: no limit).
@@ -402,7 +374,6 @@ pub struct Settings {
         long,
         env = "AUTHGATE_MAIL_PER_IP_PER_HOUR",
         default_value_t = 30,
-        global = true,
         help_heading = "Rate limits and lockout"
     )]
     pub mail_per_ip_per_hour: u32,
@@ -412,7 +383,7 @@ pub struct Settings {
     /// failures each further failure locks the login for 30 s, from 10 for 5 min, from 20 for
     /// 1 h; while locked even the right password gets 429). Empty: no lockout.
     #[arg(long, env = "AUTHGATE_LOCKOUT_LADDER", default_value = "5:30s,10:5m,20:1h",
-          value_parser = Ladder::parse, global = true,
+          value_parser = Ladder::parse,
           help_heading = "Rate limits and lockout"
     )]
     pub lockout_ladder: Ladder,
@@ -421,14 +392,14 @@ pub struct Settings {
     /// grant, verify-email, resend, password forgot/reset/change, sms, phone, TOTP): `N/period`,
     /// N at once at most; `0` turns it off.
     #[arg(long, env = "AUTHGATE_RATE_LIMIT_AUTH", default_value = "30/5m",
-          value_parser = Rate::parse, global = true,
+          value_parser = Rate::parse,
           help_heading = "Rate limits and lockout"
     )]
     pub rate_limit_auth: Rate,
 
     /// Per-IP rate of refreshes (`custom-refresh/` and the `refresh_token` grant together).
     #[arg(long, env = "AUTHGATE_RATE_LIMIT_REFRESH", default_value = "150/5m",
-          value_parser = Rate::parse, global = true,
+          value_parser = Rate::parse,
           help_heading = "Rate limits and lockout"
     )]
     pub rate_limit_refresh: Rate,
@@ -436,7 +407,7 @@ pub struct Settings {
     /// Per-IP rate of every other endpoint under /api/v1/auth/ (the forward-auth `verify/` is
     /// never limited).
     #[arg(long, env = "AUTHGATE_RATE_LIMIT_API", default_value = "300/1m",
-          value_parser = Rate::parse, global = true,
+          value_parser = Rate::parse,
           help_heading = "Rate limits and lockout"
     )]
     pub rate_limit_api: Rate,
@@ -444,7 +415,7 @@ pub struct Settings {
     /// Failed sign-ins (signin, token password grant, sms/signin) allowed per IP; over it
     /// every sign-in from that IP gets 429 until the budget refills.
     #[arg(long, env = "AUTHGATE_RATE_LIMIT_SIGNIN_FAILURES", default_value = "100/15m",
-          value_parser = Rate::parse, global = true,
+          value_parser = Rate::parse,
           help_heading = "Rate limits and lockout"
     )]
     pub rate_limit_signin_failures: Rate,
@@ -455,74 +426,73 @@ pub struct Settings {
         long,
         env = "AUTHGATE_MESSAGES_PER_RECIPIENT_PER_HOUR",
         default_value_t = 10,
-        global = true,
         help_heading = "Rate limits and lockout"
     )]
     pub messages_per_recipient_per_hour: u32,
     /// Refuse sign-in (403 email_not_verified) until the address is verified.
-    #[arg(long, env = "AUTHGATE_REQUIRE_EMAIL_VERIFICATION", default_value_t = false, action = ArgAction::Set, global = true, help_heading = "Accounts")]
+    #[arg(long, env = "AUTHGATE_REQUIRE_EMAIL_VERIFICATION", default_value_t = false, action = ArgAction::Set, help_heading = "Accounts")]
     pub require_email_verification: bool,
 
     /// Webhook that delivers SMS: receives `POST {"to", "message"}` signed per the Standard
     /// Webhooks specification. Unset: SMS (with its codes) is written to the log; development only.
-    #[arg(long, env = "AUTHGATE_SMS_WEBHOOK_URL", value_parser = webhook_url, global = true, help_heading = "Mail and SMS")]
+    #[arg(long, env = "AUTHGATE_SMS_WEBHOOK_URL", value_parser = webhook_url, help_heading = "Mail and SMS")]
     pub sms_webhook_url: Option<String>,
 
     /// Signing secret of the SMS webhook (`whsec_<base64>` as Standard Webhooks issues it, or
     /// any string of 16+ characters, used as raw bytes).
-    #[arg(long, env = "AUTHGATE_SMS_WEBHOOK_SECRET", value_parser = pepper, hide_env_values = true, global = true, help_heading = "Mail and SMS")]
+    #[arg(long, env = "AUTHGATE_SMS_WEBHOOK_SECRET", value_parser = pepper, hide_env_values = true, help_heading = "Mail and SMS")]
     pub sms_webhook_secret: Option<Secret>,
 
     /// How long one SMS webhook call may take before it counts as failed and is retried.
-    #[arg(long, env = "AUTHGATE_SMS_TIMEOUT", default_value = "10s", value_parser = duration, global = true, help_heading = "Mail and SMS")]
+    #[arg(long, env = "AUTHGATE_SMS_TIMEOUT", default_value = "10s", value_parser = duration, help_heading = "Mail and SMS")]
     pub sms_timeout: Duration,
 
     /// Signup requires an invitation code (`invite_code`), created with `authgate invites create`.
-    #[arg(long, env = "AUTHGATE_INVITE_ONLY", default_value_t = false, action = ArgAction::Set, global = true, help_heading = "Accounts")]
+    #[arg(long, env = "AUTHGATE_INVITE_ONLY", default_value_t = false, action = ArgAction::Set, help_heading = "Accounts")]
     pub invite_only: bool,
 
     /// How often the outbox sender looks for due messages (it is also woken when mail is queued).
-    #[arg(long, env = "AUTHGATE_OUTBOX_POLL_INTERVAL", default_value = "500ms", value_parser = duration, global = true, help_heading = "Mail and SMS")]
+    #[arg(long, env = "AUTHGATE_OUTBOX_POLL_INTERVAL", default_value = "500ms", value_parser = duration, help_heading = "Mail and SMS")]
     pub outbox_poll_interval: Duration,
 
     /// Serve the example SPA under `/demo/` with a protected `GET /demo/api/hello` (development
     /// and demonstrations only; not part of the API).
-    #[arg(long, env = "AUTHGATE_DEMO", default_value_t = false, action = ArgAction::Set, global = true, help_heading = "Server")]
+    #[arg(long, env = "AUTHGATE_DEMO", default_value_t = false, action = ArgAction::Set, help_heading = "Server")]
     pub demo: bool,
     /// Sidecar proxy mode: the app to stand in front of, as `http://host:port`.
     /// Every request that is not authgate's own is checked like `verify/` and forwarded there.
     /// Off when unset.
-    #[arg(long, env = "AUTHGATE_UPSTREAM", value_parser = upstream_url, global = true, help_heading = "Proxy mode")]
+    #[arg(long, env = "AUTHGATE_UPSTREAM", value_parser = upstream_url, help_heading = "Proxy mode")]
     pub upstream: Option<String>,
 
     /// Proxy mode: paths that pass without a token (comma-separated; exact, or a prefix with a
     /// trailing `*`, e.g. `/,/assets/*`). Incoming `X-Auth-*` headers are removed there too.
-    #[arg(long, env = "AUTHGATE_PUBLIC_PATHS", default_value = "", value_parser = path_patterns, global = true, help_heading = "Proxy mode")]
+    #[arg(long, env = "AUTHGATE_PUBLIC_PATHS", default_value = "", value_parser = path_patterns, help_heading = "Proxy mode")]
     pub public_paths: std::vec::Vec<PathPattern>,
 
     /// Proxy mode: where a browser without a valid token is sent (302 with `return_to`); without
     /// it, HTML requests get the 401 too. An absolute http(s) URL or a path on this origin.
-    #[arg(long, env = "AUTHGATE_LOGIN_URL", value_parser = login_url, global = true, help_heading = "Proxy mode")]
+    #[arg(long, env = "AUTHGATE_LOGIN_URL", value_parser = login_url, help_heading = "Proxy mode")]
     pub login_url: Option<String>,
 
     /// Proxy mode: how long the upstream may take to answer (connect and response head) before
     /// the client gets 504 `upstream_timeout`.
-    #[arg(long, env = "AUTHGATE_UPSTREAM_TIMEOUT", default_value = "30s", value_parser = duration, global = true, help_heading = "Proxy mode")]
+    #[arg(long, env = "AUTHGATE_UPSTREAM_TIMEOUT", default_value = "30s", value_parser = duration, help_heading = "Proxy mode")]
     pub upstream_timeout: Duration,
 
     /// Proxy mode: pass the access token on to the upstream as `Authorization: Bearer`. Off, the
     /// upstream sees neither the Bearer header nor authgate's cookies.
-    #[arg(long, env = "AUTHGATE_PROXY_PASS_TOKEN", default_value_t = false, action = ArgAction::Set, global = true, help_heading = "Proxy mode")]
+    #[arg(long, env = "AUTHGATE_PROXY_PASS_TOKEN", default_value_t = false, action = ArgAction::Set, help_heading = "Proxy mode")]
     pub proxy_pass_token: bool,
 
     /// Proxy mode: paths (same syntax as AUTHGATE_PUBLIC_PATHS; `/*` for all) where the token
     /// must carry a verified email, else 403 `email_not_verified`.
-    #[arg(long, env = "AUTHGATE_PROXY_REQUIRE_VERIFIED_EMAIL", default_value = "", value_parser = path_patterns, global = true, help_heading = "Proxy mode")]
+    #[arg(long, env = "AUTHGATE_PROXY_REQUIRE_VERIFIED_EMAIL", default_value = "", value_parser = path_patterns, help_heading = "Proxy mode")]
     pub proxy_require_verified_email: std::vec::Vec<PathPattern>,
 
     /// Proxy mode: paths (same syntax; `/*` for all) where the token must be `aal2`
     /// (multi-factor sign-in), else 403 `mfa_required`.
-    #[arg(long, env = "AUTHGATE_PROXY_REQUIRE_AAL2", default_value = "", value_parser = path_patterns, global = true, help_heading = "Proxy mode")]
+    #[arg(long, env = "AUTHGATE_PROXY_REQUIRE_AAL2", default_value = "", value_parser = path_patterns, help_heading = "Proxy mode")]
     pub proxy_require_aal2: std::vec::Vec<PathPattern>,
 
     /// Log format.
@@ -531,7 +501,6 @@ pub struct Settings {
         env = "AUTHGATE_LOG_FORMAT",
         value_enum,
         default_value = "auto",
-        global = true,
         help_heading = "Server"
     )]
     pub log_format: LogFormat,
@@ -541,29 +510,28 @@ pub struct Settings {
         long,
         env = "AUTHGATE_LOG",
         default_value = "info",
-        global = true,
         help_heading = "Server"
     )]
     pub log: String,
 
     /// How often dead rows are deleted (ended sessions, spent codes, old messages and audit
     /// events; one replica at a time, in small batches); `0` turns the clean-up off.
-    #[arg(long, env = "AUTHGATE_RETENTION_INTERVAL", default_value = "10m", value_parser = duration, global = true, help_heading = "Retention")]
+    #[arg(long, env = "AUTHGATE_RETENTION_INTERVAL", default_value = "10m", value_parser = duration, help_heading = "Retention")]
     pub retention_interval: Duration,
 
     /// How long a sent mail or SMS is kept (its body holds a code, sealed only with an
     /// encryption key); at least 1h, the window of the per-recipient hourly cap.
-    #[arg(long, env = "AUTHGATE_OUTBOX_RETENTION", default_value = "24h", value_parser = duration, global = true, help_heading = "Retention")]
+    #[arg(long, env = "AUTHGATE_OUTBOX_RETENTION", default_value = "24h", value_parser = duration, help_heading = "Retention")]
     pub outbox_retention: Duration,
 
     /// How long a message that could not be delivered is kept, for investigating the failure.
-    #[arg(long, env = "AUTHGATE_OUTBOX_FAILED_RETENTION", default_value = "7d", value_parser = duration, global = true, help_heading = "Retention")]
+    #[arg(long, env = "AUTHGATE_OUTBOX_FAILED_RETENTION", default_value = "7d", value_parser = duration, help_heading = "Retention")]
     pub outbox_failed_retention: Duration,
 
     /// How long audit events (sign-ins, changes, with IP and user agent) are kept. 180 days:
     /// long enough to investigate an incident found a season later, short enough that a copy
     /// of the database does not reveal years of where users signed in from.
-    #[arg(long, env = "AUTHGATE_AUDIT_RETENTION", default_value = "180d", value_parser = duration, global = true, help_heading = "Retention")]
+    #[arg(long, env = "AUTHGATE_AUDIT_RETENTION", default_value = "180d", value_parser = duration, help_heading = "Retention")]
     pub audit_retention: Duration,
 }
 

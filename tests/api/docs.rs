@@ -202,3 +202,26 @@ fn the_link_checker_finds_a_missing_file_and_a_missing_heading() {
         "forward-auth-nginx-traefik-envoy"
     );
 }
+
+/// docs/configuration.md is what `authgate settings-reference` prints from the command-line
+/// definitions: a setting added, renamed or redescribed without regenerating it fails here.
+#[test]
+fn the_configuration_reference_is_generated_and_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
+    let on_disk = std::fs::read_to_string(path).expect("docs/configuration.md");
+    let generated = authgate::cli::configuration_markdown();
+    assert!(
+        on_disk == generated,
+        "docs/configuration.md is stale: run `cargo run -q -- settings-reference > docs/configuration.md`"
+    );
+    for variable in [
+        "AUTHGATE_DATABASE_URL",
+        "AUTHGATE_AUDIT_RETENTION",
+        "AUTHGATE_UPSTREAM",
+    ] {
+        assert!(
+            generated.contains(&format!("| `{variable}` |")),
+            "{variable}"
+        );
+    }
+}

@@ -700,3 +700,30 @@ both_backends! {
         assert_eq!(count(&trusted), 0, "a trusted proxy is not warned about");
     }
 }
+
+/// A value the service cannot parse is reported under the name the operator used: the
+/// environment variable when it came from one, the flag when it came from the command line.
+#[test]
+fn a_bad_setting_is_reported_under_the_variable_or_flag_it_came_from() {
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_authgate"));
+        cmd.env_clear().args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run(&[("AUTHGATE_ACCESS_TOKEN_TTL", "soon")], &["migrate"]);
+    assert!(
+        err.starts_with("error: invalid value 'soon' for AUTHGATE_ACCESS_TOKEN_TTL: "),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    let err = run(&[], &["--access-token-ttl", "soon", "migrate"]);
+    assert!(
+        err.contains("'--access-token-ttl <ACCESS_TOKEN_TTL>'"),
+        "{err}"
+    );
+}
