@@ -558,8 +558,10 @@ pub(crate) fn cli(db_url: &str, args: &[&str], stdin: &str) -> std::process::Out
 pub(crate) fn ok(out: std::process::Output) -> String {
     assert!(
         out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{:?}\nstderr: {}\nstdout: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
     );
     String::from_utf8(out.stdout).unwrap()
 }
