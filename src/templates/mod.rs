@@ -216,9 +216,9 @@ pub fn url_encode(s: &str) -> String {
 pub fn human_duration(d: std::time::Duration) -> String {
     let secs = d.as_secs();
     let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    if secs >= 86_400 && secs % 86_400 == 0 && secs > 86_400 {
+    if secs >= 86_400 && secs.is_multiple_of(86_400) && secs > 86_400 {
         plural(secs / 86_400, "day")
-    } else if secs >= 3_600 && secs % 3_600 == 0 {
+    } else if secs >= 3_600 && secs.is_multiple_of(3_600) {
         plural(secs / 3_600, "hour")
     } else if secs >= 60 {
         plural(secs / 60, "minute")
