@@ -536,9 +536,20 @@ both_backends! {
 
 /// Runs the real binary against the app's database; `stdin` is written to its standard input.
 pub(crate) fn cli(db_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    cli_with(db_url, args, stdin, &[])
+}
+
+/// [`cli`] with more environment (the service's other settings).
+pub(crate) fn cli_with(
+    db_url: &str,
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, &str)],
+) -> std::process::Output {
     use std::io::Write as _;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_authgate"))
         .args(args)
+        .envs(env.iter().copied())
         .env("AUTHGATE_DATABASE_URL", db_url)
         .env("AUTHGATE_BCRYPT_COST", "4")
         .stdin(std::process::Stdio::piped())

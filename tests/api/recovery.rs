@@ -212,26 +212,11 @@ fn sha256_hex(s: &str) -> String {
 /// Runs `authgate users ... --json` as an operator would, with the service's own settings (here:
 /// notices on, as the mailing service has them), and parses its one line of JSON.
 fn admin(app: &TestApp, args: &[&str], stdin: &str) -> Value {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_authgate"))
-        .arg("users")
-        .args(args)
-        .arg("--json")
-        .env("AUTHGATE_DATABASE_URL", &app.db.url)
-        .env("AUTHGATE_BCRYPT_COST", "4")
-        .env("AUTHGATE_NOTIFY_SECURITY_CHANGES", "true")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = crate::mfa::ok(child.wait_with_output().unwrap());
+    let mut all = vec!["users"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let notices = [("AUTHGATE_NOTIFY_SECURITY_CHANGES", "true")];
+    let out = crate::mfa::ok(crate::mfa::cli_with(&app.db.url, &all, stdin, &notices));
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
