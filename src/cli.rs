@@ -443,9 +443,15 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
     use crate::db;
     use crate::service::rescue;
     use serde_json::json;
-    let mut conn = admin_connection(settings)?;
-    // The same services as the HTTP routes, on the same state.
-    let state = std::sync::Arc::new(AppState::from_settings(settings.clone()).await?);
+    settings.check().map_err(anyhow::Error::msg)?;
+    // The same services as the HTTP routes, on the same state, with one pool of one connection:
+    // a pool that could still be opening a connection on a background thread when the command
+    // returns would race the process's exit (OpenSSL's teardown under a half-open TLS
+    // connection to PostgreSQL crashed it, now and then, with no message).
+    let mut one = settings.clone();
+    one.database_pool_size = 1;
+    let state = std::sync::Arc::new(AppState::from_settings(one).await?);
+    let connection = || -> anyhow::Result<crate::db::PooledConnection> { Ok(state.pool.get()?) };
     match action {
         UsersAction::Create {
             email,
@@ -494,6 +500,7 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
             });
         }
         UsersAction::List => {
+            let mut conn = connection()?;
             let users = db::users::all(&mut conn)?;
             let rows: Vec<serde_json::Value> = users
                 .iter()
@@ -528,6 +535,7 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
             });
         }
         UsersAction::Show { email } => {
+            let mut conn = connection()?;
             let user = find_user(&mut conn, &email)?;
             let disabled = user.disabled;
             let view = crate::service::users::view(&state, &mut conn, user).map_err(api)?;
@@ -538,6 +546,7 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
             });
         }
         UsersAction::Disable { email } => {
+            let mut conn = connection()?;
             let user = find_user(&mut conn, &email)?;
             let ended = rescue::set_disabled(&state, &mut conn, &user, true).map_err(api)?;
             emit(
@@ -547,6 +556,7 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
             );
         }
         UsersAction::Enable { email } => {
+            let mut conn = connection()?;
             let user = find_user(&mut conn, &email)?;
             rescue::set_disabled(&state, &mut conn, &user, false).map_err(api)?;
             emit(
@@ -556,6 +566,7 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
             );
         }
         UsersAction::ResetMfa { email } => {
+            let mut conn = connection()?;
             let user = find_user(&mut conn, &email)?;
             let ended = rescue::reset_mfa(&state, &mut conn, &user).map_err(api)?;
             emit(
@@ -570,7 +581,7 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
             );
         }
         UsersAction::SetPassword { email } => {
-            let user = find_user(&mut conn, &email)?;
+            let user = find_user(&mut *connection()?, &email)?;
             let password = read_password("New password")?;
             let address =
                 crate::domain::Email::parse(&user.email).map_err(|e| anyhow::anyhow!(e.message))?;
@@ -578,7 +589,8 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
                 .await
                 .map_err(|e| anyhow::anyhow!("password from standard input: {e}"))?;
             let (_, hash) = crate::service::run::hash_new_password(&state, password, |p| p).await?;
-            let ended = rescue::set_password(&state, &mut conn, &user, &hash).map_err(api)?;
+            let ended =
+                rescue::set_password(&state, &mut *connection()?, &user, &hash).map_err(api)?;
             emit(
                 json,
                 json!({"email": user.email, "sessions_ended": ended}),
@@ -586,6 +598,7 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
             );
         }
         UsersAction::RevokeSessions { email } => {
+            let mut conn = connection()?;
             let user = find_user(&mut conn, &email)?;
             let ended = rescue::revoke_sessions(&state, &mut conn, &user).map_err(api)?;
             emit(
@@ -595,6 +608,7 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
             );
         }
         UsersAction::Delete { email } => {
+            let mut conn = connection()?;
             let user = find_user(&mut conn, &email)?;
             rescue::delete(&state, &mut conn, &user).map_err(api)?;
             emit(json, json!({"email": user.email, "deleted": true}), || {
