@@ -27,6 +27,10 @@ pub fn dead_sessions(
         .select(sessions::id)
         .limit(BATCH)
         .load(conn)?;
+    if ids.is_empty() {
+        // Nothing to delete: no write transaction, so no write lock (SQLite) taken for nothing.
+        return Ok(0);
+    }
     super::write_transaction(conn, |conn| {
         diesel::delete(sessions::table.filter(sessions::id.eq_any(&ids))).execute(conn)
     })
@@ -38,6 +42,10 @@ pub fn old_tombstones(conn: &mut DbConnection, before: NaiveDateTime) -> QueryRe
         .select(session_tombstones::id)
         .limit(BATCH)
         .load(conn)?;
+    if ids.is_empty() {
+        // Nothing to delete: no write transaction, so no write lock (SQLite) taken for nothing.
+        return Ok(0);
+    }
     super::write_transaction(conn, |conn| {
         diesel::delete(session_tombstones::table.filter(session_tombstones::id.eq_any(&ids)))
             .execute(conn)
@@ -55,6 +63,10 @@ pub fn dead_codes(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<us
         .select(one_time_codes::id)
         .limit(BATCH)
         .load(conn)?;
+    if ids.is_empty() {
+        // Nothing to delete: no write transaction, so no write lock (SQLite) taken for nothing.
+        return Ok(0);
+    }
     super::write_transaction(conn, |conn| {
         diesel::delete(one_time_codes::table.filter(one_time_codes::id.eq_any(&ids))).execute(conn)
     })
@@ -72,6 +84,10 @@ pub fn old_messages(
         .select(outbox::id)
         .limit(BATCH)
         .load(conn)?;
+    if ids.is_empty() {
+        // Nothing to delete: no write transaction, so no write lock (SQLite) taken for nothing.
+        return Ok(0);
+    }
     super::write_transaction(conn, |conn| {
         diesel::delete(outbox::table.filter(outbox::id.eq_any(&ids))).execute(conn)
     })
@@ -83,6 +99,10 @@ pub fn old_events(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult
         .select(auth_events::id)
         .limit(BATCH)
         .load(conn)?;
+    if ids.is_empty() {
+        // Nothing to delete: no write transaction, so no write lock (SQLite) taken for nothing.
+        return Ok(0);
+    }
     super::write_transaction(conn, |conn| {
         diesel::delete(auth_events::table.filter(auth_events::id.eq_any(&ids))).execute(conn)
     })

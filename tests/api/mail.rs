@@ -791,6 +791,8 @@ both_backends! {
         let (before, voided) = match app.db.url.strip_prefix("sqlite://") {
             Some(path) => {
                 let mut c = diesel::SqliteConnection::establish(path).unwrap();
+                // The running app writes too (outbox, clean-up): wait for its lock, as it does.
+                diesel::sql_query("PRAGMA busy_timeout = 10000").execute(&mut c).unwrap();
                 diesel::sql_query(set).execute(&mut c).unwrap();
                 let before = diesel::sql_query(live).execute(&mut c).unwrap();
                 let voided = diesel::sql_query(include_str!("../../migrations/sqlite/2026-12-04-000070_keyed_code_hashes/up.sql")).execute(&mut c).unwrap();
