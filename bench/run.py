@@ -543,7 +543,7 @@ def main():
     out_dir = os.path.join(ROOT, "bench", "results") if args.smoke else os.path.join(ROOT, "bench")
     os.makedirs(out_dir, exist_ok=True)
     out = os.path.join(out_dir, "RESULTS.md")
-    open(out, "w").write(text)
+    open(out, "w").write(text + kept_scale_section(out))
     json.dump({"ceilings": c, "results": results}, open(os.path.join(out_dir, "results.json"), "w"), indent=1)
     print(text)
     print(f"written to {out}")
@@ -552,6 +552,16 @@ def main():
         # Every scenario sends requests that must succeed: a fast run of refusals (a verify/ that
         # answers 401 to everything) is a broken service, not a fast one.
         sys.exit("scenarios with errors or non-2xx answers: " + "; ".join(broken))
+
+
+def kept_scale_section(path):
+    """The scale run's section of RESULTS.md (bench/scale.py writes it; it takes far longer than
+    this run), carried over when this run rewrites the file."""
+    begin, end = "<!-- scale run: bench/scale.py -->", "<!-- /scale run -->"
+    text = open(path).read() if os.path.exists(path) else ""
+    if begin in text and end in text:
+        return "\n" + text[text.index(begin):text.index(end) + len(end)] + "\n"
+    return ""
 
 
 def failed_scenarios(results):
