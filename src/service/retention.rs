@@ -4,7 +4,7 @@
 //!
 //! | rows | deleted once |
 //! | --- | --- |
-//! | sessions | revoked, expired or idle for one access-token lifetime (no token of theirs can be alive) |
+//! | sessions | revoked or expired for one access-token lifetime (no token of theirs can be alive; an idle session goes when it expires) |
 //! | session tombstones (deleted accounts) | one access-token lifetime old |
 //! | one-time codes | spent or expired |
 //! | sent mail and SMS | `AUTHGATE_OUTBOX_RETENTION` old |
@@ -46,12 +46,11 @@ pub fn run_once(
     let s = &state.settings;
     let now = db::now();
     let token_lifetime = ago(now, s.access_token_ttl);
-    let idle = ago(now, s.session_idle_timeout + s.access_token_ttl);
     let pass = db::retention::exclusively(conn, |conn| -> diesel::QueryResult<_> {
         let mut removed = BTreeMap::new();
         removed.insert(
             "sessions",
-            drain(|| db::retention::dead_sessions(conn, token_lifetime, idle))?,
+            drain(|| db::retention::dead_sessions(conn, token_lifetime))?,
         );
         removed.insert(
             "session_tombstones",

@@ -1,0 +1,2 @@
+DROP INDEX auth_events_created_at;
+DROP INDEX sessions_expires_at;
