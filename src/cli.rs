@@ -223,7 +223,7 @@ pub enum Refusal {
 /// and with status 2 on a bad argument or setting, naming the variable or flag it came from.
 pub fn parse() -> Cli {
     let args: Vec<OsString> = std::env::args_os().collect();
-    match parse_with(args, |name| std::env::var_os(name)) {
+    match parse_from(args, |name| std::env::var_os(name)) {
         Ok(cli) => cli,
         Err(Refusal::Line(message)) => {
             eprintln!("error: {message}");
@@ -237,7 +237,7 @@ pub fn parse() -> Cli {
 /// for the `AUTHGATE_*` variables; `env` answers for the `_FILE` forms and error messages).
 /// `settings` is what the command runs with: for `serve` its flags, environment and files; for
 /// another subcommand the environment and files, overridden by the setting flags it takes.
-pub fn parse_with(
+pub fn parse_from(
     args: Vec<OsString>,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Cli, Refusal> {
@@ -1076,7 +1076,7 @@ mod cli_tests {
 
     #[test]
     fn a_subcommand_takes_the_settings_that_point_it_as_flags_and_no_others() {
-        let cli = parse_with(
+        let cli = parse_from(
             os(&[
                 "authgate",
                 "migrate",
@@ -1090,7 +1090,7 @@ mod cli_tests {
             cli.settings.database_url,
             crate::settings::DatabaseUrl::Postgres("postgres://db.example/authgate".into())
         );
-        let cli = parse_with(
+        let cli = parse_from(
             os(&["authgate", "serve", "--listen", "127.0.0.1:9"]),
             |_| None,
         )
@@ -1101,7 +1101,7 @@ mod cli_tests {
             "serve's flags are the settings"
         );
         let cli =
-            parse_with(os(&["authgate", "--listen", "127.0.0.1:9"]), |_| None).expect("parses");
+            parse_from(os(&["authgate", "--listen", "127.0.0.1:9"]), |_| None).expect("parses");
         assert!(cli.command.is_none());
         assert_eq!(cli.settings.listen.port(), 9, "authgate alone serves");
         for refused in [
@@ -1109,7 +1109,7 @@ mod cli_tests {
             &["authgate", "--listen", "127.0.0.1:9", "migrate"],
         ] {
             assert!(
-                matches!(parse_with(os(refused), |_| None), Err(Refusal::Clap(_))),
+                matches!(parse_from(os(refused), |_| None), Err(Refusal::Clap(_))),
                 "{refused:?}"
             );
         }
@@ -1186,7 +1186,7 @@ mod cli_tests {
             ],
             &["authgate", "keys", "rotate"],
         ] {
-            let cli = parse_with(os(args), file).expect("parses");
+            let cli = parse_from(os(args), file).expect("parses");
             assert_eq!(
                 cli.settings
                     .password_pepper
@@ -1196,7 +1196,7 @@ mod cli_tests {
                 "{args:?}"
             );
         }
-        let cli = parse_with(
+        let cli = parse_from(
             os(&[
                 "authgate",
                 "serve",
@@ -1221,7 +1221,7 @@ mod cli_tests {
             "AUTHGATE_PASSWORD_PEPPER" => Some(OsString::from("x")),
             _ => file(name),
         };
-        let Err(Refusal::Line(both)) = parse_with(os(&["authgate"]), both) else {
+        let Err(Refusal::Line(both)) = parse_from(os(&["authgate"]), both) else {
             panic!("both forms at once are refused");
         };
         assert!(
@@ -1230,7 +1230,7 @@ mod cli_tests {
         );
         let missing =
             |n: &str| (n == "AUTHGATE_JWT_SECRET_FILE").then(|| "/nonexistent/secret".into());
-        let Err(Refusal::Line(missing)) = parse_with(os(&["authgate", "migrate"]), missing) else {
+        let Err(Refusal::Line(missing)) = parse_from(os(&["authgate", "migrate"]), missing) else {
             panic!("an unreadable file is refused");
         };
         assert!(
