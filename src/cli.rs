@@ -1,19 +1,11 @@
-//! The subcommands: `serve` (the default), `migrate`, `healthcheck`, and the operator's `keys`,
-//! `users` and `invites`.
-//!
-//! The settings are flags of `serve` (and of `authgate` itself, which serves when no subcommand
-//! is given). The other subcommands take only their own arguments, plus the one or two settings
-//! an operator points them with (`--database-url`, `--listen`): they read every other setting
-//! from the environment, as `serve` does, so their help stays short.
+//! The subcommands: `serve` (default), `migrate`, `healthcheck`.
 
-use std::ffi::OsString;
 use std::io::{Read as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::parser::ValueSource;
-use clap::{FromArgMatches as _, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 use crate::error::ApiError;
 use crate::settings::Settings;
@@ -21,34 +13,24 @@ use crate::startup::Application;
 use crate::state::AppState;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "authgate",
-    version,
-    about,
-    long_about = None,
-    args_conflicts_with_subcommands = true,
-    after_help = "Without a subcommand authgate serves, with the settings above. The other \
-                  subcommands read the same settings from the same AUTHGATE_* variables."
-)]
+#[command(name = "authgate", version, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// The settings the command runs with. [`parse`] fills them in for every subcommand; a bare
-    /// `Cli::parse_from` only for `authgate [SETTINGS]` (no subcommand).
     #[command(flatten)]
     pub settings: Settings,
 }
 
-/// Said under the help of every subcommand but `serve`: where its other settings come from.
-const SETTINGS_NOTE: &str = "Every other setting (keys, pepper, encryption key, mail, ...) is \
-read from its AUTHGATE_* environment variable, or for a secret from the file named by \
-AUTHGATE_*_FILE, exactly as `serve` reads it: `authgate serve --help` lists them all, \
-docs/configuration.md describes them.";
+/// Said under every subcommand's help: its settings are not its flags.
+const SETTINGS_NOTE: &str =
+    "Settings (database URL, keys, mail, ...) are read from their AUTHGATE_* \
+environment variables, or from flags given before the subcommand (`authgate --database-url ... \
+migrate`). `authgate --help` lists them all; docs/configuration.md has the reference.";
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Run the HTTP service (the default).
-    Serve(Box<Settings>),
+    Serve,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Exit 0 when the local /readyz answers 200 (for Docker HEALTHCHECK without curl).
@@ -162,122 +144,46 @@ pub enum KeysAction {
     Rotate,
 }
 
-/// The settings each subcommand other than `serve` takes as flags (by the name of its first
-/// word): the same argument as `serve`'s, with its variable, default and help. Everything else
-/// it reads from the environment.
-fn own_settings(subcommand: &str) -> &'static [&'static str] {
-    match subcommand {
-        "healthcheck" => &["listen"],
-        "migrate" | "keys" | "users" | "invites" => &["database_url"],
-        _ => &[],
-    }
-}
-
-/// The command tree as `authgate` shows and parses it: the derived one, with each operator
-/// subcommand given copies of the few settings it takes as flags ([`own_settings`]) and a note
-/// on where the rest come from.
+/// The command tree as `authgate` shows it: the derived one, every subcommand's help ending
+/// with where its settings come from.
 pub fn command() -> clap::Command {
-    let cmd = <Cli as clap::CommandFactory>::command();
-    let settings: Vec<clap::Arg> = cmd.get_arguments().cloned().collect();
-    let names: Vec<String> = cmd
-        .get_subcommands()
-        .map(|c| c.get_name().to_owned())
-        .filter(|n| n != "serve" && n != "settings-reference")
-        .collect();
-    names.into_iter().fold(cmd, |cmd, name| {
-        let own: Vec<clap::Arg> = settings
-            .iter()
-            .filter(|a| own_settings(&name).contains(&a.get_id().as_str()))
-            .cloned()
+    fn note(cmd: clap::Command) -> clap::Command {
+        let names: Vec<String> = cmd
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
             .collect();
-        cmd.mut_subcommand(&name, |sub| operator_command(sub, &own))
-    })
-}
-
-/// `cmd` and its subcommands, each leaf with the settings `own` as flags, and every one ending
-/// its help with [`SETTINGS_NOTE`].
-fn operator_command(cmd: clap::Command, own: &[clap::Arg]) -> clap::Command {
-    let cmd = cmd.after_help(SETTINGS_NOTE);
-    let names: Vec<String> = cmd
-        .get_subcommands()
-        .map(|c| c.get_name().to_owned())
-        .collect();
-    if names.is_empty() {
-        return cmd.args(own.iter().cloned());
+        names.into_iter().fold(cmd, |cmd, name| {
+            cmd.mut_subcommand(name, |sub| note(sub.after_help(SETTINGS_NOTE)))
+        })
     }
-    names.into_iter().fold(cmd, |cmd, name| {
-        cmd.mut_subcommand(name, |sub| operator_command(sub, own))
-    })
+    note(<Cli as clap::CommandFactory>::command())
 }
 
-/// Why the command line or the environment was refused.
-#[derive(Debug)]
-pub enum Refusal {
-    /// One line to print after `error: `; exit status 2, as clap's own errors.
-    Line(String),
-    /// Clap's own report (and `--help`, `--version`), printed by `clap::Error::exit`.
-    Clap(clap::Error),
-}
-
-/// The command line and environment of this process, parsed: exits on `--help`, `--version`
-/// and with status 2 on a bad argument or setting, naming the variable or flag it came from.
+/// Settings parsed from the command line and environment, secrets also from files
+/// ([`FILE_SETTINGS`]). A value that does not parse is reported naming where it came from: the
+/// environment variable when it was not given as a flag.
 pub fn parse() -> Cli {
-    let args: Vec<OsString> = std::env::args_os().collect();
-    match parse_from(args, |name| std::env::var_os(name)) {
-        Ok(cli) => cli,
-        Err(Refusal::Line(message)) => {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let args = match args_with_secret_files(args, |name| std::env::var_os(name)) {
+        Ok(args) => args,
+        Err(message) => {
             eprintln!("error: {message}");
             std::process::exit(2);
         }
-        Err(Refusal::Clap(e)) => e.exit(),
-    }
-}
-
-/// [`parse`] over given arguments and environment (the environment is also read by clap itself
-/// for the `AUTHGATE_*` variables; `env` answers for the `_FILE` forms and error messages).
-/// `settings` is what the command runs with: for `serve` its flags, environment and files; for
-/// another subcommand the environment and files, overridden by the setting flags it takes.
-pub fn parse_from(
-    args: Vec<OsString>,
-    env: impl Fn(&str) -> Option<OsString>,
-) -> Result<Cli, Refusal> {
-    let cmd = with_secret_files(command(), &env).map_err(Refusal::Line)?;
-    let refused = |e: clap::Error| match naming_the_source(&e, &args, &env) {
-        Some(line) => Refusal::Line(line),
-        None => Refusal::Clap(e),
     };
-    let matches = cmd.clone().try_get_matches_from(&args).map_err(&refused)?;
-    let mut cli = Cli::from_arg_matches(&matches).map_err(Refusal::Clap)?;
-    match &cli.command {
-        None => {}
-        Some(Command::Serve(settings)) => cli.settings = (**settings).clone(),
-        Some(_) => {
-            // The setting flags the subcommand was given, as `authgate [SETTINGS]` would take
-            // them: the one definition parses them, with the environment for the rest.
-            let mut leaf = &matches;
-            while let Some((_, sub)) = leaf.subcommand() {
-                leaf = sub;
+    let parsed = command()
+        .try_get_matches_from(&args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    match parsed {
+        Ok(cli) => cli,
+        Err(e) => match naming_the_variable(&e, &args) {
+            Some(message) => {
+                eprintln!("error: {message}");
+                std::process::exit(2);
             }
-            let mut synthetic: Vec<OsString> = vec!["authgate".into()];
-            for arg in cmd.get_arguments() {
-                let id = arg.get_id().as_str();
-                let (Some(long), Ok(Some(values))) = (arg.get_long(), leaf.try_get_raw(id)) else {
-                    continue;
-                };
-                if leaf.value_source(id) != Some(ValueSource::CommandLine) {
-                    continue;
-                }
-                for value in values {
-                    let mut flag = OsString::from(format!("--{long}="));
-                    flag.push(value);
-                    synthetic.push(flag);
-                }
-            }
-            let matches = cmd.try_get_matches_from(synthetic).map_err(&refused)?;
-            cli.settings = Settings::from_arg_matches(&matches).map_err(Refusal::Clap)?;
-        }
+            None => e.exit(),
+        },
     }
-    Ok(cli)
 }
 
 /// The settings reference, generated from the clap definitions (docs/configuration.md is this
@@ -336,43 +242,18 @@ pub fn configuration_markdown() -> String {
             .or_default()
             .push(format!("| `{env}` | `--{long}` | {default} | {help} |"));
     }
-    // "`migrate`, `keys` ... take `--database-url`", from `own_settings`.
-    let mut own: Vec<(String, Vec<String>)> = Vec::new();
-    for sub in ["migrate", "keys", "users", "invites", "healthcheck"] {
-        let flags: Vec<String> = own_settings(sub)
-            .iter()
-            .map(|id| format!("`--{}`", id.replace('_', "-")))
-            .collect();
-        let flags = flags.join(", ");
-        match own.iter_mut().find(|(f, _)| *f == flags) {
-            Some((_, subs)) => subs.push(format!("`{sub}`")),
-            None => own.push((flags, vec![format!("`{sub}`")])),
-        }
-    }
-    let own: Vec<String> = own
-        .into_iter()
-        .map(|(flags, subs)| {
-            let verb = if subs.len() == 1 { "takes" } else { "take" };
-            format!("{} {verb} {flags}", subs.join(", "))
-        })
-        .collect();
-    let mut out = format!(
+    let mut out = String::from(
         "# Configuration reference\n\n\
          <!-- Generated from the command-line definitions by \
          `cargo run -q -- settings-reference > docs/configuration.md`; do not edit by hand: a \
          test fails when this file is stale. -->\n\n\
-         Every setting is read, in this order, from a flag of `authgate serve` (or of `authgate` \
-         alone, which serves: `authgate --listen 0.0.0.0:8080`), from its environment variable \
-         `AUTHGATE_<NAME>`, and for the secret settings from a file named by `<VARIABLE>_FILE` \
+         Every setting is an environment variable `AUTHGATE_<NAME>` and a command-line flag \
+         (given before any subcommand: `authgate --listen 0.0.0.0:8080 serve`); a flag wins over \
+         the variable. Secret settings can also be read from a file named by `<VARIABLE>_FILE` \
          (how Kubernetes and Docker hand secrets over; one trailing newline is dropped; setting \
-         both the variable and its `_FILE` is refused); otherwise it takes its default. The \
-         other subcommands read the same variables and files and take as flags only their own \
-         arguments and the setting that points them ({}). Durations are written like `500ms`, \
-         `15m`, `24h`, `30d`. A value that does not parse stops authgate with one line naming \
-         the variable, file or flag it came from (exit status 2); a combination that cannot \
-         work, with one line naming the variables (exit status 1). `authgate serve --help` shows \
-         the same, grouped the same way.\n",
-        own.join("; ")
+         both forms is refused). Durations are written like `500ms`, `15m`, `24h`, `30d`. The \
+         service refuses to start, with one line naming the variable, on a value it cannot use. \
+         `authgate --help` shows the same, grouped the same way.\n",
     );
     for heading in headings {
         out.push_str(&format!(
@@ -386,15 +267,9 @@ pub fn configuration_markdown() -> String {
     out
 }
 
-/// For a value clap refused that did not come from a flag on the command line: one line naming
-/// the `AUTHGATE_*` variable it came from, or the `_FILE` variable naming the file it was read
-/// from. A secret's value is not repeated. `None` for any other error (clap's own words then
-/// name the flag).
-fn naming_the_source(
-    e: &clap::Error,
-    args: &[OsString],
-    env: impl Fn(&str) -> Option<OsString>,
-) -> Option<String> {
+/// For a value clap refused: the same message naming the `AUTHGATE_*` variable it came from,
+/// when it did not come from a flag on the command line. `None` for any other error.
+fn naming_the_variable(e: &clap::Error, args: &[std::ffi::OsString]) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     if !matches!(
         e.kind(),
@@ -402,57 +277,37 @@ fn naming_the_source(
     ) {
         return None;
     }
-    let ContextValue::String(invalid) = e.get(ContextKind::InvalidArg)? else {
+    let ContextValue::String(arg) = e.get(ContextKind::InvalidArg)? else {
         return None;
     };
-    let long = invalid.split_whitespace().next()?.strip_prefix("--")?;
+    let long = arg.split_whitespace().next()?.strip_prefix("--")?;
     let cmd = <Cli as clap::CommandFactory>::command();
-    let arg = cmd.get_arguments().find(|a| a.get_long() == Some(long))?;
-    let variable = arg.get_env()?.to_str()?.to_owned();
-    let invalid_value = match e.get(ContextKind::InvalidValue) {
-        Some(ContextValue::String(v)) => Some(v.as_str()),
-        _ => None,
-    };
-    // The flag when it was given this value (`--flag value` or `--flag=value`); the variable
-    // when it holds it (a subcommand's own `--database-url` does not hide a bad variable).
+    let env = cmd
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))?
+        .get_env()?
+        .to_str()?
+        .to_owned();
     let flag = format!("--{long}");
-    let given = |a: &OsString, b: Option<&OsString>| match a.to_str() {
-        Some(a) if a == flag => b.and_then(|b| b.to_str()).map(str::to_owned),
-        Some(a) => a.strip_prefix(&format!("{flag}=")).map(str::to_owned),
-        None => None,
-    };
-    let on_command_line = (0..args.len()).any(|i| {
-        given(&args[i], args.get(i + 1))
-            .is_some_and(|v| invalid_value.is_none_or(|invalid| v == invalid))
+    let on_command_line = args.iter().any(|a| {
+        a.to_str()
+            .is_some_and(|a| a == flag || a.starts_with(&format!("{flag}=")))
     });
-    let in_variable = env(&variable)
-        .is_some_and(|v| invalid_value.is_none_or(|invalid| v.to_str() == Some(invalid)));
-    let source = if in_variable {
-        variable
-    } else if on_command_line {
+    if on_command_line {
         return None;
-    } else if env(&format!("{variable}_FILE")).is_some() {
-        format!("the file named by {variable}_FILE")
-    } else {
-        return None;
-    };
-    let value = match invalid_value {
-        Some(v) if !arg.is_hide_env_values_set() => format!(" '{v}'"),
+    }
+    let value = match e.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(v)) => v.clone(),
         _ => String::new(),
     };
-    let reason = match e.get(ContextKind::ValidValue) {
-        Some(ContextValue::Strings(valid)) => format!("expected one of {}", valid.join(", ")),
-        _ => {
-            // clap's own sentence after the flag it named.
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or_default().to_owned();
-            first
-                .split_once(&format!("'{invalid}': "))
-                .map(|(_, r)| r.to_owned())
-                .unwrap_or_else(|| "not a valid value".to_owned())
-        }
-    };
-    Some(format!("invalid value{value} for {source}: {reason}"))
+    // clap's own sentence, with the variable's name where it named the flag.
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let reason = first
+        .split_once(&format!("'{arg}': "))
+        .map(|(_, r)| r.to_owned())
+        .unwrap_or_else(|| first.trim_start_matches("error: ").to_owned());
+    Some(format!("invalid value '{value}' for {env}: {reason}"))
 }
 
 /// The settings that may hold a secret, each also read from a file named by `<VARIABLE>_FILE`
@@ -467,15 +322,15 @@ pub const FILE_SETTINGS: &[(&str, &str)] = &[
     ("AUTHGATE_SMS_WEBHOOK_SECRET", "--sms-webhook-secret"),
 ];
 
-/// `cmd` with the contents of every `<VAR>_FILE` that is set (one trailing newline dropped, as
-/// `echo` and editors leave one) as the default of its setting, wherever in the tree that
-/// setting is an argument: below a flag and the variable (which cannot both be set), above the
-/// built-in default, and never shown by `--help`. Setting both `<VAR>` and `<VAR>_FILE`, or an
-/// unreadable file, is an error naming the variable.
-pub fn with_secret_files(
-    mut cmd: clap::Command,
-    env: impl Fn(&str) -> Option<OsString>,
-) -> Result<clap::Command, String> {
+/// `args` with `--flag <file contents>` added after the program name for every `<VAR>_FILE`
+/// that is set (one trailing newline dropped, as `echo` and editors leave one). The value never
+/// reaches the process's real argument list; it goes to the parser only. Setting both `<VAR>`
+/// and `<VAR>_FILE`, or an unreadable file, is an error naming the variable.
+pub fn args_with_secret_files(
+    mut args: Vec<std::ffi::OsString>,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Result<Vec<std::ffi::OsString>, String> {
+    let mut extra = Vec::new();
     for (variable, flag) in FILE_SETTINGS {
         let file_variable = format!("{variable}_FILE");
         let Some(path) = env(&file_variable) else {
@@ -496,59 +351,39 @@ pub fn with_secret_files(
             .strip_suffix("\r\n")
             .or_else(|| contents.strip_suffix('\n'))
             .unwrap_or(&contents);
-        // Clap keeps defaults as `&'static str`: one copy per secret file, once per process,
-        // which lives as long as the settings holding it would anyway.
-        let value: &'static str = Box::leak(value.to_owned().into_boxed_str());
-        cmd = default_everywhere(cmd, flag.trim_start_matches("--"), value);
+        extra.push(std::ffi::OsString::from(*flag));
+        extra.push(std::ffi::OsString::from(value));
     }
-    Ok(cmd)
-}
-
-/// `cmd` with `value` as the hidden default of the argument `--long` in it and its subcommands.
-fn default_everywhere(cmd: clap::Command, long: &str, value: &'static str) -> clap::Command {
-    let ids: Vec<clap::Id> = cmd
-        .get_arguments()
-        .filter(|a| a.get_long() == Some(long))
-        .map(|a| a.get_id().clone())
-        .collect();
-    let cmd = ids.into_iter().fold(cmd, |cmd, id| {
-        cmd.mut_arg(id, |a| a.default_value(value).hide_default_value(true))
-    });
-    let names: Vec<String> = cmd
-        .get_subcommands()
-        .map(|c| c.get_name().to_owned())
-        .collect();
-    names.into_iter().fold(cmd, |cmd, name| {
-        cmd.mut_subcommand(name, |sub| default_everywhere(sub, long, value))
-    })
+    let at = usize::from(!args.is_empty());
+    args.splice(at..at, extra);
+    Ok(args)
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
     let settings = cli.settings;
-    match cli.command {
-        // `parse` put serve's settings in `cli.settings`.
-        None | Some(Command::Serve(_)) => {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
             crate::telemetry::init(settings.log_format, &settings.log);
             report(serve(settings).await)
         }
-        Some(Command::Migrate) => {
+        Command::Migrate => {
             crate::telemetry::init(settings.log_format, &settings.log);
             report(migrate(&settings))
         }
-        Some(Command::Healthcheck) => healthcheck(&settings),
-        Some(Command::SettingsReference) => {
+        Command::Healthcheck => healthcheck(&settings),
+        Command::SettingsReference => {
             print!("{}", configuration_markdown());
             ExitCode::SUCCESS
         }
-        Some(Command::Keys { action }) => {
+        Command::Keys { action } => {
             crate::telemetry::init(settings.log_format, "warn");
             report(keys(&settings, action))
         }
-        Some(Command::Users { json, action }) => {
+        Command::Users { json, action } => {
             crate::telemetry::init(settings.log_format, "warn");
             report(users(&settings, action, json).await)
         }
-        Some(Command::Invites { json, action }) => {
+        Command::Invites { json, action } => {
             crate::telemetry::init(settings.log_format, "warn");
             report(invites(&settings, action, json))
         }
@@ -995,14 +830,10 @@ async fn shutdown_signal() -> std::io::Result<&'static str> {
 mod cli_tests {
     use super::*;
 
-    fn os(args: &[&str]) -> Vec<OsString> {
-        args.iter().map(OsString::from).collect()
-    }
-
     /// Every argument of every command says what it is for (help and version aside), and every
     /// setting sits under a topic heading.
     #[test]
-    fn every_flag_has_a_description_and_every_setting_a_heading() {
+    fn every_flag_and_argument_has_a_description_and_every_setting_a_heading() {
         fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
             for arg in cmd.get_arguments() {
                 let id = arg.get_id().as_str();
@@ -1031,208 +862,106 @@ mod cli_tests {
         assert!(missing.is_empty(), "{missing:#?}");
     }
 
-    /// `authgate serve --help` and `authgate --help` list every setting; the other subcommands
-    /// their own arguments, the setting that points them, and where the rest come from.
+    /// A subcommand's help lists its own flags, not the service's settings.
     #[test]
     fn subcommands_show_only_their_own_flags() {
-        let cmd = command();
-        let settings =
-            |c: &clap::Command| c.get_arguments().filter(|a| a.get_env().is_some()).count();
-        let all = settings(&cmd);
-        assert!(all > 80, "{all}");
-        assert_eq!(settings(cmd.find_subcommand("serve").expect("serve")), all);
-        let leaf = |path: &[&str]| {
-            path.iter()
-                .try_fold(&cmd, |c, name| c.find_subcommand(name))
-                .unwrap_or_else(|| panic!("{path:?}"))
-                .clone()
-        };
-        let create = leaf(&["users", "create"]);
+        let mut cmd = command();
+        let users = cmd.find_subcommand("users").expect("users");
+        let create = users.find_subcommand("create").expect("create");
         let own: Vec<&str> = create
             .get_arguments()
             .filter_map(|a| a.get_long())
             .collect();
-        assert_eq!(own, ["email", "name", "verified", "database-url"]);
-        for (path, setting) in [
-            (&["migrate"][..], "database-url"),
-            (&["keys", "rotate"], "database-url"),
-            (&["keys", "list"], "database-url"),
-            (&["users", "disable"], "database-url"),
-            (&["invites", "create"], "database-url"),
-            (&["healthcheck"], "listen"),
-        ] {
-            let mut sub = leaf(path);
-            let flags: Vec<&str> = sub
-                .get_arguments()
+        assert_eq!(own, ["email", "name", "verified"]);
+        assert!(
+            cmd.get_arguments()
                 .filter(|a| a.get_env().is_some())
-                .filter_map(|a| a.get_long())
-                .collect();
-            assert_eq!(flags, [setting], "{path:?}");
-            let help = sub.render_help().to_string();
-            assert!(help.contains("`authgate serve --help`"), "{path:?}: {help}");
-            assert!(help.lines().count() < 30, "{path:?}: {help}");
-        }
+                .count()
+                > 80
+        );
+        let migrate = cmd.find_subcommand_mut("migrate").expect("migrate");
+        assert!(migrate.get_arguments().all(|a| a.get_env().is_none()));
+        let note = migrate.get_after_help().map(|h| h.to_string());
+        assert!(
+            note.is_some_and(|n| n.contains("AUTHGATE_*")),
+            "it says where settings come from"
+        );
     }
 
     #[test]
-    fn a_subcommand_takes_the_settings_that_point_it_as_flags_and_no_others() {
-        let cli = parse_from(
-            os(&[
-                "authgate",
-                "migrate",
-                "--database-url",
-                "postgres://db.example/authgate",
-            ]),
-            |_| None,
-        )
-        .expect("parses");
-        assert_eq!(
-            cli.settings.database_url,
-            crate::settings::DatabaseUrl::Postgres("postgres://db.example/authgate".into())
-        );
-        let cli = parse_from(
-            os(&["authgate", "serve", "--listen", "127.0.0.1:9"]),
-            |_| None,
-        )
-        .expect("parses");
-        assert_eq!(
-            cli.settings.listen.port(),
-            9,
-            "serve's flags are the settings"
-        );
-        let cli =
-            parse_from(os(&["authgate", "--listen", "127.0.0.1:9"]), |_| None).expect("parses");
-        assert!(cli.command.is_none());
-        assert_eq!(cli.settings.listen.port(), 9, "authgate alone serves");
-        for refused in [
-            &["authgate", "migrate", "--listen", "127.0.0.1:9"][..],
-            &["authgate", "--listen", "127.0.0.1:9", "migrate"],
-        ] {
-            assert!(
-                matches!(parse_from(os(refused), |_| None), Err(Refusal::Clap(_))),
-                "{refused:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_bad_value_is_reported_under_the_variable_or_file_it_came_from() {
-        let err = command()
-            .try_get_matches_from(["authgate", "--access-token-ttl", "soon"])
+    fn a_bad_value_from_the_environment_is_reported_under_the_variable() {
+        let err = <Cli as clap::CommandFactory>::command()
+            .try_get_matches_from(["authgate", "--access-token-ttl", "soon", "migrate"])
             .expect_err("not a duration");
-        let in_variable =
-            |n: &str| (n == "AUTHGATE_ACCESS_TOKEN_TTL").then(|| OsString::from("soon"));
-        let message =
-            naming_the_source(&err, &os(&["authgate", "migrate"]), in_variable).expect("named");
+        let from_env: Vec<std::ffi::OsString> = vec!["authgate".into(), "migrate".into()];
+        let message = naming_the_variable(&err, &from_env).expect("named");
         assert!(
-            message.starts_with("invalid value 'soon' for AUTHGATE_ACCESS_TOKEN_TTL: expected"),
+            message.starts_with("invalid value 'soon' for AUTHGATE_ACCESS_TOKEN_TTL: "),
             "{message}"
         );
-        for flagged in [
-            &["authgate", "--access-token-ttl=soon"][..],
-            &["authgate", "serve", "--access-token-ttl", "soon"],
-        ] {
-            assert_eq!(
-                naming_the_source(&err, &os(flagged), |_| None),
-                None,
-                "from a flag, clap's own words name the flag"
-            );
-        }
-
-        let err = command()
-            .try_get_matches_from(["authgate", "--password-pepper", "short"])
-            .expect_err("too short");
-        let in_file = |n: &str| {
-            (n == "AUTHGATE_PASSWORD_PEPPER_FILE").then(|| OsString::from("/run/secrets/pepper"))
-        };
-        let message = naming_the_source(&err, &os(&["authgate"]), in_file).expect("named");
+        let flagged: Vec<std::ffi::OsString> =
+            vec!["authgate".into(), "--access-token-ttl=soon".into()];
         assert_eq!(
-            message,
-            "invalid value for the file named by AUTHGATE_PASSWORD_PEPPER_FILE: must be at least 16 characters",
-            "a secret's value is not repeated"
-        );
-
-        let err = command()
-            .try_get_matches_from(["authgate", "--jwt-algorithm", "none"])
-            .expect_err("not an algorithm");
-        let in_variable = |n: &str| (n == "AUTHGATE_JWT_ALGORITHM").then(|| OsString::from("none"));
-        let message = naming_the_source(&err, &os(&["authgate"]), in_variable).expect("named");
-        assert!(
-            message.starts_with(
-                "invalid value 'none' for AUTHGATE_JWT_ALGORITHM: expected one of EdDSA"
-            ),
-            "{message}"
+            naming_the_variable(&err, &flagged),
+            None,
+            "from a flag, clap's own words name the flag"
         );
     }
 
     #[test]
-    fn a_secret_file_is_read_by_every_subcommand_and_both_forms_at_once_are_refused() {
+    fn a_secret_file_becomes_its_flag_and_both_forms_at_once_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let pepper = dir.path().join("pepper");
         std::fs::write(&pepper, "correct-horse-battery-staple\n").unwrap();
-        let file = |name: &str| {
-            (name == "AUTHGATE_PASSWORD_PEPPER_FILE").then(|| pepper.clone().into_os_string())
+        let env = |set: &'static [(&'static str, &'static str)]| {
+            let pepper = pepper.clone();
+            move |name: &str| {
+                if name == "AUTHGATE_PASSWORD_PEPPER_FILE" && set.iter().any(|(n, _)| *n == "file")
+                {
+                    return Some(pepper.clone().into_os_string());
+                }
+                set.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
         };
-        for args in [
-            &["authgate"][..],
-            &["authgate", "serve"],
-            &["authgate", "migrate"],
-            &[
-                "authgate",
-                "users",
-                "list",
-                "--database-url",
-                "sqlite://x.db",
-            ],
-            &["authgate", "keys", "rotate"],
-        ] {
-            let cli = parse_from(os(args), file).expect("parses");
-            assert_eq!(
-                cli.settings
-                    .password_pepper
-                    .as_ref()
-                    .map(|s| s.expose().to_owned()),
-                Some("correct-horse-battery-staple".to_owned()),
-                "{args:?}"
-            );
-        }
-        let cli = parse_from(
-            os(&[
-                "authgate",
-                "serve",
-                "--password-pepper",
-                "from-the-command-line",
-            ]),
-            file,
-        )
-        .expect("parses");
+        let args = vec!["authgate".into(), "migrate".into()];
+        let out = args_with_secret_files(args.clone(), env(&[("file", "")])).unwrap();
         assert_eq!(
-            cli.settings.password_pepper.map(|s| s.expose().to_owned()),
-            Some("from-the-command-line".to_owned()),
-            "a flag wins over the file"
+            out,
+            [
+                "authgate",
+                "--password-pepper",
+                "correct-horse-battery-staple",
+                "migrate"
+            ]
+            .map(std::ffi::OsString::from)
         );
-        let help = with_secret_files(command(), file)
-            .unwrap()
-            .render_long_help()
-            .to_string();
-        assert!(!help.contains("correct-horse"), "help never shows a secret");
-
-        let both = |name: &str| match name {
-            "AUTHGATE_PASSWORD_PEPPER" => Some(OsString::from("x")),
-            _ => file(name),
-        };
-        let Err(Refusal::Line(both)) = parse_from(os(&["authgate"]), both) else {
-            panic!("both forms at once are refused");
-        };
+        let cli = Cli::parse_from(out);
+        assert_eq!(
+            cli.settings
+                .password_pepper
+                .as_ref()
+                .map(|s| s.expose().to_owned()),
+            Some("correct-horse-battery-staple".to_owned())
+        );
+        assert_eq!(
+            args_with_secret_files(args.clone(), env(&[])).unwrap(),
+            args
+        );
+        let both = args_with_secret_files(
+            args.clone(),
+            env(&[("file", ""), ("AUTHGATE_PASSWORD_PEPPER", "x")]),
+        )
+        .unwrap_err();
         assert!(
             both.contains("AUTHGATE_PASSWORD_PEPPER and AUTHGATE_PASSWORD_PEPPER_FILE"),
             "{both}"
         );
-        let missing =
-            |n: &str| (n == "AUTHGATE_JWT_SECRET_FILE").then(|| "/nonexistent/secret".into());
-        let Err(Refusal::Line(missing)) = parse_from(os(&["authgate", "migrate"]), missing) else {
-            panic!("an unreadable file is refused");
-        };
+        let missing = args_with_secret_files(args, |n: &str| {
+            (n == "AUTHGATE_JWT_SECRET_FILE").then(|| "/nonexistent/secret".into())
+        })
+        .unwrap_err();
         assert!(
             missing.starts_with("AUTHGATE_JWT_SECRET_FILE=/nonexistent/secret: cannot be read"),
             "{missing}"
@@ -1258,32 +987,9 @@ mod cli_tests {
         }
     }
 
-    /// docs/configuration.md is what `authgate settings-reference` prints from the definitions:
-    /// a setting added, renamed or redescribed without regenerating it fails here.
-    #[test]
-    fn configuration_reference_is_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
-        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
-        let generated = configuration_markdown();
-        if on_disk != generated {
-            let (old, new): (Vec<&str>, Vec<&str>) =
-                (on_disk.lines().collect(), generated.lines().collect());
-            let at = (0..old.len().max(new.len()))
-                .find(|&i| old.get(i) != new.get(i))
-                .unwrap_or_default();
-            panic!(
-                "docs/configuration.md is stale; regenerate it with \
-                 `cargo run -q -- settings-reference > docs/configuration.md`.\n\
-                 First difference, line {}:\n- {}\n+ {}",
-                at + 1,
-                old.get(at).unwrap_or(&"(end of file)"),
-                new.get(at).unwrap_or(&"(end of output)"),
-            );
-        }
-    }
-
     #[test]
     fn cli_is_well_formed() {
-        command().debug_assert();
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 }

@@ -1,5 +1,5 @@
 //! The one typed configuration: every field is a flag and an `AUTHGATE_*` variable, and
-//! `authgate serve --help` prints the doc comments below under one heading per group. Values are
+//! `authgate --help` prints the doc comments below under one heading per group. Values are
 //! parsed into their types (`values`, `secrets`) here, so that a bad setting stops startup with
 //! one clear line instead of failing on first use. Imports nothing from the crate but the pure
 //! path rules (`crate::paths`).
@@ -19,8 +19,7 @@ pub use values::{
     CaptchaProvider, HashPriority, JwtAlgorithm, Ladder, LogFormat, PathPattern, Rate, SameSite,
 };
 
-/// Every setting of the service: the flags of `authgate serve` (and of `authgate` alone), each
-/// also an `AUTHGATE_*` variable.
+/// Every setting of the service. Flags may come before or after the subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Address to listen on.
@@ -34,7 +33,7 @@ pub struct Settings {
 
     /// Database: sqlite://FILE (created on first start) or postgres://USER@HOST/DB.
     #[arg(long, env = "AUTHGATE_DATABASE_URL", default_value = "sqlite://authgate.db",
-          value_parser = DatabaseUrl::parse, hide_env_values = true,
+          value_parser = DatabaseUrl::parse,
           help_heading = "Database"
     )]
     pub database_url: DatabaseUrl,
@@ -567,7 +566,7 @@ impl Settings {
             || self.session_ttl.is_zero()
             || self.remember_me_ttl.is_zero()
         {
-            return Err("AUTHGATE_ACCESS_TOKEN_TTL, AUTHGATE_SESSION_TTL and AUTHGATE_REMEMBER_ME_TTL must be positive".into());
+            return Err("token and session lifetimes must be positive".into());
         }
         if self.cookie_samesite == SameSite::None && !self.cookie_secure {
             return Err("AUTHGATE_COOKIE_SAMESITE=none requires AUTHGATE_COOKIE_SECURE=true (browsers drop such cookies)".into());
@@ -584,9 +583,7 @@ impl Settings {
             );
         }
         if self.email_code_ttl.is_zero() || self.reset_code_ttl.is_zero() {
-            return Err(
-                "AUTHGATE_EMAIL_CODE_TTL and AUTHGATE_RESET_CODE_TTL must be positive".into(),
-            );
+            return Err("code lifetimes must be positive".into());
         }
         if self.upstream.is_some() && self.upstream_timeout.is_zero() {
             return Err("AUTHGATE_UPSTREAM_TIMEOUT must be positive".into());

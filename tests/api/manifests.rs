@@ -368,7 +368,7 @@ fn problems(file: &str, text: &str) -> Vec<String> {
             }
 
             // The values parse and pass authgate's start-up checks (secret placeholders left out).
-            // Settings are flags of `authgate` alone, which serves.
+            // Settings are flags of `authgate` itself, before the subcommand.
             let mut args = vec!["authgate".to_owned()];
             let mut values = cenv.clone();
             for e in list(&c["env"]) {
@@ -395,6 +395,7 @@ fn problems(file: &str, text: &str) -> Vec<String> {
                     args.push(format!("{flag}={v}"));
                 }
             }
+            args.push("serve".to_owned());
             match <authgate::cli::Cli as clap::Parser>::try_parse_from(&args) {
                 Err(e) => out.push(format!("{at}: the settings do not parse: {e}")),
                 Ok(cli) => {
