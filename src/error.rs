@@ -47,9 +47,17 @@ pub enum ApiError {
     SecondFactorRejected,
     #[error("the email address has not been verified yet")]
     EmailNotVerified,
-    /// The password was right; the account also needs its TOTP code (`code`).
-    #[error("this account requires a second factor: send the code from the authenticator app")]
-    MfaRequired,
+    /// The first factor was right; the account also needs its second factor (a TOTP or
+    /// recovery `code`, or a passkey). `None` where the caller has nothing more to offer.
+    #[error("this account requires a second factor: send a code from the authenticator app, a recovery code, or use a passkey")]
+    MfaRequired(Option<Box<MfaChallenge>>),
+    /// A passkey assertion that does not verify: unknown credential, bad signature, a cloned
+    /// authenticator's counter.
+    #[error("{message}")]
+    PasskeyRejected {
+        code: &'static str,
+        message: &'static str,
+    },
     /// A state conflict other than a taken email (a phone number in use, TOTP already on).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
@@ -100,7 +108,8 @@ impl ApiError {
             Self::CaptchaUnavailable => "captcha_unavailable",
             Self::InvalidCode | Self::SecondFactorRejected => "invalid_code",
             Self::EmailNotVerified => "email_not_verified",
-            Self::MfaRequired => "mfa_required",
+            Self::MfaRequired(_) => "mfa_required",
+            Self::PasskeyRejected { code, .. } => code,
             Self::Conflict { code, .. } => code,
             Self::WrongPassword => "invalid_old_password",
             Self::TooManyRequests { .. } => "too_many_requests",
@@ -112,6 +121,15 @@ impl ApiError {
             Self::Internal(_) => "internal_error",
         }
     }
+}
+
+/// What a sign-in that needs a second factor offers: the factors the account has (`totp`,
+/// `passkey`, `recovery_code`) and, with passkeys, the request options to answer with one.
+#[derive(Debug, serde::Serialize)]
+pub struct MfaChallenge {
+    pub factors: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passkey: Option<serde_json::Value>,
 }
 
 impl From<diesel::result::Error> for ApiError {

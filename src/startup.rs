@@ -51,7 +51,9 @@ fn row(method: Method, path: &'static str, route: Route, rate: RateClass) -> Rou
 /// Every route the service serves. The same list registers the routes, gives the rate limits
 /// their classes and the captcha gate its routes, and is compared with `openapi.yml` by a test.
 pub fn route_table() -> Vec<RouteSpec> {
-    use routes::{auth, email, health, jwks, mfa, password, phone, sessions, token, user, verify};
+    use routes::{
+        auth, email, health, jwks, mfa, passkeys, password, phone, sessions, token, user, verify,
+    };
     use RateClass::{Api, Auth, Refresh, SignIn, Token, Unlimited};
     vec![
         row(
@@ -214,6 +216,61 @@ pub fn route_table() -> Vec<RouteSpec> {
             Method::POST,
             "/api/v1/auth/mfa/recovery-codes/",
             web::post().to(mfa::replace_recovery_codes),
+            Auth,
+        ),
+        row(
+            Method::POST,
+            "/api/v1/auth/mfa/passkeys/register/options/",
+            web::post().to(passkeys::register_options),
+            Auth,
+        ),
+        row(
+            Method::POST,
+            "/api/v1/auth/mfa/passkeys/register/",
+            web::post().to(passkeys::register),
+            Auth,
+        ),
+        row(
+            Method::GET,
+            "/api/v1/auth/mfa/passkeys/",
+            web::get().to(passkeys::list),
+            Api,
+        ),
+        row(
+            Method::PATCH,
+            "/api/v1/auth/mfa/passkeys/{id}/",
+            web::patch().to(passkeys::rename),
+            Api,
+        ),
+        row(
+            Method::DELETE,
+            "/api/v1/auth/mfa/passkeys/{id}/",
+            web::delete().to(passkeys::remove),
+            Auth,
+        ),
+        row(
+            Method::POST,
+            "/api/v1/auth/signin/passkey/options/",
+            web::post().to(passkeys::sign_in_options),
+            Auth,
+        ),
+        row(
+            Method::POST,
+            "/api/v1/auth/signin/passkey/",
+            web::post().to(passkeys::sign_in),
+            SignIn,
+        ),
+        row(
+            Method::POST,
+            "/api/v1/auth/signup/passkey/options/",
+            web::post().to(passkeys::sign_up_options),
+            Auth,
+        )
+        .captcha(),
+        row(
+            Method::POST,
+            "/api/v1/auth/signup/passkey/",
+            web::post().to(passkeys::sign_up),
             Auth,
         ),
         row(
@@ -455,6 +512,14 @@ impl Application {
         }
         if !settings.cookie_secure {
             tracing::warn!("AUTHGATE_COOKIE_SECURE=false: cookies travel over plain http; use only for local development");
+        }
+        let left_out = settings.webauthn_origins_left_out();
+        if !left_out.is_empty() {
+            tracing::warn!(
+                origins = left_out.join(","),
+                rp_id = settings.webauthn_rp_id(),
+                "these origins are not on the passkeys' relying party ID, so their pages cannot use passkeys; set AUTHGATE_WEBAUTHN_RP_ID to a domain they share with AUTHGATE_PUBLIC_URL"
+            );
         }
         let mut state = AppState::from_settings(settings).await?;
         let settings = &state.settings;

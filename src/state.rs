@@ -50,6 +50,8 @@ pub struct AppState {
     pub code_key: crate::crypto::CodeKey,
     /// Recently ended sessions, refused by the stateless token checks.
     pub revocations: crate::tokens::revocation::RevocationList,
+    /// The WebAuthn relying party passkeys are verified by.
+    pub relying_party: crate::service::passkeys::RelyingParty,
 }
 
 impl AppState {
@@ -120,7 +122,10 @@ impl AppState {
                 "new passwords are checked against the Pwned Passwords range API"
             );
         }
+        let relying_party = crate::service::passkeys::RelyingParty::from_settings(&settings)
+            .context("configuring passkeys")?;
         Ok(Self {
+            relying_party,
             pool,
             keys,
             tokens,

@@ -11,6 +11,7 @@ pub mod events;
 pub mod invites;
 pub mod keys;
 pub mod outbox;
+pub mod passkeys;
 pub mod recovery_codes;
 pub mod retention;
 pub mod schema;

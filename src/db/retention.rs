@@ -4,69 +4,74 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{auth_events, one_time_codes, outbox, session_tombstones, sessions};
+use super::schema::{
+    auth_events, one_time_codes, outbox, session_tombstones, sessions, webauthn_challenges,
+};
 use super::DbConnection;
 
 /// Rows per batch.
 pub const BATCH: i64 = 500;
+
+/// One batch of `$table`'s rows matching `$filter`: at most [`BATCH`] ids read, then deleted in
+/// a short write transaction of their own; none taken when nothing matched (no write lock on
+/// SQLite for nothing).
+macro_rules! delete_batch {
+    ($conn:expr, $table:ident, $filter:expr) => {{
+        let ids: Vec<String> = $table::table
+            .filter($filter)
+            .select($table::id)
+            .limit(BATCH)
+            .load($conn)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        super::write_transaction($conn, |conn| {
+            diesel::delete($table::table.filter($table::id.eq_any(&ids))).execute(conn)
+        })
+    }};
+}
 
 /// Deletes one batch of sessions no access token of which can still be alive: revoked or
 /// expired before `before` (one access-token lifetime ago). Both columns are indexed; a session
 /// that went idle goes when it expires (`last_used_at` changes on every refresh, and an index on
 /// it would cost the refresh path).
 pub fn dead_sessions(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
-    let ids: Vec<String> = sessions::table
-        .filter(
-            sessions::revoked_at
-                .lt(before)
-                .or(sessions::expires_at.lt(before)),
-        )
-        .select(sessions::id)
-        .limit(BATCH)
-        .load(conn)?;
-    if ids.is_empty() {
-        // Nothing to delete: no write transaction, so no write lock (SQLite) taken for nothing.
-        return Ok(0);
-    }
-    super::write_transaction(conn, |conn| {
-        diesel::delete(sessions::table.filter(sessions::id.eq_any(&ids))).execute(conn)
-    })
+    delete_batch!(
+        conn,
+        sessions,
+        sessions::revoked_at
+            .lt(before)
+            .or(sessions::expires_at.lt(before))
+    )
 }
 
 pub fn old_tombstones(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
-    let ids: Vec<String> = session_tombstones::table
-        .filter(session_tombstones::revoked_at.lt(before))
-        .select(session_tombstones::id)
-        .limit(BATCH)
-        .load(conn)?;
-    if ids.is_empty() {
-        // Nothing to delete: no write transaction, so no write lock (SQLite) taken for nothing.
-        return Ok(0);
-    }
-    super::write_transaction(conn, |conn| {
-        diesel::delete(session_tombstones::table.filter(session_tombstones::id.eq_any(&ids)))
-            .execute(conn)
-    })
+    delete_batch!(
+        conn,
+        session_tombstones,
+        session_tombstones::revoked_at.lt(before)
+    )
 }
 
 /// Spent or expired one-time codes.
 pub fn dead_codes(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
-    let ids: Vec<String> = one_time_codes::table
-        .filter(
-            one_time_codes::consumed_at
-                .is_not_null()
-                .or(one_time_codes::expires_at.lt(now)),
-        )
-        .select(one_time_codes::id)
-        .limit(BATCH)
-        .load(conn)?;
-    if ids.is_empty() {
-        // Nothing to delete: no write transaction, so no write lock (SQLite) taken for nothing.
-        return Ok(0);
-    }
-    super::write_transaction(conn, |conn| {
-        diesel::delete(one_time_codes::table.filter(one_time_codes::id.eq_any(&ids))).execute(conn)
-    })
+    delete_batch!(
+        conn,
+        one_time_codes,
+        one_time_codes::consumed_at
+            .is_not_null()
+            .or(one_time_codes::expires_at.lt(now))
+    )
+}
+
+/// Passkey ceremony states past their expiry (used or not: a used one only tells a replay apart
+/// while it could still have been answered).
+pub fn dead_challenges(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
+    delete_batch!(
+        conn,
+        webauthn_challenges,
+        webauthn_challenges::expires_at.lt(now)
+    )
 }
 
 /// Messages in `status` created before `before`.
@@ -75,34 +80,15 @@ pub fn old_messages(
     status: &str,
     before: NaiveDateTime,
 ) -> QueryResult<usize> {
-    let ids: Vec<String> = outbox::table
-        .filter(outbox::status.eq(status))
-        .filter(outbox::created_at.lt(before))
-        .select(outbox::id)
-        .limit(BATCH)
-        .load(conn)?;
-    if ids.is_empty() {
-        // Nothing to delete: no write transaction, so no write lock (SQLite) taken for nothing.
-        return Ok(0);
-    }
-    super::write_transaction(conn, |conn| {
-        diesel::delete(outbox::table.filter(outbox::id.eq_any(&ids))).execute(conn)
-    })
+    delete_batch!(
+        conn,
+        outbox,
+        outbox::status.eq(status).and(outbox::created_at.lt(before))
+    )
 }
 
 pub fn old_events(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
-    let ids: Vec<String> = auth_events::table
-        .filter(auth_events::created_at.lt(before))
-        .select(auth_events::id)
-        .limit(BATCH)
-        .load(conn)?;
-    if ids.is_empty() {
-        // Nothing to delete: no write transaction, so no write lock (SQLite) taken for nothing.
-        return Ok(0);
-    }
-    super::write_transaction(conn, |conn| {
-        diesel::delete(auth_events::table.filter(auth_events::id.eq_any(&ids))).execute(conn)
-    })
+    delete_batch!(conn, auth_events, auth_events::created_at.lt(before))
 }
 
 /// Runs `f` holding the clean-up's advisory lock on PostgreSQL (skipped, `None`, when another

@@ -125,6 +125,22 @@ diesel::table! {
         totp_last_step -> Nullable<BigInt>,
         totp_failures -> Integer,
         totp_locked_until -> Nullable<Timestamp>,
+        has_password -> Bool,
+    }
+}
+
+diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        user_id -> Text,
+        credential_id -> Text,
+        credential -> Text,
+        name -> Text,
+        aaguid -> Text,
+        backed_up -> Bool,
+        user_verified -> Bool,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
     }
 }
 
@@ -138,7 +154,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webauthn_challenges (id) {
+        id -> Text,
+        purpose -> Text,
+        user_id -> Nullable<Text>,
+        state -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(auth_events -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(one_time_codes -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -148,10 +177,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     invite_codes,
     one_time_codes,
     outbox,
+    passkeys,
     recovery_codes,
     session_tombstones,
     sessions,
     signin_throttle,
     signing_keys,
     users,
+    webauthn_challenges,
 );

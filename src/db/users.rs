@@ -29,6 +29,9 @@ pub struct UserRow {
     pub totp_last_step: Option<i64>,
     pub totp_failures: i32,
     pub totp_locked_until: Option<NaiveDateTime>,
+    /// False for an account made with a passkey until a password is set (by reset): its hash is
+    /// of random bytes nobody knows.
+    pub has_password: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -44,6 +47,7 @@ pub struct NewUser<'a> {
     pub disabled: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub has_password: bool,
 }
 
 pub fn insert(conn: &mut DbConnection, user: &NewUser<'_>) -> QueryResult<()> {
@@ -115,7 +119,11 @@ pub fn set_password(
     at: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::update(users::table.find(id))
-        .set((users::password_hash.eq(hash), users::updated_at.eq(at)))
+        .set((
+            users::password_hash.eq(hash),
+            users::has_password.eq(true),
+            users::updated_at.eq(at),
+        ))
         .execute(conn)
         .map(drop)
 }

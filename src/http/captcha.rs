@@ -36,9 +36,15 @@ struct GrantType {
 }
 
 /// `token/` needs a captcha for its password grant only: a refresh-token grant is a
-/// refresh, and refresh never asks for one. Any other grant (or none) is checked.
+/// refresh, and refresh never asks for one; a passkey grant cannot be guessed (as
+/// `signin/passkey/`, which has no captcha). Any other grant (or none) is checked.
 fn is_refresh_grant(req: &ServiceRequest, body: &[u8]) -> bool {
-    req.path().trim_end_matches('/') == "/api/v1/auth/token" && is_refresh_grant_body(body)
+    req.path().trim_end_matches('/') == "/api/v1/auth/token"
+        && (is_refresh_grant_body(body) || is_passkey_grant_body(body))
+}
+
+fn is_passkey_grant_body(body: &[u8]) -> bool {
+    serde_json::from_slice::<GrantType>(body).is_ok_and(|g| g.grant_type == "passkey")
 }
 
 /// Reads the whole body (at most 16 KiB) for a middleware to look at and puts it back for the

@@ -14,6 +14,9 @@ use crate::error::ApiError;
 pub struct ErrorBody<'a> {
     pub error: &'a str,
     pub message: String,
+    /// `mfa_required`'s factors and passkey options.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<&'a crate::error::MfaChallenge>,
 }
 
 impl From<actix_web::error::BlockingError> for ApiError {
@@ -38,7 +41,8 @@ impl ResponseError for ApiError {
             | Self::InvalidToken
             | Self::SessionNotFound
             | Self::InvalidRefreshToken
-            | Self::MfaRequired
+            | Self::MfaRequired(_)
+            | Self::PasskeyRejected { .. }
             | Self::SecondFactorRejected
             | Self::RefreshTokenReused(_) => StatusCode::UNAUTHORIZED,
             Self::CsrfRejected | Self::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -83,9 +87,14 @@ impl ResponseError for ApiError {
             _ => {}
         }
         resp.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        let mfa = match self {
+            Self::MfaRequired(challenge) => challenge.as_deref(),
+            _ => None,
+        };
         resp.json(ErrorBody {
             error: self.code(),
             message: self.to_string(),
+            mfa,
         })
     }
 }
@@ -98,5 +107,6 @@ pub fn envelope(status: StatusCode, code: &str, message: impl Into<String>) -> H
         .json(ErrorBody {
             error: code,
             message: message.into(),
+            mfa: None,
         })
 }

@@ -45,6 +45,11 @@ pub enum Change<'a> {
     AccountDeleted,
     PhoneBound,
     PhoneRemoved,
+    PasskeyAdded,
+    PasskeyRenamed,
+    PasskeyRemoved,
+    /// A passkey's signature counter went backwards: a copy of it may exist.
+    PasskeyCloned,
 }
 
 impl Change<'_> {
@@ -59,7 +64,7 @@ impl Change<'_> {
             Self::TotpEnabled => "two-factor authentication (TOTP) was turned on",
             Self::TotpRemoved => "two-factor authentication (TOTP) was turned off",
             Self::SecondFactorReset => {
-                "an administrator turned off two-factor authentication (TOTP and recovery codes) and signed out every session"
+                "an administrator turned off two-factor authentication (TOTP, passkeys and recovery codes) and signed out every session"
             }
             Self::PasswordSetByOperator => {
                 "an administrator set a new password and signed out every session"
@@ -73,6 +78,12 @@ impl Change<'_> {
             Self::AccountDeleted => "your account was deleted, with everything stored about it",
             Self::PhoneBound => "a phone number was added for SMS sign-in",
             Self::PhoneRemoved => "the phone number for SMS sign-in was removed",
+            Self::PasskeyAdded => "a passkey was added to your account",
+            Self::PasskeyRenamed => "one of your passkeys was renamed",
+            Self::PasskeyRemoved => "a passkey was removed from your account",
+            Self::PasskeyCloned => {
+                "a sign-in with one of your passkeys was refused because its signature counter went backwards, which happens when a copy of the passkey is used; if you did not copy it, remove it and add a new one"
+            }
         }
     }
 }

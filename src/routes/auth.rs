@@ -47,6 +47,8 @@ pub struct SignInBody {
     captcha: Option<String>,
     #[serde(default)]
     code: Option<String>,
+    #[serde(default)]
+    passkey: Option<crate::service::passkeys::Assertion>,
 }
 
 /// Unused recovery codes, on a sign-in that spent one or left only a few.
@@ -113,6 +115,7 @@ pub async fn signin(
         password: Password::parse_for_sign_in(body.password)?,
         remember_me: body.remember_me,
         code: body.code,
+        passkey: body.passkey,
     };
     let issued = accounts::sign_in(&state, client, input).await?;
     let mut resp = HttpResponse::NoContent();

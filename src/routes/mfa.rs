@@ -122,6 +122,10 @@ pub struct ReauthBody {
     password: Option<String>,
     #[serde(default)]
     code: Option<String>,
+    /// Instead of the password (and code): an assertion of one of the user's passkeys, answering
+    /// `signin/passkey/options/`, with user verification.
+    #[serde(default)]
+    passkey: Option<crate::service::passkeys::Assertion>,
 }
 
 /// Runs `change` on the blocking pool once the body's full re-authentication had its password
@@ -160,6 +164,7 @@ impl ReauthBody {
         Ok(Reauth {
             password: self.password.map(Password::parse_for_sign_in).transpose()?,
             code: self.code,
+            passkey: self.passkey,
             verdict: None,
         })
     }

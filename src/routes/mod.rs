@@ -8,6 +8,7 @@ pub mod email;
 pub mod health;
 pub mod jwks;
 pub mod mfa;
+pub mod passkeys;
 pub mod password;
 pub mod phone;
 pub mod sessions;

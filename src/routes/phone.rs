@@ -116,6 +116,8 @@ pub struct SmsSignInBody {
     #[serde(default)]
     code_totp: Option<String>,
     #[serde(default)]
+    passkey: Option<crate::service::passkeys::Assertion>,
+    #[serde(default)]
     remember_me: bool,
 }
 
@@ -129,6 +131,7 @@ pub async fn sms_signin(
         phone: Phone::parse(&body.phone)?,
         code: OneTimeCode::parse(&body.code)?,
         code_totp: body.code_totp,
+        passkey: body.passkey,
         remember_me: body.remember_me,
     };
     let issued = blocking(&state, move |state, conn| {

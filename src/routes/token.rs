@@ -11,6 +11,7 @@ use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::routes::blocking;
 use crate::service::accounts::SignIn;
+use crate::service::passkeys::{self, Assertion};
 use crate::service::sessions::{self, Issued};
 use crate::service::users::{self, UserView};
 use crate::state::AppState;
@@ -28,6 +29,14 @@ pub struct TokenBody {
     refresh_token: Option<String>,
     #[serde(default)]
     code: Option<String>,
+    /// The second factor as a passkey (password grant), or the passkey grant's assertion.
+    #[serde(default)]
+    passkey: Option<Assertion>,
+    /// The passkey grant's assertion and state (`navigator.credentials.get()`'s answer).
+    #[serde(default)]
+    credential: Option<Box<webauthn_rs_core::proto::PublicKeyCredential>>,
+    #[serde(default)]
+    state: Option<String>,
     #[serde(default)]
     #[allow(dead_code)]
     captcha: Option<String>,
@@ -45,6 +54,7 @@ pub struct TokenResponse {
 enum Grant {
     Password(SignIn),
     Refresh(String),
+    Passkey(Assertion, bool),
 }
 
 fn parse(body: TokenBody) -> Result<Grant, ApiError> {
@@ -62,13 +72,21 @@ fn parse(body: TokenBody) -> Result<Grant, ApiError> {
             )?,
             remember_me: body.remember_me,
             code: body.code,
+            passkey: body.passkey,
         })),
+        "passkey" => Ok(Grant::Passkey(
+            Assertion {
+                credential: body.credential.ok_or_else(|| missing("credential"))?,
+                state: body.state.ok_or_else(|| missing("state"))?,
+            },
+            body.remember_me,
+        )),
         "refresh_token" => Ok(Grant::Refresh(
             body.refresh_token.ok_or_else(|| missing("refresh_token"))?,
         )),
         _ => Err(ApiError::validation(
             "unsupported_grant_type",
-            "grant_type must be password or refresh_token",
+            "grant_type must be password, refresh_token or passkey",
         )),
     }
 }
@@ -93,6 +111,13 @@ pub async fn token(
         Grant::Password(input) => {
             let issued = crate::service::accounts::sign_in(&state, client, input).await?;
             blocking(&state, move |state, conn| with_user(issued, state, conn)).await?
+        }
+        Grant::Passkey(assertion, remember_me) => {
+            blocking(&state, move |state, conn| {
+                let issued = passkeys::sign_in(state, conn, &client, &assertion, remember_me)?;
+                with_user(issued, state, conn)
+            })
+            .await?
         }
         Grant::Refresh(token) => {
             blocking(&state, move |state, conn| {

@@ -85,16 +85,15 @@ pub fn create(
             disabled: false,
             created_at: now,
             updated_at: now,
+            has_password: true,
         },
     )?;
     db::users::find_by_id(conn, &id)?.ok_or(ApiError::NotFound)
 }
 
-/// Creates the account (`hash` from [`crate::service::password::hash_new`]) and signs it in.
-/// A taken email is 409.
 /// Creates the account and mails its verification code. Signed in at once (`Some` session),
 /// unless `AUTHGATE_REQUIRE_EMAIL_VERIFICATION` is on: then the only way in is the mailed code
-/// (`verify-email/`), so an address nobody controls never holds a session.
+/// (`verify-email/`), so an address nobody controls never holds a session. A taken email is 409.
 pub fn sign_up(
     state: &AppState,
     conn: &mut DbConnection,
@@ -102,12 +101,63 @@ pub fn sign_up(
     input: SignUp,
     hash: &str,
 ) -> Result<(db::users::UserRow, Option<Issued>), ApiError> {
-    let now = db::now();
     let id = uuid::Uuid::new_v4().to_string();
+    let record = SignUpRecord {
+        id: &id,
+        email: input.email.as_str(),
+        name: input.name.as_str(),
+        contact: input.contact.as_ref(),
+        invite_code: input.invite_code.as_deref(),
+        has_password: true,
+    };
+    let (user, issued, ()) = create_signed_up(
+        state,
+        conn,
+        client,
+        &record,
+        hash,
+        &["pwd"],
+        "password",
+        |_, _| Ok(((), "aal1")),
+    )?;
+    Ok((user, issued))
+}
+
+/// The account a sign-up creates, whatever its first credential.
+pub struct SignUpRecord<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub contact: Option<&'a Contact>,
+    pub invite_code: Option<&'a str>,
+    /// False for an account made with a passkey: `hash` is then of random bytes.
+    pub has_password: bool,
+}
+
+/// Every sign-up's one transaction: the invitation spent, the account written, `credential`
+/// run on it (the passkey stored; it answers its own result and the session's `aal`), the
+/// verification mail queued and the session opened as [`sign_up`] describes; audited under
+/// `method` and counted.
+#[allow(clippy::too_many_arguments)]
+pub fn create_signed_up<T>(
+    state: &AppState,
+    conn: &mut DbConnection,
+    client: &ClientInfo,
+    record: &SignUpRecord<'_>,
+    hash: &str,
+    amr: &[&'static str],
+    method: &'static str,
+    credential: impl FnOnce(
+        &mut DbConnection,
+        &db::users::UserRow,
+    ) -> Result<(T, &'static str), ApiError>,
+) -> Result<(db::users::UserRow, Option<Issued>, T), ApiError> {
+    let now = db::now();
+    let id = record.id;
     let result = db::write_transaction(conn, |conn| {
         if state.settings.invite_only {
             // Counted in this transaction: a later failure (email taken) gives the use back.
-            let code = input.invite_code.as_deref().unwrap_or("");
+            let code = record.invite_code.unwrap_or("");
             if !crate::service::invites::redeem(conn, code, now)? {
                 return Err(ApiError::validation(
                     "invalid_invite_code",
@@ -118,23 +168,26 @@ pub fn sign_up(
         db::users::insert(
             conn,
             &NewUser {
-                id: &id,
-                email: input.email.as_str(),
+                id,
+                email: record.email,
                 email_verified: false,
                 password_hash: hash,
-                name: input.name.as_str(),
-                contact_type: input.contact.as_ref().map(|c| c.kind),
-                contact_value: input.contact.as_ref().map(|c| c.value.as_str()),
+                name: record.name,
+                contact_type: record.contact.map(|c| c.kind),
+                contact_value: record.contact.map(|c| c.value.as_str()),
                 disabled: false,
                 created_at: now,
                 updated_at: now,
+                has_password: record.has_password,
             },
         )?;
+        let inserted = db::users::find_by_id(conn, id)?.ok_or(ApiError::NotFound)?;
+        let (extra, aal) = credential(conn, &inserted)?;
         let signs_in = !state.settings.require_email_verification;
         if signs_in {
-            db::users::record_sign_in(conn, &id, now)?;
+            db::users::record_sign_in(conn, id, now)?;
         }
-        let user = db::users::find_by_id(conn, &id)?.ok_or(ApiError::NotFound)?;
+        let user = db::users::find_by_id(conn, id)?.ok_or(ApiError::NotFound)?;
         crate::service::email::queue_verification(state, conn, &user)?;
         let issued = if signs_in {
             Some(sessions::create(
@@ -144,8 +197,8 @@ pub fn sign_up(
                 NewSessionFor {
                     user: &user,
                     remember_me: false,
-                    amr: &["pwd"],
-                    aal: "aal1",
+                    amr,
+                    aal,
                 },
             )?)
         } else {
@@ -157,12 +210,12 @@ pub fn sign_up(
             Event {
                 kind: "signup",
                 outcome: "success",
-                user_id: Some(&id),
+                user_id: Some(id),
                 session_id: issued.as_ref().map(|i| i.session_id.as_str()),
-                method: Some("password"),
+                method: Some(method),
             },
         );
-        Ok((user, issued))
+        Ok((user, issued, extra))
     });
     let outcome = match &result {
         Ok(_) => "success",
@@ -181,8 +234,9 @@ pub struct SignIn {
     pub email: Result<Email, crate::domain::Invalid>,
     pub password: Password,
     pub remember_me: bool,
-    /// The TOTP code, for accounts with TOTP enabled.
+    /// The second factor, for accounts that have one: a TOTP or recovery code, or a passkey.
     pub code: Option<String>,
+    pub passkey: Option<crate::service::passkeys::Assertion>,
 }
 
 /// A password sign-in (`signin/`, `token/`'s password grant) in three steps: the account read
@@ -273,7 +327,8 @@ pub fn count_sign_in(state: &AppState, result: &Result<Issued, ApiError>) {
 fn sign_in_outcome(result: &Result<Issued, ApiError>) -> &'static str {
     match result {
         Ok(_) => "success",
-        Err(ApiError::MfaRequired) => "mfa_required",
+        Err(ApiError::MfaRequired(_)) => "mfa_required",
+        Err(ApiError::PasskeyRejected { code, .. }) => code,
         Err(ApiError::InvalidCode) => "invalid_code",
         Err(ApiError::TooManyRequests { .. }) => "locked",
         Err(ApiError::InvalidCredentials) => "invalid_credentials",
@@ -336,41 +391,16 @@ pub fn sign_in_finish(
     };
     // The password is right: guessing it is over, so the count starts again.
     lockout::clear(state, conn, &key)?;
-    if user.disabled {
-        audit::record(
-            conn,
-            client,
-            Event {
-                kind: "signin",
-                outcome: "disabled",
-                user_id: Some(&user.id),
-                session_id: None,
-                method: Some("password"),
-            },
-        );
-        return Err(ApiError::Forbidden("this account is disabled"));
-    }
-    // Only after the password check: without the password nobody learns the address is unverified.
-    if state.settings.require_email_verification && !user.email_verified {
-        audit::record(
-            conn,
-            client,
-            Event {
-                kind: "signin",
-                outcome: "email_not_verified",
-                user_id: Some(&user.id),
-                session_id: None,
-                method: Some("password"),
-            },
-        );
-        return Err(ApiError::EmailNotVerified);
-    }
+    ensure_may_sign_in(state, conn, client, &user, "password")?;
     let factor = second_factor(
         state,
         conn,
         client,
         &user,
-        input.code.as_deref(),
+        SecondProof {
+            code: input.code.as_deref(),
+            passkey: input.passkey.as_ref(),
+        },
         "password",
     )?;
     if let Some(hash) = &check.rehash {
@@ -388,6 +418,40 @@ pub fn sign_in_finish(
     )?;
     issued.recovery_codes_left = factor.recovery_codes_left;
     Ok(issued)
+}
+
+/// What every way in checks once the credentials are right: 403 for a disabled account, and
+/// `email_not_verified` while `AUTHGATE_REQUIRE_EMAIL_VERIFICATION` waits for the address
+/// (told only after the credentials passed, so nobody else learns it); each refusal audited.
+pub fn ensure_may_sign_in(
+    state: &AppState,
+    conn: &mut DbConnection,
+    client: &ClientInfo,
+    user: &db::users::UserRow,
+    method: &'static str,
+) -> Result<(), ApiError> {
+    let refusal = if user.disabled {
+        Some(("disabled", ApiError::Forbidden("this account is disabled")))
+    } else if state.settings.require_email_verification && !user.email_verified {
+        Some(("email_not_verified", ApiError::EmailNotVerified))
+    } else {
+        None
+    };
+    let Some((outcome, error)) = refusal else {
+        return Ok(());
+    };
+    audit::record(
+        conn,
+        client,
+        Event {
+            kind: "signin",
+            outcome,
+            user_id: Some(&user.id),
+            session_id: None,
+            method: Some(method),
+        },
+    );
+    Err(error)
 }
 
 /// The end of every successful sign-in: stamps the user, opens the session, audits it.
@@ -443,20 +507,29 @@ pub struct SecondFactor {
 /// Told to the user at sign-in when this few recovery codes are left.
 pub const FEW_RECOVERY_CODES: i64 = 2;
 
+/// The second factor a sign-in presents.
+#[derive(Default, Clone, Copy)]
+pub struct SecondProof<'a> {
+    /// A TOTP or recovery code.
+    pub code: Option<&'a str>,
+    pub passkey: Option<&'a crate::service::passkeys::Assertion>,
+}
+
 /// The second-factor step of a sign-in, once the first factor passed: nothing for accounts
-/// without TOTP; 401 `mfa_required` without a code; 401 `invalid_code` for a wrong, replayed
-/// or spent TOTP or recovery code (counted toward the TOTP lock); 429 while locked. A recovery
-/// code is audited, counted and mailed about.
+/// without TOTP or passkeys; 401 `mfa_required` (listing the account's factors, with passkey
+/// options when it has passkeys) without a proof; 401 `invalid_code` for a wrong, replayed or
+/// spent TOTP or recovery code (counted toward the TOTP lock); 429 while locked; a passkey's
+/// refusals as `passkeys` gives them. A recovery code is audited, counted and mailed about.
 pub fn second_factor(
     state: &AppState,
     conn: &mut DbConnection,
     client: &ClientInfo,
     user: &db::users::UserRow,
-    code: Option<&str>,
+    proof: SecondProof<'_>,
     method: &'static str,
 ) -> Result<SecondFactor, ApiError> {
     let first: &'static str = if method == "sms" { "sms" } else { "pwd" };
-    if user.totp_secret.is_none() {
+    if !crate::service::passkeys::has_second_factor(conn, user)? {
         return Ok(SecondFactor {
             amr: vec![first],
             aal: "aal1",
@@ -476,9 +549,24 @@ pub fn second_factor(
             },
         )
     };
-    let Some(code) = code else {
+    if let Some(assertion) = proof.passkey {
+        if let Err(e) =
+            crate::service::passkeys::check_second_factor(state, conn, client, user, assertion)
+        {
+            event(conn, "bad_passkey");
+            return Err(e);
+        }
+        let left = db::recovery_codes::remaining(conn, &user.id)?;
+        return Ok(SecondFactor {
+            amr: vec![first, "webauthn"],
+            aal: "aal2",
+            recovery_codes_left: (left <= FEW_RECOVERY_CODES).then_some(left),
+        });
+    }
+    let Some(code) = proof.code else {
         event(conn, "mfa_required");
-        return Err(ApiError::MfaRequired);
+        let challenge = crate::service::passkeys::mfa_challenge(state, conn, user)?;
+        return Err(ApiError::MfaRequired(Some(Box::new(challenge))));
     };
     let accepted = db::write_transaction(conn, |conn| {
         let factor = crate::service::mfa::check_code(state, conn, client, &user.id, code)?;

@@ -232,7 +232,10 @@ pub fn sign_in_after_verification(
     client: &ClientInfo,
     user: &UserRow,
 ) -> Result<Option<crate::service::sessions::Issued>, ApiError> {
-    if !state.settings.require_email_verification || user.totp_secret.is_some() || user.disabled {
+    if !state.settings.require_email_verification
+        || crate::service::passkeys::has_second_factor(conn, user)?
+        || user.disabled
+    {
         return Ok(None);
     }
     crate::service::accounts::open_session(

@@ -33,6 +33,8 @@ pub struct Export {
 pub struct Factors {
     pub password: bool,
     pub totp: bool,
+    /// Without their keys.
+    pub passkeys: Vec<crate::service::passkeys::PasskeyView>,
     pub recovery_codes_left: i64,
     pub phone: Option<String>,
 }
@@ -104,8 +106,9 @@ pub fn export_own_data(
         totp_enrollment: user.totp_pending.is_some(),
     };
     let factors = Factors {
-        password: true,
+        password: user.has_password,
         totp: user.totp_secret.is_some(),
+        passkeys: crate::service::passkeys::list(conn, &user.id)?,
         recovery_codes_left: db::recovery_codes::remaining(conn, &user.id)?,
         phone: user.phone.clone(),
     };

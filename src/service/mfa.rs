@@ -157,11 +157,10 @@ pub enum Factor {
     },
 }
 
-/// Checks a second-factor code of a user with TOTP enabled, presented by `client` after the
-/// first factor passed: a current TOTP code, or an unused recovery code (which is spent). Must
-/// run inside the caller's write transaction, which must commit even on `Ok(None)` so the
-/// failure counts. `Err` 429 while locked; `Ok(None)` for a wrong, replayed, spent or malformed
-/// code, or when TOTP is off.
+/// Checks a second-factor code presented by `client` after the first factor passed: a current
+/// TOTP code (when TOTP is on), or an unused recovery code (which is spent). Must run inside the
+/// caller's write transaction, which must commit even on `Ok(None)` so the failure counts. `Err`
+/// 429 while locked; `Ok(None)` for a wrong, replayed, spent or malformed code.
 pub fn check_code(
     state: &AppState,
     conn: &mut DbConnection,
@@ -173,9 +172,6 @@ pub fn check_code(
         return Ok(None);
     };
     ensure_not_locked(&user)?;
-    let Some(sealed) = &user.totp_secret else {
-        return Ok(None);
-    };
     if let Some(recovery) = normalize_recovery_code(code) {
         let hash = recovery_hash(state, &user.id, &recovery);
         if db::recovery_codes::spend(conn, &user.id, &hash, db::now())? {
@@ -183,7 +179,7 @@ pub fn check_code(
             let left = db::recovery_codes::remaining(conn, &user.id)?;
             return Ok(Some(Factor::RecoveryCode { left }));
         }
-    } else {
+    } else if let Some(sealed) = &user.totp_secret {
         let secret = state
             .sealer
             .open(sealed, &context(&user.id))
@@ -222,7 +218,7 @@ fn recovery_hash(state: &AppState, user_id: &str, normalized: &str) -> String {
 
 /// A fresh set of recovery codes for the user, replacing any earlier set, in the caller's
 /// transaction. The codes are returned to be shown once; only their hashes are kept.
-fn issue_recovery_codes(
+pub fn issue_recovery_codes(
     state: &AppState,
     conn: &mut DbConnection,
     user_id: &str,
@@ -247,8 +243,8 @@ fn issue_recovery_codes(
 }
 
 /// Replaces the recovery codes after full re-authentication (password and a current code,
-/// which may itself be one of the old recovery codes); the owner is notified. 409
-/// `totp_not_enabled` when there is no second factor to recover.
+/// which may itself be one of the old recovery codes, or a passkey); the owner is notified. 409
+/// `totp_not_enabled` when there is no second factor (TOTP or passkey) to recover.
 pub fn replace_recovery_codes(
     state: &AppState,
     conn: &mut DbConnection,
@@ -257,10 +253,10 @@ pub fn replace_recovery_codes(
     proof: &Reauth,
 ) -> Result<Vec<String>, ApiError> {
     let user = users::active(conn, user_id)?;
-    if user.totp_secret.is_none() {
+    if !crate::service::passkeys::has_second_factor(conn, &user)? {
         return Err(ApiError::Conflict {
             code: "totp_not_enabled",
-            message: "recovery codes stand in for TOTP, which is not enabled".into(),
+            message: "recovery codes stand in for a second factor (TOTP or a passkey), and the account has none".into(),
         });
     }
     let user = reauthenticate(state, conn, client, user_id, proof)?;
@@ -332,6 +328,8 @@ pub fn confirm(
 pub struct Reauth {
     pub password: Option<Password>,
     pub code: Option<String>,
+    /// A passkey assertion with user verification, instead of the password and code.
+    pub passkey: Option<crate::service::passkeys::Assertion>,
     /// The password checked beforehand ([`reauth_lookup`], then [`check_reauth_password`] on
     /// the hashing threads), so that [`reauthenticate`], holding a connection, only compares.
     pub verdict: Option<PasswordVerdict>,
@@ -414,8 +412,12 @@ pub fn reauthenticate(
 ) -> Result<UserRow, ApiError> {
     let user = users::active(conn, user_id)?;
     if proof.password.is_none() {
+        if let Some(assertion) = &proof.passkey {
+            crate::service::passkeys::reauthenticate(state, conn, client, &user, assertion)?;
+            return Ok(user);
+        }
         return Err(reauth_required(
-            "this change needs your current `password` (and a TOTP `code` when two-factor authentication is on)",
+            "this change needs your current `password` (and a TOTP `code` when two-factor authentication is on), or a `passkey` assertion",
         ));
     }
     let code = required_code(&user, proof)?;
@@ -448,7 +450,7 @@ pub fn reauthenticate(
     Ok(user)
 }
 
-/// Turns TOTP off, its recovery codes with it, after full re-authentication (password and a
+/// Turns TOTP off, its recovery codes with it unless passkeys remain, after full re-authentication (password and a
 /// current code); the owner is notified. 409 `totp_not_enabled` when it is off.
 pub fn disable(
     state: &AppState,
@@ -467,7 +469,10 @@ pub fn disable(
     let user = reauthenticate(state, conn, client, user_id, &proof)?;
     db::write_transaction(conn, |conn| -> Result<(), ApiError> {
         db::users::set_totp(conn, &user.id, None, None, db::now())?;
-        db::recovery_codes::delete_all(conn, &user.id)?;
+        // The codes stay while passkeys remain: they cover losing those too.
+        if db::passkeys::count_for_user(conn, &user.id)? == 0 {
+            db::recovery_codes::delete_all(conn, &user.id)?;
+        }
         security::queue_change(state, conn, &user, client, Change::TotpRemoved)?;
         Ok(())
     })

@@ -10,6 +10,7 @@ pub mod export;
 pub mod invites;
 pub mod lockout;
 pub mod mfa;
+pub mod passkeys;
 pub mod password;
 pub mod phone;
 pub mod profile;

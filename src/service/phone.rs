@@ -185,7 +185,9 @@ pub fn request_sign_in(
 pub struct SmsSignIn {
     pub phone: Phone,
     pub code: OneTimeCode,
+    /// The second factor of an account that has one: a TOTP or recovery code, or a passkey.
     pub code_totp: Option<String>,
+    pub passkey: Option<crate::service::passkeys::Assertion>,
     pub remember_me: bool,
 }
 
@@ -211,7 +213,11 @@ fn check_and_open(
 ) -> Result<Issued, ApiError> {
     let user = db::users::find_by_phone(conn, input.phone.as_str())?;
     let user_id = user.as_ref().map_or(NOBODY, |u| u.id.as_str()).to_owned();
-    let needs_totp = user.as_ref().is_some_and(|u| u.totp_secret.is_some());
+    let needs_second = match &user {
+        Some(u) => crate::service::passkeys::has_second_factor(conn, u)?,
+        None => false,
+    };
+    let has_second = input.code_totp.is_some() || input.passkey.is_some();
     let matched = db::write_transaction(conn, |conn| -> Result<bool, ApiError> {
         match codes::check(
             conn,
@@ -221,16 +227,14 @@ fn check_and_open(
             &input.code,
         )? {
             // Rolled back: the SMS code stays usable for the retry with `code_totp`.
-            Checked::Matched(_) if needs_totp && input.code_totp.is_none() => {
-                Err(ApiError::MfaRequired)
-            }
+            Checked::Matched(_) if needs_second && !has_second => Err(ApiError::MfaRequired(None)),
             Checked::Matched(_) => Ok(true),
             Checked::Refused => Ok(false),
         }
     });
     let user = match (matched, user) {
         (Ok(true), Some(u)) => u,
-        (Err(ApiError::MfaRequired), Some(u)) => {
+        (Err(ApiError::MfaRequired(_)), Some(u)) => {
             audit::record(
                 conn,
                 client,
@@ -242,7 +246,8 @@ fn check_and_open(
                     method: Some("sms"),
                 },
             );
-            return Err(ApiError::MfaRequired);
+            let challenge = crate::service::passkeys::mfa_challenge(state, conn, &u)?;
+            return Err(ApiError::MfaRequired(Some(Box::new(challenge))));
         }
         (Err(e), _) => return Err(e),
         (Ok(_), user) => {
@@ -268,7 +273,10 @@ fn check_and_open(
         conn,
         client,
         &user,
-        input.code_totp.as_deref(),
+        accounts::SecondProof {
+            code: input.code_totp.as_deref(),
+            passkey: input.passkey.as_ref(),
+        },
         "sms",
     )?;
     let mut issued = accounts::open_session(

@@ -43,7 +43,8 @@ fn end_sessions(
     crate::service::sessions::revoke_all_but(state, conn, &user.id, None, reason)
 }
 
-/// Removes TOTP and the recovery codes (for a user who lost both) and ends every session.
+/// Removes every second factor (TOTP, passkeys) and the recovery codes, for a user who lost
+/// them, and ends every session.
 pub fn reset_mfa(
     state: &AppState,
     conn: &mut DbConnection,
@@ -52,6 +53,7 @@ pub fn reset_mfa(
     db::write_transaction(conn, |conn| {
         db::users::set_totp(conn, &user.id, None, None, db::now())?;
         db::recovery_codes::delete_all(conn, &user.id)?;
+        db::passkeys::delete_all(conn, &user.id)?;
         let ended = end_sessions(state, conn, user, "admin_reset_mfa")?;
         security::queue_change(state, conn, user, &operator(), Change::SecondFactorReset)?;
         record(conn, "admin_reset_mfa", Some(&user.id));

@@ -7,6 +7,7 @@
 //! | sessions | revoked or expired for one access-token lifetime (no token of theirs can be alive; an idle session goes when it expires) |
 //! | session tombstones (deleted accounts) | one access-token lifetime old |
 //! | one-time codes | spent or expired |
+//! | passkey ceremony states | expired (5 minutes) |
 //! | sent mail and SMS | `AUTHGATE_OUTBOX_RETENTION` old |
 //! | failed mail and SMS | `AUTHGATE_OUTBOX_FAILED_RETENTION` old |
 //! | audit events | `AUTHGATE_AUDIT_RETENTION` old |
@@ -59,6 +60,10 @@ pub fn run_once(
         removed.insert(
             "one_time_codes",
             drain(|| db::retention::dead_codes(conn, now))?,
+        );
+        removed.insert(
+            "webauthn_challenges",
+            drain(|| db::retention::dead_challenges(conn, now))?,
         );
         let sent = drain(|| {
             db::retention::old_messages(conn, db::outbox::SENT, ago(now, s.outbox_retention))

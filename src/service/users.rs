@@ -41,7 +41,11 @@ pub struct UserView {
     pub avatar: Option<String>,
     pub phone: Option<String>,
     pub totp_enabled: bool,
-    /// Unused recovery codes (0 without TOTP).
+    /// False for an account made with a passkey until a password is set (by reset).
+    pub has_password: bool,
+    /// Registered passkeys.
+    pub passkeys: i64,
+    /// Unused recovery codes (0 without a second factor).
     pub recovery_codes_left: i64,
     /// The address an email change waits to move to, until its code is verified or it ends.
     pub pending_email: Option<String>,
@@ -79,11 +83,8 @@ pub fn view(
             outcome: e.outcome,
         })
         .collect();
-    let recovery_codes_left = if user.totp_secret.is_some() {
-        db::recovery_codes::remaining(conn, &user.id)?
-    } else {
-        0
-    };
+    let recovery_codes_left = db::recovery_codes::remaining(conn, &user.id)?;
+    let passkeys = db::passkeys::count_for_user(conn, &user.id)?;
     let pending_email = db::codes::live(
         conn,
         &user.id,
@@ -106,6 +107,8 @@ pub fn view(
         avatar: user.avatar,
         phone: user.phone,
         totp_enabled: user.totp_secret.is_some(),
+        has_password: user.has_password,
+        passkeys,
         created_at: rfc3339(user.created_at),
         updated_at: rfc3339(user.updated_at),
         last_sign_in_at: user.last_sign_in_at.map(rfc3339),

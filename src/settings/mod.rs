@@ -433,6 +433,22 @@ pub struct Settings {
     #[arg(long, env = "AUTHGATE_REQUIRE_EMAIL_VERIFICATION", default_value_t = false, action = ArgAction::Set, help_heading = "Accounts")]
     pub require_email_verification: bool,
 
+    /// The WebAuthn relying party ID passkeys are bound to: a domain, the front ends' host or a
+    /// parent of it (a passkey made for `example.com` works on `app.example.com`). Default: the
+    /// host of AUTHGATE_PUBLIC_URL. Changing it makes every registered passkey unusable.
+    #[arg(long, env = "AUTHGATE_WEBAUTHN_RP_ID", value_parser = rp_id, help_heading = "Passkeys")]
+    pub webauthn_rp_id: Option<String>,
+
+    /// Origins whose pages may run passkey ceremonies (comma-separated, exact). Default:
+    /// AUTHGATE_PUBLIC_URL's origin and AUTHGATE_ALLOWED_ORIGINS. Each must be on the RP ID's
+    /// domain or below it.
+    #[arg(long, env = "AUTHGATE_WEBAUTHN_ORIGINS", default_value = "", value_parser = origin_list, help_heading = "Passkeys")]
+    pub webauthn_origins: std::vec::Vec<String>,
+
+    /// The name browsers show when a passkey is made. Default: AUTHGATE_PRODUCT_NAME.
+    #[arg(long, env = "AUTHGATE_WEBAUTHN_RP_NAME", help_heading = "Passkeys")]
+    pub webauthn_rp_name: Option<String>,
+
     /// Webhook that delivers SMS: receives `POST {"to", "message"}` signed per the Standard
     /// Webhooks specification. Unset: SMS (with its codes) is written to the log; development only.
     #[arg(long, env = "AUTHGATE_SMS_WEBHOOK_URL", value_parser = webhook_url, help_heading = "Mail and SMS")]
@@ -625,6 +641,7 @@ impl Settings {
                     .into(),
             );
         }
+        self.check_webauthn()?;
         if self.captcha_provider != CaptchaProvider::None {
             if self
                 .captcha_secret
@@ -641,6 +658,75 @@ impl Settings {
             if self.captcha_timeout.is_zero() {
                 return Err("AUTHGATE_CAPTCHA_TIMEOUT must be positive".into());
             }
+        }
+        Ok(())
+    }
+
+    /// The relying party ID passkeys are bound to: the setting, else AUTHGATE_PUBLIC_URL's host.
+    pub fn webauthn_rp_id(&self) -> String {
+        self.webauthn_rp_id
+            .clone()
+            .unwrap_or_else(|| origin_host(&self.public_url).to_owned())
+    }
+
+    /// The origins allowed in a ceremony's client data: AUTHGATE_WEBAUTHN_ORIGINS; by default
+    /// AUTHGATE_PUBLIC_URL's origin and those of AUTHGATE_ALLOWED_ORIGINS that are on the RP ID
+    /// ([`Self::webauthn_origins_left_out`] names the others).
+    pub fn webauthn_origins(&self) -> Vec<String> {
+        if !self.webauthn_origins.is_empty() {
+            return self.webauthn_origins.clone();
+        }
+        let rp_id = self.webauthn_rp_id();
+        let mut origins = Vec::new();
+        for o in std::iter::once(&self.public_url).chain(&self.allowed_origins) {
+            if on_rp_id(o, &rp_id) && !origins.contains(o) {
+                origins.push(o.clone());
+            }
+        }
+        origins
+    }
+
+    /// Default origins that cannot use passkeys (not on the RP ID): logged at start-up, since
+    /// nobody chose them for passkeys. Explicit settings that cannot work refuse to start.
+    pub fn webauthn_origins_left_out(&self) -> Vec<String> {
+        if !self.webauthn_origins.is_empty() {
+            return Vec::new();
+        }
+        let rp_id = self.webauthn_rp_id();
+        std::iter::once(&self.public_url)
+            .chain(&self.allowed_origins)
+            .filter(|o| !on_rp_id(o, &rp_id))
+            .cloned()
+            .collect()
+    }
+
+    /// The name browsers show for the relying party.
+    pub fn webauthn_rp_name(&self) -> &str {
+        self.webauthn_rp_name
+            .as_deref()
+            .unwrap_or(&self.product_name)
+    }
+
+    /// An origin chosen for passkeys whose host is neither the RP ID nor below it can never
+    /// complete a ceremony (browsers refuse it): refused at start-up rather than failing every
+    /// user later. So is an explicit RP ID that none of the default origins can use.
+    fn check_webauthn(&self) -> Result<(), String> {
+        let rp_id = self.webauthn_rp_id();
+        for origin in &self.webauthn_origins {
+            if !on_rp_id(origin, &rp_id) {
+                return Err(format!(
+                    "AUTHGATE_WEBAUTHN_ORIGINS: `{origin}` is not on the relying party ID `{rp_id}` \
+                     or below it, so browsers would refuse every passkey there; set \
+                     AUTHGATE_WEBAUTHN_RP_ID to a domain both share"
+                ));
+            }
+        }
+        if self.webauthn_rp_id.is_some() && self.webauthn_origins().is_empty() {
+            return Err(format!(
+                "AUTHGATE_WEBAUTHN_RP_ID `{rp_id}`: neither AUTHGATE_PUBLIC_URL nor any of \
+                 AUTHGATE_ALLOWED_ORIGINS is on it or below it, so no page could use a passkey; \
+                 set AUTHGATE_WEBAUTHN_ORIGINS to the front ends' origins"
+            ));
         }
         Ok(())
     }
@@ -674,6 +760,13 @@ impl Settings {
     pub fn is_proxied(&self, path: &str) -> bool {
         self.upstream.is_some() && !crate::paths::is_own_path(path)
     }
+}
+
+/// Whether a page on `origin` may use passkeys bound to `rp_id`: its host is the RP ID or a
+/// subdomain of it.
+fn on_rp_id(origin: &str, rp_id: &str) -> bool {
+    let host = origin_host(origin).to_ascii_lowercase();
+    host == rp_id || host.ends_with(&format!(".{rp_id}"))
 }
 
 /// The settings alone, as `Settings::defaults` parses them.

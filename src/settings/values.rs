@@ -91,6 +91,42 @@ pub fn public_url(raw: &str) -> Result<String, String> {
     Ok(trimmed.to_owned())
 }
 
+/// The host of an origin that [`public_url`] accepted (no userinfo, port or path).
+pub fn origin_host(origin: &str) -> &str {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .unwrap_or(origin);
+    match rest.strip_prefix('[') {
+        // An IPv6 literal keeps its brackets off: `[::1]:8080` is `::1`.
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => rest.split(':').next().unwrap_or(rest),
+    }
+}
+
+/// A WebAuthn relying party ID: a lower-case domain name (a registrable domain or a host under
+/// one, or `localhost`), without scheme, port or path.
+pub fn rp_id(raw: &str) -> Result<String, String> {
+    let id = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if id.is_empty() || id.len() > 253 || !id.split('.').all(label_ok) {
+        return Err(
+            "must be a domain such as example.com (no scheme, port or path; IP addresses cannot be relying party IDs)"
+                .into(),
+        );
+    }
+    if id.split('.').all(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+        return Err("must be a domain name: IP addresses cannot be relying party IDs".into());
+    }
+    Ok(id)
+}
+
 pub fn origin_list(raw: &str) -> Result<Vec<String>, String> {
     raw.split(',')
         .map(str::trim)

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod architecture;
+mod authenticator;
 mod browser;
 mod captcha;
 mod consumers;
@@ -23,6 +24,7 @@ mod manifests;
 mod mfa;
 mod notices;
 mod operations;
+mod passkeys;
 mod passwords;
 mod peers;
 mod persistence;

@@ -246,6 +246,7 @@ both_backends! {
                 password: Password::parse_for_sign_in(password.into()).unwrap(),
                 remember_me: false,
                 code: None,
+                passkey: None,
             };
             let client = authgate::domain::ClientInfo { ip: None, user_agent: None };
             let mut conn = state.pool.get().unwrap();

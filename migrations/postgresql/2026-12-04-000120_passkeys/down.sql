@@ -1,0 +1,3 @@
+ALTER TABLE users DROP COLUMN has_password;
+DROP TABLE webauthn_challenges;
+DROP TABLE passkeys;
