@@ -51,6 +51,9 @@ pub enum ApiError {
     /// recovery `code`, or a passkey). `None` where the caller has nothing more to offer.
     #[error("this account requires a second factor: send a code from the authenticator app, a recovery code, or use a passkey")]
     MfaRequired(Option<Box<MfaChallenge>>),
+    /// Passkeys cannot work with this configuration (the RP ID is not a domain name).
+    #[error("passkeys are not available on this service")]
+    PasskeysDisabled,
     /// A passkey assertion that does not verify: unknown credential, bad signature, a cloned
     /// authenticator's counter.
     #[error("{message}")]
@@ -110,6 +113,7 @@ impl ApiError {
             Self::EmailNotVerified => "email_not_verified",
             Self::MfaRequired(_) => "mfa_required",
             Self::PasskeyRejected { code, .. } => code,
+            Self::PasskeysDisabled => "passkeys_disabled",
             Self::Conflict { code, .. } => code,
             Self::WrongPassword => "invalid_old_password",
             Self::TooManyRequests { .. } => "too_many_requests",

@@ -47,7 +47,7 @@ impl ResponseError for ApiError {
             | Self::RefreshTokenReused(_) => StatusCode::UNAUTHORIZED,
             Self::CsrfRejected | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::EmailTaken | Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::PasskeysDisabled => StatusCode::NOT_FOUND,
             Self::Unavailable(_) | Self::Storage(_) | Self::CaptchaUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

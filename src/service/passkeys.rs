@@ -44,27 +44,41 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The relying party: `webauthn-rs-core` configured from the settings.
+/// The relying party: `webauthn-rs-core` configured from the settings. `None` when the RP ID
+/// (by default the public URL's host) is an IP address, which WebAuthn cannot bind passkeys to:
+/// the passkey endpoints then answer 404 `passkeys_disabled`.
 pub struct RelyingParty {
-    core: WebauthnCore,
+    core: Option<WebauthnCore>,
 }
 
 impl RelyingParty {
+    fn core(&self) -> Result<&WebauthnCore, ApiError> {
+        self.core.as_ref().ok_or(ApiError::PasskeysDisabled)
+    }
+
     pub fn from_settings(settings: &crate::settings::Settings) -> anyhow::Result<Self> {
+        let rp_id = settings.webauthn_rp_id();
+        if crate::settings::rp_id(&rp_id).is_err() {
+            tracing::warn!(
+                rp_id,
+                "passkeys are off: their relying party ID must be a domain name; set AUTHGATE_WEBAUTHN_RP_ID (or AUTHGATE_PUBLIC_URL) to one"
+            );
+            return Ok(Self { core: None });
+        }
         let origins = settings
             .webauthn_origins()
             .iter()
             .map(|o| reqwest::Url::parse(o))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            core: WebauthnCore::new_unsafe_experts_only(
+            core: Some(WebauthnCore::new_unsafe_experts_only(
                 settings.webauthn_rp_name(),
                 &settings.webauthn_rp_id(),
                 origins,
                 CHALLENGE_TTL,
                 Some(false),
                 Some(false),
-            ),
+            )),
         })
     }
 }
@@ -240,8 +254,12 @@ fn rejection(e: WebauthnError) -> ApiError {
             code: "passkey_cloned",
             message: "the passkey's signature counter went backwards (a copy of it may be in use); the sign-in was refused",
         },
+        WebauthnError::CredentialExcludedFromRequest => already_registered(),
+        WebauthnError::UserNotVerified => ApiError::PasskeyRejected {
+            code: "user_verification_required",
+            message: "this passkey was registered with user verification (PIN or biometrics) and must keep using it",
+        },
         WebauthnError::CredentialAlteredAlgFromRequest
-        | WebauthnError::CredentialExcludedFromRequest
         | WebauthnError::InvalidClientDataType
         | WebauthnError::ParseNOMFailure
         | WebauthnError::ParseCBORFailure(_)
@@ -254,6 +272,13 @@ fn rejection(e: WebauthnError) -> ApiError {
             code: "passkey_invalid",
             message: "the passkey answer did not verify",
         },
+    }
+}
+
+fn already_registered() -> ApiError {
+    ApiError::Conflict {
+        code: "passkey_already_registered",
+        message: "this passkey is already registered".into(),
     }
 }
 
@@ -280,7 +305,7 @@ fn creation_options(
     display_name: &str,
     exclude: Vec<Vec<u8>>,
 ) -> Result<(serde_json::Value, RegistrationState), ApiError> {
-    let core = &state.relying_party.core;
+    let core = state.relying_party.core()?;
     let builder = core
         .new_challenge_register_builder(&user_handle(user_id)?, email, display_name)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("passkey options: {e:?}")))?
@@ -308,7 +333,7 @@ fn request_options(
     state: &AppState,
     credentials: Vec<Credential>,
 ) -> Result<(serde_json::Value, AuthenticationState), ApiError> {
-    let core = &state.relying_party.core;
+    let core = state.relying_party.core()?;
     let builder = core
         .new_challenge_authenticate_builder(credentials, Some(UserVerificationPolicy::Preferred))
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("passkey options: {e:?}")))?;
@@ -514,9 +539,14 @@ fn store_credential(
     registration: &RegistrationState,
     name: Option<String>,
 ) -> Result<PasskeyView, ApiError> {
+    // Told apart before the library, which reports an excluded credential as an altered
+    // algorithm; the unique index below stands behind it whatever id the client claims.
+    if db::passkeys::find_by_credential_id(conn, &b64(&credential.raw_id))?.is_some() {
+        return Err(already_registered());
+    }
     let verified = state
         .relying_party
-        .core
+        .core()?
         .register_credential(credential, registration, None)
         .map_err(rejection)?;
     let aaguid = aaguid(credential);
@@ -546,12 +576,7 @@ fn store_credential(
         Err(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,
-        )) => {
-            return Err(ApiError::Conflict {
-                code: "passkey_already_registered",
-                message: "this passkey is already registered".into(),
-            })
-        }
+        )) => return Err(already_registered()),
         Err(e) => return Err(e.into()),
     }
     let row = db::passkeys::find_own(conn, user_id, &id)?.ok_or(ApiError::NotFound)?;
@@ -684,7 +709,7 @@ fn verify(
     }
     let user = db::users::find_by_id(conn, &stored_row.user_id)?.ok_or_else(unknown_passkey)?;
     let mut stored = stored_credential(&stored_row)?;
-    let result = match state.relying_party.core.authenticate_single_credential(
+    let result = match state.relying_party.core()?.authenticate_single_credential(
         credential,
         &payload.authentication,
         &stored,
@@ -890,7 +915,12 @@ pub fn reauthenticate(
         assertion,
         &[Purpose::SignIn, Purpose::SecondFactor],
         Some(&user.id),
-    )?;
+    )
+    // 400, not 401: the caller is signed in, and a 401 would read as an expired access token.
+    .map_err(|e| match e {
+        ApiError::PasskeyRejected { code, message } => ApiError::validation(code, message),
+        other => other,
+    })?;
     if !verified.user_verified {
         return Err(ApiError::validation(
             "reauthentication_required",

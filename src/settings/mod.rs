@@ -16,7 +16,8 @@ use ipnet::IpNet;
 pub use secrets::{redact_url_password, DatabaseUrl, EncryptionKey, Secret, SmtpUrl};
 use values::*;
 pub use values::{
-    CaptchaProvider, HashPriority, JwtAlgorithm, Ladder, LogFormat, PathPattern, Rate, SameSite,
+    rp_id, CaptchaProvider, HashPriority, JwtAlgorithm, Ladder, LogFormat, PathPattern, Rate,
+    SameSite,
 };
 
 /// Every setting of the service. Flags may come before or after the subcommand.

@@ -51,14 +51,14 @@ impl TestApp {
         reauth: &Value,
     ) -> Value {
         let options = self
-            .post("/api/v1/auth/mfa/passkeys/register/options/", Some(access), reauth)
+            .pk_post("/api/v1/auth/mfa/passkeys/register/options/", Some(access), reauth)
             .await;
         assert_eq!(options.status(), 200);
         let options: Value = options.json().await.unwrap();
         assert_conforms("POST", "/api/v1/auth/mfa/passkeys/register/options/", 200, Some(&options));
         let credential = authenticator.create(&options["publicKey"]);
         let resp = self
-            .post(
+            .pk_post(
                 "/api/v1/auth/mfa/passkeys/register/",
                 Some(access),
                 &json!({"credential": credential, "state": options["state"]}),
@@ -144,7 +144,7 @@ both_backends! {
         let app = spawn(backend).await;
         let (_, tokens, _, _) = user_with_passkey(&app).await;
         let options: Value = app
-            .post("/api/v1/auth/mfa/passkeys/register/options/", Some(&tokens.access), &json!({"password": PW}))
+            .pk_post("/api/v1/auth/mfa/passkeys/register/options/", Some(&tokens.access), &json!({"password": PW}))
             .await.json().await.unwrap();
         let pk = &options["publicKey"];
         assert_eq!(pk["rp"]["id"], "localhost");
@@ -242,15 +242,30 @@ both_backends! {
         assert_eq!(resp.status(), 400);
     }
 
-    async fn an_assertion_without_user_verification_signs_in_at_aal1(backend) {
+    async fn user_verification_decides_the_assurance_level_and_cannot_be_dropped(backend) {
         let app = spawn(backend).await;
-        let (_, _, mut authenticator, _) = user_with_passkey(&app).await;
-        authenticator.verifies_user = false;
-        let resp = app.sign_in_with_passkey(&mut authenticator).await;
+        // A security key without a PIN: presence only, at registration and after.
+        let tokens = Tokens::from_response(&app.signup(&unique_email(), PW).await);
+        let mut key = SoftAuthenticator::new(ORIGIN);
+        key.verifies_user = false;
+        let registered = app.register_passkey(&tokens.access, &mut key, &json!({"password": PW})).await;
+        assert_eq!(registered["user_verified"], false);
+        let resp = app.sign_in_with_passkey(&mut key).await;
         assert_eq!(resp.status(), 204);
         let c = claims(&Tokens::from_response(&resp).access);
         assert_eq!(c["aal"], "aal1");
         assert_eq!(c["amr"], json!(["webauthn"]));
+        // Nor is it enough to re-authenticate.
+        let (pk, state) = app.passkey_sign_in_options().await;
+        let reauth = json!({"passkey": {"credential": key.get(&pk), "state": state}});
+        let resp = app.pk_post("/api/v1/auth/mfa/passkeys/register/options/", Some(&tokens.access), &reauth).await;
+        assert_eq!(error_of(resp).await, (400, "reauthentication_required".into()));
+
+        // A passkey registered with user verification does not sign in without it.
+        let (_, _, mut verified, _) = user_with_passkey(&app).await;
+        verified.verifies_user = false;
+        let resp = app.sign_in_with_passkey(&mut verified).await;
+        assert_eq!(error_of(resp).await, (401, "user_verification_required".into()));
     }
 
     async fn a_passkey_is_the_second_factor_after_the_password(backend) {
@@ -266,7 +281,7 @@ both_backends! {
         assert_eq!(pk["allowCredentials"][0]["id"], b64(&authenticator.credential_id), "the password was right: the account's passkeys are named");
         let credential = authenticator.get(pk);
         let resp = app
-            .post("/api/v1/auth/signin/", None, &json!({"login": email, "password": PW, "passkey": {"credential": credential, "state": body["passkey"]["state"]}}))
+            .pk_post("/api/v1/auth/signin/", None, &json!({"login": email, "password": PW, "passkey": {"credential": credential, "state": body["passkey"]["state"]}}))
             .await;
         assert_eq!(resp.status(), 204);
         let c = claims(&Tokens::from_response(&resp).access);
@@ -284,7 +299,7 @@ both_backends! {
         let body: Value = app.signin(&email, PW, false).await.json().await.unwrap();
         let credential = other.get(&body["passkey"]["publicKey"]);
         let resp = app
-            .post("/api/v1/auth/signin/", None, &json!({"login": email, "password": PW, "passkey": {"credential": credential, "state": body["passkey"]["state"]}}))
+            .pk_post("/api/v1/auth/signin/", None, &json!({"login": email, "password": PW, "passkey": {"credential": credential, "state": body["passkey"]["state"]}}))
             .await;
         assert_eq!(error_of(resp).await, (401, "unknown_passkey".into()));
 
@@ -293,7 +308,7 @@ both_backends! {
         assert_eq!(body["error"], "mfa_required");
         let credential = authenticator.get(&body["passkey"]["publicKey"]);
         let resp = app
-            .post("/api/v1/auth/token/", None, &json!({"grant_type": "password", "login": email, "password": PW, "passkey": {"credential": credential, "state": body["passkey"]["state"]}}))
+            .pk_post("/api/v1/auth/token/", None, &json!({"grant_type": "password", "login": email, "password": PW, "passkey": {"credential": credential, "state": body["passkey"]["state"]}}))
             .await;
         assert_eq!(resp.status(), 200);
         let tokens: Value = resp.json().await.unwrap();
@@ -417,7 +432,7 @@ both_backends! {
         let app = spawn(backend).await;
         let (_, tokens, mut authenticator, _) = user_with_passkey(&app).await;
         let options: Value = app
-            .post("/api/v1/auth/mfa/passkeys/register/options/", Some(&tokens.access), &json!({"password": PW}))
+            .pk_post("/api/v1/auth/mfa/passkeys/register/options/", Some(&tokens.access), &json!({"password": PW}))
             .await.json().await.unwrap();
         let credential = authenticator.create(&options["publicKey"]);
         let resp = app.pk_post("/api/v1/auth/mfa/passkeys/register/", Some(&tokens.access), &json!({"credential": credential, "state": options["state"]})).await;
@@ -425,7 +440,7 @@ both_backends! {
         // A registration state is the user's own: another user cannot finish it.
         let (_, other, _, _) = user_with_passkey(&app).await;
         let options: Value = app
-            .post("/api/v1/auth/mfa/passkeys/register/options/", Some(&tokens.access), &json!({"password": PW}))
+            .pk_post("/api/v1/auth/mfa/passkeys/register/options/", Some(&tokens.access), &json!({"password": PW}))
             .await.json().await.unwrap();
         let credential = SoftAuthenticator::new(ORIGIN).create(&options["publicKey"]);
         let resp = app.pk_post("/api/v1/auth/mfa/passkeys/register/", Some(&other.access), &json!({"credential": credential, "state": options["state"]})).await;
