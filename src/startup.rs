@@ -780,15 +780,21 @@ mod tests {
         assert_eq!(
             auth,
             [
+                "DELETE /api/v1/auth/mfa/passkeys/{id}/",
                 "DELETE /api/v1/auth/mfa/totp/",
                 "DELETE /api/v1/auth/user/",
                 "DELETE /api/v1/auth/user/phone/",
                 "POST /api/v1/auth/email-change/revert/",
+                "POST /api/v1/auth/mfa/passkeys/register/",
+                "POST /api/v1/auth/mfa/passkeys/register/options/",
                 "POST /api/v1/auth/mfa/recovery-codes/",
                 "POST /api/v1/auth/mfa/totp/confirm/",
                 "POST /api/v1/auth/password/forgot/",
                 "POST /api/v1/auth/password/reset/",
+                "POST /api/v1/auth/signin/passkey/options/",
                 "POST /api/v1/auth/signup/",
+                "POST /api/v1/auth/signup/passkey/",
+                "POST /api/v1/auth/signup/passkey/options/",
                 "POST /api/v1/auth/sms/code/",
                 "POST /api/v1/auth/user/export/",
                 "POST /api/v1/auth/user/password/",
@@ -802,6 +808,7 @@ mod tests {
             with(&|r| matches!(r.rate, RateClass::SignIn | RateClass::Token)),
             [
                 "POST /api/v1/auth/signin/",
+                "POST /api/v1/auth/signin/passkey/",
                 "POST /api/v1/auth/sms/signin/",
                 "POST /api/v1/auth/token/",
             ]
@@ -820,6 +827,7 @@ mod tests {
                 "POST /api/v1/auth/password/forgot/",
                 "POST /api/v1/auth/signin/",
                 "POST /api/v1/auth/signup/",
+                "POST /api/v1/auth/signup/passkey/options/",
                 "POST /api/v1/auth/sms/code/",
                 "POST /api/v1/auth/token/",
                 "POST /api/v1/auth/verify-email/resend/",

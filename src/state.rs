@@ -51,7 +51,7 @@ pub struct AppState {
     /// Recently ended sessions, refused by the stateless token checks.
     pub revocations: crate::tokens::revocation::RevocationList,
     /// The WebAuthn relying party passkeys are verified by.
-    pub relying_party: crate::service::passkeys::RelyingParty,
+    pub relying_party: crate::crypto::webauthn::RelyingParty,
 }
 
 impl AppState {
@@ -122,7 +122,7 @@ impl AppState {
                 "new passwords are checked against the Pwned Passwords range API"
             );
         }
-        let relying_party = crate::service::passkeys::RelyingParty::from_settings(&settings)
+        let relying_party = crate::crypto::webauthn::RelyingParty::from_settings(&settings)
             .context("configuring passkeys")?;
         Ok(Self {
             relying_party,

@@ -2,6 +2,7 @@
 
 pub mod password;
 pub mod sealing;
+pub mod webauthn;
 
 use aws_lc_rs::rand::SecureRandom as _;
 

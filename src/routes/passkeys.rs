@@ -134,8 +134,12 @@ pub async fn remove(
     Ok(crate::routes::no_content())
 }
 
-pub async fn sign_in_options(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let options = blocking(&state, |state, conn| passkeys::sign_in_options(state, conn)).await?;
+/// The body is an empty object (any fields are ignored); not JSON, or not an object, is 400.
+pub async fn sign_in_options(
+    state: web::Data<AppState>,
+    _body: crate::http::Json<serde_json::Map<String, serde_json::Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let options = blocking(&state, passkeys::sign_in_options).await?;
     Ok(no_store(HttpResponse::Ok()).json(options))
 }
 
@@ -211,12 +215,7 @@ pub async fn sign_up(
         let secret: String = random.iter().map(|b| format!("{b:02x}")).collect();
         Password::parse_for_sign_in(secret)
             .map_err(ApiError::from)
-            .and_then(|p| {
-                state
-                    .hasher
-                    .hash(&p)
-                    .map_err(|e| ApiError::Internal(e.into()))
-            })
+            .and_then(|p| state.hasher.hash(&p).map_err(ApiError::Internal))
     })
     .await??;
     let (view, signed_up) = blocking(&state, move |state, conn| {

@@ -11,8 +11,6 @@
 //! User verification is preferred, not required: an assertion whose authenticator verified the
 //! user (PIN, biometrics) gives `aal2`, one that only proved presence `aal1`.
 
-use std::time::Duration;
-
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use webauthn_rs_core::error::WebauthnError;
@@ -21,7 +19,6 @@ use webauthn_rs_core::proto::{
     PublicKeyCredential, RegisterPublicKeyCredential, RegistrationState, ResidentKeyRequirement,
     UserVerificationPolicy,
 };
-use webauthn_rs_core::WebauthnCore;
 
 use crate::db::{self, passkeys::PasskeyRow, users::UserRow, DbConnection};
 use crate::domain::{ClientInfo, DisplayName, Email};
@@ -33,8 +30,7 @@ use crate::service::sessions::Issued;
 use crate::service::users;
 use crate::state::AppState;
 
-/// How long a challenge can be answered.
-pub const CHALLENGE_TTL: Duration = Duration::from_secs(300);
+pub use crate::crypto::webauthn::CHALLENGE_TTL;
 /// Passkeys one account may hold.
 pub const MAX_PASSKEYS: i64 = 20;
 /// Longest passkey name, in characters.
@@ -42,45 +38,6 @@ const NAME_MAX: usize = 64;
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// The relying party: `webauthn-rs-core` configured from the settings. `None` when the RP ID
-/// (by default the public URL's host) is an IP address, which WebAuthn cannot bind passkeys to:
-/// the passkey endpoints then answer 404 `passkeys_disabled`.
-pub struct RelyingParty {
-    core: Option<WebauthnCore>,
-}
-
-impl RelyingParty {
-    fn core(&self) -> Result<&WebauthnCore, ApiError> {
-        self.core.as_ref().ok_or(ApiError::PasskeysDisabled)
-    }
-
-    pub fn from_settings(settings: &crate::settings::Settings) -> anyhow::Result<Self> {
-        let rp_id = settings.webauthn_rp_id();
-        if crate::settings::rp_id(&rp_id).is_err() {
-            tracing::warn!(
-                rp_id,
-                "passkeys are off: their relying party ID must be a domain name; set AUTHGATE_WEBAUTHN_RP_ID (or AUTHGATE_PUBLIC_URL) to one"
-            );
-            return Ok(Self { core: None });
-        }
-        let origins = settings
-            .webauthn_origins()
-            .iter()
-            .map(|o| reqwest::Url::parse(o))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self {
-            core: Some(WebauthnCore::new_unsafe_experts_only(
-                settings.webauthn_rp_name(),
-                &settings.webauthn_rp_id(),
-                origins,
-                CHALLENGE_TTL,
-                Some(false),
-                Some(false),
-            )),
-        })
-    }
 }
 
 /// What a ceremony's first step answers: the options for `navigator.credentials` (WebAuthn's
@@ -150,7 +107,9 @@ struct AuthenticationPayload {
 }
 
 fn challenge_id(state: &AppState, token: &str) -> String {
-    state.code_key.mac_hex(format!("webauthn:{token}").as_bytes())
+    state
+        .code_key
+        .mac_hex(format!("webauthn:{token}").as_bytes())
 }
 
 /// Stores a ceremony's state; the token for the client.
@@ -316,7 +275,7 @@ fn creation_options(
             COSEAlgorithm::EDDSA,
             COSEAlgorithm::RS256,
         ])
-        .exclude_credentials(Some(exclude.into_iter().map(Into::into).collect()));
+        .exclude_credentials(Some(exclude));
     let (mut options, registration) = core
         .generate_challenge_register(builder)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("passkey options: {e:?}")))?;
@@ -694,8 +653,7 @@ fn verify(
     purposes: &[Purpose],
     owner: Option<&str>,
 ) -> Result<Verified, ApiError> {
-    let (row, payload): (_, AuthenticationPayload) =
-        take(state, conn, &assertion.state, purposes)?;
+    let (row, payload): (_, AuthenticationPayload) = take(state, conn, &assertion.state, purposes)?;
     let credential = &assertion.credential;
     let stored_row =
         db::passkeys::find_by_credential_id(conn, &b64(credential.get_credential_id()))?

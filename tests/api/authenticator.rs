@@ -87,9 +87,9 @@ impl SoftAuthenticator {
         assert_eq!(point.len(), 65, "uncompressed P-256 point");
         let cose = Cbor::Map(
             [
-                (Cbor::Integer(1), Cbor::Integer(2)),     // kty: EC2
-                (Cbor::Integer(3), Cbor::Integer(-7)),    // alg: ES256
-                (Cbor::Integer(-1), Cbor::Integer(1)),    // crv: P-256
+                (Cbor::Integer(1), Cbor::Integer(2)),  // kty: EC2
+                (Cbor::Integer(3), Cbor::Integer(-7)), // alg: ES256
+                (Cbor::Integer(-1), Cbor::Integer(1)), // crv: P-256
                 (Cbor::Integer(-2), Cbor::Bytes(point[1..33].to_vec())),
                 (Cbor::Integer(-3), Cbor::Bytes(point[33..65].to_vec())),
             ]
@@ -100,7 +100,11 @@ impl SoftAuthenticator {
         auth_data.push(self.flags() | AT);
         auth_data.extend_from_slice(&self.counter.to_be_bytes());
         auth_data.extend_from_slice(&self.aaguid);
-        auth_data.extend_from_slice(&u16::try_from(self.credential_id.len()).unwrap().to_be_bytes());
+        auth_data.extend_from_slice(
+            &u16::try_from(self.credential_id.len())
+                .unwrap()
+                .to_be_bytes(),
+        );
         auth_data.extend_from_slice(&self.credential_id);
         auth_data.extend(serde_cbor_2::to_vec(&cose).expect("cbor"));
         let attestation_object = Cbor::Map(
@@ -130,7 +134,10 @@ impl SoftAuthenticator {
     /// `navigator.credentials.get({publicKey})`: signs the options' challenge. The counter goes
     /// up by one first, as a device's does.
     pub fn get(&mut self, public_key: &Value) -> Value {
-        let challenge = public_key["challenge"].as_str().expect("challenge").to_owned();
+        let challenge = public_key["challenge"]
+            .as_str()
+            .expect("challenge")
+            .to_owned();
         self.get_for(public_key, &challenge)
     }
 
@@ -144,10 +151,7 @@ impl SoftAuthenticator {
         let client_data = self.client_data("webauthn.get", challenge);
         let mut signed = auth_data.clone();
         signed.extend_from_slice(digest(&SHA256, &client_data).as_ref());
-        let signature = self
-            .key
-            .sign(&SystemRandom::new(), &signed)
-            .expect("sign");
+        let signature = self.key.sign(&SystemRandom::new(), &signed).expect("sign");
         let id = b64(&self.credential_id);
         json!({
             "id": id,

@@ -556,8 +556,9 @@ pub fn kid_of(jwt: &str) -> String {
 
 /// The routes a configured captcha provider guards, written out here rather than read from the
 /// implementation: a route dropped from the gate must fail the tests that use this list.
-pub const CAPTCHA_GUARDED: [&str; 6] = [
+pub const CAPTCHA_GUARDED: [&str; 7] = [
     "/api/v1/auth/signup/",
+    "/api/v1/auth/signup/passkey/options/",
     "/api/v1/auth/signin/",
     "/api/v1/auth/token/",
     "/api/v1/auth/password/forgot/",

@@ -39,7 +39,8 @@ impl TestApp {
     }
 
     async fn pk_post(&self, path: &str, access: Option<&str>, body: &Value) -> reqwest::Response {
-        self.pk_call(reqwest::Method::POST, path, access, body).await
+        self.pk_call(reqwest::Method::POST, path, access, body)
+            .await
     }
 
     /// Registers a passkey of `authenticator` for the signed-in user (re-authenticating with
@@ -51,11 +52,20 @@ impl TestApp {
         reauth: &Value,
     ) -> Value {
         let options = self
-            .pk_post("/api/v1/auth/mfa/passkeys/register/options/", Some(access), reauth)
+            .pk_post(
+                "/api/v1/auth/mfa/passkeys/register/options/",
+                Some(access),
+                reauth,
+            )
             .await;
         assert_eq!(options.status(), 200);
         let options: Value = options.json().await.unwrap();
-        assert_conforms("POST", "/api/v1/auth/mfa/passkeys/register/options/", 200, Some(&options));
+        assert_conforms(
+            "POST",
+            "/api/v1/auth/mfa/passkeys/register/options/",
+            200,
+            Some(&options),
+        );
         let credential = authenticator.create(&options["publicKey"]);
         let resp = self
             .pk_post(
@@ -66,21 +76,36 @@ impl TestApp {
             .await;
         assert_eq!(resp.status(), 201);
         let body: Value = resp.json().await.unwrap();
-        assert_conforms("POST", "/api/v1/auth/mfa/passkeys/register/", 201, Some(&body));
+        assert_conforms(
+            "POST",
+            "/api/v1/auth/mfa/passkeys/register/",
+            201,
+            Some(&body),
+        );
         body
     }
 
     /// `signin/passkey/options/`: (publicKey, state).
     pub async fn passkey_sign_in_options(&self) -> (Value, Value) {
-        let resp = self.pk_post("/api/v1/auth/signin/passkey/options/", None, &json!({})).await;
+        let resp = self
+            .pk_post("/api/v1/auth/signin/passkey/options/", None, &json!({}))
+            .await;
         assert_eq!(resp.status(), 200);
         let body: Value = resp.json().await.unwrap();
-        assert_conforms("POST", "/api/v1/auth/signin/passkey/options/", 200, Some(&body));
+        assert_conforms(
+            "POST",
+            "/api/v1/auth/signin/passkey/options/",
+            200,
+            Some(&body),
+        );
         (body["publicKey"].clone(), body["state"].clone())
     }
 
     /// A passwordless sign-in with `authenticator`'s passkey.
-    pub async fn sign_in_with_passkey(&self, authenticator: &mut SoftAuthenticator) -> reqwest::Response {
+    pub async fn sign_in_with_passkey(
+        &self,
+        authenticator: &mut SoftAuthenticator,
+    ) -> reqwest::Response {
         let (public_key, state) = self.passkey_sign_in_options().await;
         let credential = authenticator.get(&public_key);
         self.pk_post(
@@ -107,7 +132,10 @@ async fn user_with_passkey(app: &TestApp) -> (String, Tokens, SoftAuthenticator,
 async fn error_of(resp: reqwest::Response) -> (u16, String) {
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.unwrap();
-    (status, body["error"].as_str().unwrap_or_default().to_owned())
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_owned(),
+    )
 }
 
 both_backends! {
