@@ -793,6 +793,66 @@ mod tests {
     }
 
     #[test]
+    fn passkey_origins_must_be_on_the_relying_party_id() {
+        let mut s = Settings::defaults();
+        assert_eq!(s.webauthn_rp_id(), "localhost");
+        assert_eq!(
+            s.webauthn_origins(),
+            vec!["http://localhost:8080".to_owned()]
+        );
+        s.public_url = "https://auth.example.com".into();
+        s.allowed_origins = vec!["https://app.example.com".into()];
+        // By default the RP ID is the public host: the app's origin cannot use it, and is left
+        // out (logged), not refused: nobody chose it for passkeys.
+        assert!(s.check().is_ok());
+        assert_eq!(
+            s.webauthn_origins(),
+            vec!["https://auth.example.com".to_owned()]
+        );
+        assert_eq!(
+            s.webauthn_origins_left_out(),
+            vec!["https://app.example.com".to_owned()]
+        );
+        // A shared parent domain serves both.
+        s.webauthn_rp_id = Some("example.com".into());
+        assert!(s.check().is_ok());
+        assert_eq!(s.webauthn_origins().len(), 2);
+        // Explicit origins that cannot work refuse to start, naming the setting.
+        s.webauthn_origins = vec!["https://app.example.org".into()];
+        assert!(s.check().is_err_and(
+            |e| e.contains("AUTHGATE_WEBAUTHN_ORIGINS") && e.contains("app.example.org")
+        ));
+        // `badexample.com` is not below `example.com`.
+        s.webauthn_origins = vec!["https://badexample.com".into()];
+        assert!(s.check().is_err());
+        s.webauthn_origins = vec!["https://login.app.example.com:8443".into()];
+        assert!(s.check().is_ok());
+        // An explicit RP ID no default origin is on.
+        s.webauthn_origins = vec![];
+        s.webauthn_rp_id = Some("other.example".into());
+        assert!(s
+            .check()
+            .is_err_and(|e| e.contains("AUTHGATE_WEBAUTHN_RP_ID")));
+    }
+
+    #[test]
+    fn a_relying_party_id_is_a_domain_name() {
+        assert_eq!(rp_id("Example.COM.").unwrap(), "example.com");
+        assert_eq!(rp_id("localhost").unwrap(), "localhost");
+        for bad in [
+            "",
+            "https://example.com",
+            "example.com:443",
+            "example.com/x",
+            "127.0.0.1",
+            "-a.com",
+            "a..com",
+        ] {
+            assert!(rp_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn a_login_page_behind_the_proxy_must_be_public() {
         let mut s = Settings::defaults();
         s.upstream = Some("http://127.0.0.1:3000".into());
