@@ -100,10 +100,21 @@ fn tables_holding(app: &TestApp, needle: &str) -> Vec<String> {
 both_backends! {
     async fn deleting_an_account_leaves_nothing_about_the_person(backend) {
         let smtp = SmtpServer::start().await;
-        let app = mail_app(backend, &smtp, |s| s.revocation_list_interval = Duration::from_millis(200)).await;
+        let app = mail_app(backend, &smtp, |s| {
+            s.revocation_list_interval = Duration::from_millis(200);
+            crate::passkeys::passkey_settings(s);
+        })
+        .await;
         let email = unique_email();
         let first = app.verified_user(&smtp, &email).await;
-        let second = Tokens::from_response(&app.signin(&email, PW, false).await);
+        // A passkey, and with it recovery codes and a ceremony state naming the account.
+        let mut authenticator = crate::authenticator::SoftAuthenticator::new(crate::passkeys::ORIGIN);
+        app.register_passkey(&first.access, &mut authenticator, &json!({"password": PW})).await;
+        let (pk, state) = app.passkey_sign_in_options().await;
+        let signed_in = app
+            .post_json("/api/v1/auth/signin/passkey/", &json!({"credential": authenticator.get(&pk), "state": state}))
+            .await;
+        let second = Tokens::from_response(&signed_in);
         let user: Value = app.get_user_bearer(&first.access).await.json().await.unwrap();
         let user_id = user["id"].as_str().unwrap().to_owned();
         // A pending email change: a code mailed to another address, also about this person.
@@ -113,7 +124,10 @@ both_backends! {
         smtp.wait_for(&new_email).await;
         // Control: the search finds the person while the account exists.
         assert!(tables_holding(&app, &email).contains(&"users".to_owned()));
-        assert!(!tables_holding(&app, &user_id).is_empty());
+        let holding_id = tables_holding(&app, &user_id);
+        for table in ["users", "passkeys", "webauthn_challenges", "recovery_codes", "sessions"] {
+            assert!(holding_id.contains(&table.to_owned()), "{table} holds the id: {holding_id:?}");
+        }
         assert!(tables_holding(&app, &new_email).contains(&"outbox".to_owned()));
         // The user agent the account was verified from (`verified_user` sends it): its history.
         let agent = "notice-test-agent";
@@ -144,8 +158,9 @@ both_backends! {
         // A password sign-in finds no account.
         assert_eq!(app.signin(&email, PW, false).await.status(), 401);
 
-        // The last notice, sent after the account is gone, and then erased from the outbox too.
-        let notice = smtp.wait_for_nth(&email, 2, WAIT).await;
+        // The last notice (after the verification code and the passkey notice), sent after the
+        // account is gone, and then erased from the outbox too.
+        let notice = smtp.wait_for_nth(&email, 3, WAIT).await;
         assert!(notice.subject().contains("your account was deleted"), "{}", notice.data);
         let deadline = std::time::Instant::now() + WAIT;
         loop {
