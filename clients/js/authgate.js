@@ -13,9 +13,19 @@
 // sees its writes, in every tab, so the refresher awaits the commit of its generation bump before
 // it releases the lock, and the next holder reads the generation in a new transaction.
 // localStorage and the BroadcastChannel only carry a fast, possibly stale copy.
+//
+// Passkeys (WebAuthn): authgate sends the options in their JSON form (binary values as base64url)
+// and takes the credential back in the same form (`PublicKeyCredential.toJSON()`); this module
+// converts with the browser's own parse*FromJSON/toJSON where they exist and by hand elsewhere.
 
 const AUTH = '/api/v1/auth/';
 const LOCK_NAME = 'authgate-refresh';
+// 401 codes that mean "no valid access token": only these make the client's own calls refresh.
+const TOKEN_REFUSED = new Set(['unauthenticated', 'invalid_token', 'session_not_found']);
+// A passkey challenge lives 5 minutes; a waiting autofill request renews it this long before.
+const CHALLENGE_LIFETIME_MS = 5 * 60 * 1000;
+const CHALLENGE_MARGIN_MS = 30 * 1000;
+const RENEW = Symbol('renew the conditional request');
 
 /** An error answered by authgate: `{error, message}` plus the HTTP status. */
 export class AuthgateError extends Error {
@@ -28,17 +38,154 @@ export class AuthgateError extends Error {
   }
 }
 
-async function errorFrom(response) {
-  let error = 'http_error';
-  let message = `HTTP ${response.status}`;
+/**
+ * `signin` answered 401 `mfa_required`: an `AuthgateError` (same status, code and message as
+ * before) that also lists the account's second factors and can finish the sign-in with one.
+ * `continueWith(extra)` resends the sign-in body plus `extra`; the client supplies it.
+ */
+export class MfaRequiredError extends AuthgateError {
+  constructor(status, error, message, response, body, continueWith) {
+    super(status, error, message, response);
+    /** What the account has, e.g. `['totp', 'passkey', 'recovery_code']`. */
+    this.factors = Array.isArray(body.factors) ? body.factors : [];
+    /** `{publicKey, state}` when the account has passkeys, else null. */
+    this.passkey = body.passkey && body.passkey.publicKey ? body.passkey : null;
+    Object.defineProperty(this, 'continueWith', { value: continueWith, enumerable: false });
+  }
+
+  /**
+   * Finishes the sign-in with a TOTP or recovery code. `captcha`: a fresh token, when authgate
+   * asks for one (the resent sign-in is checked again).
+   */
+  withCode(code, { captcha } = {}) {
+    return this.continueWith(captcha ? { code, captcha } : { code });
+  }
+
+  /** Finishes the sign-in with one of the account's passkeys (a browser prompt). */
+  withPasskey({ signal, captcha } = {}) {
+    return this.continueWith(captcha ? { passkey: true, signal, captcha } : { passkey: true, signal });
+  }
+}
+
+async function envelope(response) {
   try {
     const body = await response.clone().json();
-    if (body && typeof body.error === 'string') error = body.error;
-    if (body && typeof body.message === 'string') message = body.message;
+    return body && typeof body === 'object' ? body : {};
   } catch (_) {
-    // not the JSON envelope (a proxy's page, an empty body): keep the status
+    return {}; // not the JSON envelope (a proxy's page, an empty body): keep the status
   }
+}
+
+async function errorFrom(response) {
+  const body = await envelope(response);
+  const error = typeof body.error === 'string' ? body.error : 'http_error';
+  const message = typeof body.message === 'string' ? body.message : `HTTP ${response.status}`;
   return new AuthgateError(response.status, error, message, response);
+}
+
+// --- WebAuthn JSON <-> binary -------------------------------------------------------------------
+
+function toBase64url(buffer) {
+  const bytes = buffer instanceof ArrayBuffer ? new Uint8Array(buffer)
+    : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  let binary = '';
+  for (let i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i]);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function fromBase64url(text) {
+  const b64 = String(text).replace(/-/g, '+').replace(/_/g, '/');
+  const binary = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes.buffer;
+}
+
+const withBinaryIds = (list) =>
+  Array.isArray(list) ? list.map((c) => ({ ...c, id: fromBase64url(c.id) })) : list;
+
+/** Creation options JSON (as authgate sends them) → what `navigator.credentials.create` takes. */
+function creationOptions(json) {
+  const PKC = globalThis.PublicKeyCredential;
+  if (PKC && typeof PKC.parseCreationOptionsFromJSON === 'function') return PKC.parseCreationOptionsFromJSON(json);
+  return {
+    ...json,
+    challenge: fromBase64url(json.challenge),
+    user: { ...json.user, id: fromBase64url(json.user.id) },
+    excludeCredentials: withBinaryIds(json.excludeCredentials),
+  };
+}
+
+/** Request options JSON → what `navigator.credentials.get` takes. */
+function requestOptions(json) {
+  const PKC = globalThis.PublicKeyCredential;
+  if (PKC && typeof PKC.parseRequestOptionsFromJSON === 'function') return PKC.parseRequestOptionsFromJSON(json);
+  return { ...json, challenge: fromBase64url(json.challenge), allowCredentials: withBinaryIds(json.allowCredentials) };
+}
+
+/** ArrayBuffers (and views) anywhere in `value` as base64url, for extension results. */
+function jsonable(value) {
+  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return toBase64url(value);
+  if (Array.isArray(value)) return value.map(jsonable);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonable(v)]));
+  }
+  return value;
+}
+
+/** A PublicKeyCredential → its JSON form (what `toJSON()` gives where the browser has it). */
+function credentialJSON(credential) {
+  if (typeof credential.toJSON === 'function') return credential.toJSON();
+  const r = credential.response;
+  const response = { clientDataJSON: toBase64url(r.clientDataJSON) };
+  if (r.attestationObject) {
+    response.attestationObject = toBase64url(r.attestationObject);
+    if (typeof r.getTransports === 'function') response.transports = r.getTransports();
+    if (typeof r.getAuthenticatorData === 'function') response.authenticatorData = toBase64url(r.getAuthenticatorData());
+    if (typeof r.getPublicKeyAlgorithm === 'function') response.publicKeyAlgorithm = r.getPublicKeyAlgorithm();
+    const key = typeof r.getPublicKey === 'function' ? r.getPublicKey() : null;
+    if (key) response.publicKey = toBase64url(key);
+  } else {
+    response.authenticatorData = toBase64url(r.authenticatorData);
+    response.signature = toBase64url(r.signature);
+    response.userHandle = r.userHandle ? toBase64url(r.userHandle) : null;
+  }
+  return {
+    id: credential.id,
+    rawId: toBase64url(credential.rawId),
+    type: credential.type,
+    response,
+    authenticatorAttachment: credential.authenticatorAttachment ?? null,
+    clientExtensionResults: jsonable(
+      typeof credential.getClientExtensionResults === 'function' ? credential.getClientExtensionResults() : {},
+    ),
+  };
+}
+
+function credentials() {
+  const c = globalThis.navigator && globalThis.navigator.credentials;
+  if (!c || typeof globalThis.PublicKeyCredential !== 'function') {
+    throw new DOMException('this browser has no passkey support (WebAuthn)', 'NotSupportedError');
+  }
+  return c;
+}
+
+/**
+ * What this browser offers: `passkeys` (WebAuthn at all, which also needs a secure context) and
+ * `conditional` (passkeys offered in the autofill of an `autocomplete="username webauthn"` field).
+ */
+export async function passkeySupport() {
+  const PKC = globalThis.PublicKeyCredential;
+  const passkeys = typeof PKC === 'function' && !!(globalThis.navigator && globalThis.navigator.credentials);
+  let conditional = false;
+  if (passkeys && typeof PKC.isConditionalMediationAvailable === 'function') {
+    try {
+      conditional = await PKC.isConditionalMediationAvailable();
+    } catch (_) {
+      conditional = false;
+    }
+  }
+  return { passkeys, conditional };
 }
 
 function storage() {
@@ -321,11 +468,16 @@ export function createClient(options = {}) {
    * generation was behind) goes through the lock once more and refreshes if nobody else did.
    * `init.body` must be replayable (a string, Blob, FormData, URLSearchParams), not a stream.
    */
-  async function authFetch(input, init = {}) {
+  function authFetch(input, init = {}) {
+    return fetchWithRefresh(input, init, async (response) => response.status === 401);
+  }
+
+  // authFetch's loop; `expired(response)` says whether a response means "refresh and retry".
+  async function fetchWithRefresh(input, init, expired) {
     const request = { ...init, credentials: 'include' };
     let observed = storedGeneration(); // never ahead of the committed generation
     let response = await doFetch(input, request);
-    for (let round = 0; round < 2 && response.status === 401; round++) {
+    for (let round = 0; round < 2 && (await expired(response)); round++) {
       let step;
       try {
         step = await refreshAfter(observed);
@@ -342,6 +494,152 @@ export function createClient(options = {}) {
     return response;
   }
 
+  // A JSON call that needs the access token: refreshed and retried only when authgate refused the
+  // token itself. Other 401s (a passkey refused during re-authentication) are answers: retrying
+  // one would only spend its challenge.
+  async function authCall(method, path, body) {
+    const init = { method, headers: { accept: 'application/json' } };
+    if (body !== undefined) {
+      init.headers['content-type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetchWithRefresh(url(path), init, async (r) =>
+      r.status === 401 && TOKEN_REFUSED.has((await envelope(r)).error));
+    if (!response.ok) throw await errorFrom(response);
+    if (response.status === 204) return null;
+    const text = await response.text();
+    return text ? JSON.parse(text) : null;
+  }
+
+  // Passkey ceremonies. A browser runs one WebAuthn request at a time ("A request is already
+  // pending"), so a pending conditional (autofill) request is aborted, and its end awaited,
+  // before any other ceremony starts.
+  let conditional = null; // { controller, settled }
+  async function cancelConditional() {
+    const pending = conditional;
+    if (!pending) return;
+    pending.controller.abort(new DOMException('another passkey request started', 'AbortError'));
+    await pending.settled;
+  }
+
+  async function create(publicKey, signal) {
+    await cancelConditional();
+    const credential = await credentials().create({ publicKey: creationOptions(publicKey), signal });
+    return credentialJSON(credential);
+  }
+
+  async function get(publicKey, signal) {
+    await cancelConditional();
+    const credential = await credentials().get({ publicKey: requestOptions(publicKey), signal });
+    return credentialJSON(credential);
+  }
+
+  // Tells the browser's passkey manager that authgate does not know a credential (removed on the
+  // server), so it can stop offering it. Best effort; browsers without the Signal API skip it.
+  function signalUnknown(err, publicKey, credential) {
+    const PKC = globalThis.PublicKeyCredential;
+    if (!(err instanceof AuthgateError) || err.error !== 'unknown_passkey') return;
+    if (!PKC || typeof PKC.signalUnknownCredential !== 'function') return;
+    const rpId = publicKey.rpId || globalThis.location?.hostname;
+    PKC.signalUnknownCredential({ rpId, credentialId: credential.id }).catch(() => {});
+  }
+
+  /** `{passkey: true}` in a re-authentication body → an assertion by one of the user's passkeys. */
+  async function reauthentication(reauth = {}, signal) {
+    const { passkey, password, code } = reauth;
+    if (passkey === true) {
+      const { publicKey, state } = await call('POST', 'signin/passkey/options/', {});
+      return { passkey: { credential: await get(publicKey, signal), state } };
+    }
+    if (passkey) return { passkey };
+    const body = { password };
+    if (code !== undefined && code !== '') body.code = code;
+    return body;
+  }
+
+  // One conditional round: fresh options, then a request that stays open until the user picks a
+  // passkey from the autofill, `signal` aborts, or the challenge nears its end (then: `null`).
+  async function conditionalRound(signal) {
+    const { publicKey, state } = await call('POST', 'signin/passkey/options/', {});
+    signal.throwIfAborted();
+    const lifetime = Number(publicKey.timeout) > 0 ? Number(publicKey.timeout) : CHALLENGE_LIFETIME_MS;
+    const round = new AbortController();
+    const onAbort = () => round.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const renew = setTimeout(() => round.abort(RENEW), Math.max(lifetime - CHALLENGE_MARGIN_MS, 10000));
+    try {
+      const credential = await credentials().get({
+        publicKey: requestOptions(publicKey), mediation: 'conditional', signal: round.signal,
+      });
+      return { publicKey, state, credential: credentialJSON(credential) };
+    } catch (err) {
+      if (round.signal.reason === RENEW && !signal.aborted) return null;
+      throw err;
+    } finally {
+      clearTimeout(renew);
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async function conditionalAssertion(signal) {
+    await cancelConditional(); // one conditional request per client
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal.reason);
+    if (signal) {
+      if (signal.aborted) controller.abort(signal.reason);
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
+    let done;
+    const mine = { controller, settled: new Promise((r) => (done = r)) };
+    conditional = mine;
+    try {
+      for (;;) {
+        const found = await conditionalRound(controller.signal);
+        if (found) return found;
+      }
+    } finally {
+      if (signal) signal.removeEventListener('abort', onAbort);
+      if (conditional === mine) conditional = null;
+      done();
+    }
+  }
+
+  // `POST signin/` and its continuations after 401 `mfa_required`.
+  async function signin(body) {
+    try {
+      await call('POST', 'signin/', body);
+    } catch (err) {
+      if (!(err instanceof AuthgateError) || err.error !== 'mfa_required') throw err;
+      const answer = await envelope(err.response);
+      let offer = answer.passkey && answer.passkey.publicKey ? answer.passkey : null;
+      const continueWith = async ({ passkey, signal, ...extra }) => {
+        if (!passkey) return signin({ ...body, ...extra });
+        if (!offer) {
+          // No passkey offered, or its challenge was spent by an earlier attempt: ask again.
+          const again = await signin({ ...body, ...extra }).then(() => null, (e) => e);
+          if (!(again instanceof MfaRequiredError)) {
+            if (again) throw again;
+            return null; // the account no longer asks for a second factor
+          }
+          if (!again.passkey) {
+            throw new DOMException('this account has no passkey', 'NotSupportedError');
+          }
+          offer = again.passkey;
+        }
+        const { publicKey, state } = offer;
+        const credential = await get(publicKey, signal); // a cancelled prompt keeps the challenge
+        offer = null; // sent now: a challenge is single use
+        return signin({ ...body, ...extra, passkey: { credential, state } }).catch((e) => {
+          signalUnknown(e, publicKey, credential);
+          throw e;
+        });
+      };
+      throw new MfaRequiredError(err.status, err.error, err.message, err.response, answer, continueWith);
+    }
+    await bumpGeneration();
+    return null;
+  }
+
   return {
     authFetch,
     /** `POST signup/` → the new user; signs in (cookies). */
@@ -353,9 +651,7 @@ export function createClient(options = {}) {
     /** `POST signin/` (`{login, password, remember_me?}`; `email` is accepted for `login`) → null; sets the cookies. */
     async signin(body) {
       const { email, ...rest } = body || {};
-      await call('POST', 'signin/', { ...rest, login: rest.login ?? email });
-      await bumpGeneration();
-      return null;
+      return signin({ ...rest, login: rest.login ?? email });
     },
     /** `POST custom-logout/` → null; clears the cookies and ends the session. */
     async logout() {
@@ -371,6 +667,76 @@ export function createClient(options = {}) {
     /** Refreshes now, unless another tab or call refreshes meanwhile (single-flight). */
     async refresh() {
       await refreshAfter(await currentGeneration());
+      return null;
+    },
+
+    /**
+     * Signs in with a passkey, no password: `signin/passkey/options/`, the browser's prompt (or,
+     * with `conditional`, the autofill of an `autocomplete="username webauthn"` field, renewed
+     * before its challenge expires), then `signin/passkey/`. Sets the cookies; resolves to null.
+     */
+    async signInWithPasskey({ conditional: autofill = false, signal, rememberMe } = {}) {
+      let publicKey;
+      let state;
+      let credential;
+      if (autofill) {
+        ({ publicKey, state, credential } = await conditionalAssertion(signal));
+      } else {
+        ({ publicKey, state } = await call('POST', 'signin/passkey/options/', {}));
+        credential = await get(publicKey, signal);
+      }
+      const body = { credential, state };
+      if (rememberMe !== undefined) body.remember_me = !!rememberMe;
+      try {
+        await call('POST', 'signin/passkey/', body);
+      } catch (err) {
+        signalUnknown(err, publicKey, credential);
+        throw err;
+      }
+      await bumpGeneration();
+      return null;
+    },
+
+    /** Creates an account whose only sign-in method is a new passkey; signs in (cookies). */
+    async signUpWithPasskey({ email, name, inviteCode, captcha, signal } = {}) {
+      const body = { email, name };
+      if (inviteCode) body.invite_code = inviteCode;
+      if (captcha) body.captcha = captcha;
+      const { publicKey, state } = await call('POST', 'signup/passkey/options/', body);
+      const credential = await create(publicKey, signal);
+      const user = await call('POST', 'signup/passkey/', { credential, state });
+      await bumpGeneration();
+      return user;
+    },
+
+    /**
+     * Adds a passkey to the signed-in account. Re-authentication first: `{password, code?}`, or
+     * `{passkey: true}` to confirm with one of the account's passkeys.
+     */
+    async registerPasskey({ password, code, passkey, name, signal } = {}) {
+      const reauth = await reauthentication({ password, code, passkey }, signal);
+      const { publicKey, state } = await authCall('POST', 'mfa/passkeys/register/options/', reauth);
+      const credential = await create(publicKey, signal);
+      const body = { credential, state };
+      if (name) body.name = name;
+      return authCall('POST', 'mfa/passkeys/register/', body);
+    },
+
+    /** The signed-in account's passkeys. */
+    async listPasskeys() {
+      const { passkeys } = await authCall('GET', 'mfa/passkeys/');
+      return passkeys;
+    },
+
+    /** Renames one of the account's passkeys; resolves to the passkey. */
+    renamePasskey(id, name) {
+      return authCall('PATCH', `mfa/passkeys/${encodeURIComponent(id)}/`, { name });
+    },
+
+    /** Removes one of the account's passkeys, after re-authentication (as in `registerPasskey`). */
+    async removePasskey(id, reauth = {}) {
+      const body = await reauthentication(reauth, reauth.signal);
+      await authCall('DELETE', `mfa/passkeys/${encodeURIComponent(id)}/`, body);
       return null;
     },
   };
