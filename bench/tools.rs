@@ -11,6 +11,12 @@
 //! - `bcrypt COST SECONDS`: verifies on one thread for SECONDS and prints verifications/second.
 //! - `mint DATABASE_URL COUNT FILE`: signs COUNT distinct access tokens with authgate's current
 //!   key (read from its database like a replica would), one per line, for the distinct-token run.
+//! - `signin-cost BASE ORIGIN SECONDS CONNECTIONS`: what one sign-in costs against a running
+//!   authgate (RP ID `localhost`, ORIGIN among its WebAuthn origins): a password sign-in
+//!   (`signin/`) and a passkey sign-in (`signin/passkey/options/`, the software authenticator of
+//!   the tests signing, `signin/passkey/`), each for SECONDS over CONNECTIONS concurrent loops;
+//!   prints one JSON object with sign-ins/s and p50/p99 ms per kind. wrk cannot sign an
+//!   assertion, so this client drives both, and the password figure is its control.
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -186,6 +192,166 @@ fn mint(db_url: &str, count: usize, file: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[path = "../tests/api/authenticator.rs"]
+#[allow(dead_code)]
+mod authenticator;
+
+/// One sign-in of the kind named, against `base`: password or passkey.
+async fn one_sign_in(
+    client: &reqwest::Client,
+    base: &str,
+    email: &str,
+    key: Option<&tokio::sync::Mutex<authenticator::SoftAuthenticator>>,
+) -> anyhow::Result<()> {
+    let status = match key {
+        None => client
+            .post(format!("{base}/api/v1/auth/signin/"))
+            .json(&json!({"login": email, "password": "correct horse battery"}))
+            .send()
+            .await?
+            .status(),
+        Some(key) => {
+            let options: serde_json::Value = client
+                .post(format!("{base}/api/v1/auth/signin/passkey/options/"))
+                .json(&json!({}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let credential = key.lock().await.get(&options["publicKey"]);
+            client
+                .post(format!("{base}/api/v1/auth/signin/passkey/"))
+                .json(&json!({"credential": credential, "state": options["state"]}))
+                .send()
+                .await?
+                .status()
+        }
+    };
+    anyhow::ensure!(status.as_u16() == 204, "sign-in answered {status}");
+    Ok(())
+}
+
+/// Sign-ins per second and latency percentiles of one kind, `connections` loops for `seconds`.
+async fn sign_in_rate(
+    base: &str,
+    emails: &[String],
+    keys: Option<&[std::sync::Arc<tokio::sync::Mutex<authenticator::SoftAuthenticator>>]>,
+    seconds: u64,
+    connections: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let client = reqwest::Client::new();
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let mut loops = Vec::new();
+    for i in 0..connections {
+        let (client, base, email) = (client.clone(), base.to_owned(), emails[i].clone());
+        let key = keys.map(|k| k[i].clone());
+        loops.push(tokio::spawn(async move {
+            let mut took = Vec::new();
+            while Instant::now() < until {
+                let started = Instant::now();
+                one_sign_in(&client, &base, &email, key.as_deref()).await?;
+                took.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            anyhow::Ok(took)
+        }));
+    }
+    let mut all = Vec::new();
+    for l in loops {
+        all.extend(l.await??);
+    }
+    all.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Ok(json!({
+        "per_second": all.len() as f64 / seconds as f64,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "count": all.len(),
+    }))
+}
+
+/// Password and passkey sign-ins measured the same way against `base`.
+async fn sign_in_cost(
+    base: &str,
+    origin: &str,
+    seconds: u64,
+    connections: usize,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().cookie_store(true).build()?;
+    let (mut emails, mut keys) = (Vec::new(), Vec::new());
+    for i in 0..connections {
+        let email = format!(
+            "bench-passkey-{}-{i}@example.com",
+            uuid::Uuid::new_v4().simple()
+        );
+        let signup = client
+            .post(format!("{base}/api/v1/auth/signup/"))
+            .json(&json!({"email": email, "password": "correct horse battery", "name": "Bench"}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            signup.status().as_u16() == 201,
+            "sign-up answered {}",
+            signup.status()
+        );
+        let access = signup
+            .cookies()
+            .find(|c| c.name() == "access_token")
+            .map(|c| c.value().to_owned())
+            .ok_or_else(|| anyhow::anyhow!("no access cookie"))?;
+        let options: serde_json::Value = client
+            .post(format!("{base}/api/v1/auth/mfa/passkeys/register/options/"))
+            .bearer_auth(&access)
+            .json(&json!({"password": "correct horse battery"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let mut key = authenticator::SoftAuthenticator::new(origin);
+        let credential = key.create(&options["publicKey"]);
+        let registered = client
+            .post(format!("{base}/api/v1/auth/mfa/passkeys/register/"))
+            .bearer_auth(&access)
+            .json(&json!({"credential": credential, "state": options["state"]}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            registered.status().as_u16() == 201,
+            "registration answered {}",
+            registered.status()
+        );
+        emails.push(email);
+        keys.push(std::sync::Arc::new(tokio::sync::Mutex::new(key)));
+    }
+    // With a passkey the password alone asks for the second factor: measure passwords on
+    // accounts of their own.
+    let mut plain = Vec::new();
+    for i in 0..connections {
+        let email = format!(
+            "bench-password-{}-{i}@example.com",
+            uuid::Uuid::new_v4().simple()
+        );
+        let signup = client
+            .post(format!("{base}/api/v1/auth/signup/"))
+            .json(&json!({"email": email, "password": "correct horse battery", "name": "Bench"}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            signup.status().as_u16() == 201,
+            "sign-up answered {}",
+            signup.status()
+        );
+        plain.push(email);
+    }
+    let password = sign_in_rate(base, &plain, None, seconds, connections).await?;
+    let passkey = sign_in_rate(base, &emails, Some(&keys), seconds, connections).await?;
+    println!("{}", json!({"password": password, "passkey": passkey}));
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -196,7 +362,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Some("bcrypt") if args.len() == 4 => bcrypt_rate(args[2].parse()?, args[3].parse()?),
         Some("mint") if args.len() == 5 => mint(&args[2], args[3].parse()?, &args[4])?,
-        _ => anyhow::bail!("usage: bench-tools ceiling ADDR TOKEN_FILE [WORKERS [DISTINCT]] | bcrypt COST SECONDS | mint DATABASE_URL COUNT FILE"),
+        Some("signin-cost") if args.len() == 6 => {
+            sign_in_cost(&args[2], &args[3], args[4].parse()?, args[5].parse()?).await?
+        }
+        _ => anyhow::bail!("usage: bench-tools ceiling ADDR TOKEN_FILE [WORKERS [DISTINCT]] | bcrypt COST SECONDS | mint DATABASE_URL COUNT FILE | signin-cost BASE ORIGIN SECONDS CONNECTIONS"),
     }
     Ok(())
 }

@@ -95,8 +95,8 @@ pub enum UsersAction {
         #[arg(long)]
         email: String,
     },
-    /// Turn off TOTP and the recovery codes of a user who lost both, and end every session; the
-    /// owner is mailed a notice.
+    /// Remove every second factor (TOTP, passkeys) and the recovery codes of a user who lost
+    /// them, and end every session; the owner is mailed a notice.
     ResetMfa {
         /// The account's address.
         email: String,

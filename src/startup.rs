@@ -252,7 +252,8 @@ pub fn route_table() -> Vec<RouteSpec> {
             Method::POST,
             "/api/v1/auth/signin/passkey/options/",
             web::post().to(passkeys::sign_in_options),
-            Auth,
+            // Every signed-out page offering passkey autofill asks for these: the general budget.
+            Api,
         ),
         row(
             Method::POST,
@@ -791,7 +792,6 @@ mod tests {
                 "POST /api/v1/auth/mfa/totp/confirm/",
                 "POST /api/v1/auth/password/forgot/",
                 "POST /api/v1/auth/password/reset/",
-                "POST /api/v1/auth/signin/passkey/options/",
                 "POST /api/v1/auth/signup/",
                 "POST /api/v1/auth/signup/passkey/",
                 "POST /api/v1/auth/signup/passkey/options/",

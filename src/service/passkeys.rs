@@ -234,6 +234,15 @@ fn rejection(e: WebauthnError) -> ApiError {
     }
 }
 
+/// A passkey refusal to a caller who is signed in (registering, re-authenticating): 400, not
+/// 401, which would read as an ended session and make a client refresh and retry.
+fn signed_in_refusal(e: ApiError) -> ApiError {
+    match e {
+        ApiError::PasskeyRejected { code, message } => ApiError::validation(code, message),
+        other => other,
+    }
+}
+
 fn already_registered() -> ApiError {
     ApiError::Conflict {
         code: "passkey_already_registered",
@@ -313,8 +322,8 @@ fn stored_credential(row: &PasskeyRow) -> Result<Credential, ApiError> {
 pub struct PasskeyView {
     pub id: String,
     pub name: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
     pub aaguid: String,
     /// The authenticator's product, when its AAGUID is a known one.
     pub authenticator: Option<&'static str>,
@@ -330,8 +339,8 @@ impl From<PasskeyRow> for PasskeyView {
             authenticator: authenticator_name(&row.aaguid),
             id: row.id,
             name: row.name,
-            created_at: row.created_at.and_utc(),
-            last_used_at: row.last_used_at.map(|t| t.and_utc()),
+            created_at: users::rfc3339(row.created_at),
+            last_used_at: row.last_used_at.map(users::rfc3339),
             aaguid: row.aaguid,
             backed_up: row.backed_up,
             user_verified: row.user_verified,
@@ -462,7 +471,8 @@ pub fn register(
             &attestation.credential,
             &payload.registration,
             name,
-        )?;
+        )
+        .map_err(signed_in_refusal)?;
         let recovery_codes = if had_second_factor {
             None
         } else {
@@ -874,11 +884,7 @@ pub fn reauthenticate(
         &[Purpose::SignIn, Purpose::SecondFactor],
         Some(&user.id),
     )
-    // 400, not 401: the caller is signed in, and a 401 would read as an expired access token.
-    .map_err(|e| match e {
-        ApiError::PasskeyRejected { code, message } => ApiError::validation(code, message),
-        other => other,
-    })?;
+    .map_err(signed_in_refusal)?;
     if !verified.user_verified {
         return Err(ApiError::validation(
             "reauthentication_required",
