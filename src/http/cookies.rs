@@ -1,5 +1,5 @@
-//! The two session cookies. The refresh cookie is scoped to the auth API's path so it is
-//! sent only where it is used.
+//! The session cookies: the access and refresh tokens (`HttpOnly`; the refresh cookie scoped to
+//! the auth API's path so it is sent only where it is used), and the session hint a page may read.
 
 use actix_web::cookie::{self, Cookie};
 
@@ -47,8 +47,31 @@ pub fn refresh<'c>(
     c
 }
 
-/// Expired copies of both cookies, with the same attributes so the browser replaces them.
-pub fn cleared<'c>(settings: &Settings) -> [Cookie<'c>; 2] {
+/// The session hint: readable by the page's script (not `HttpOnly`), holding no secret, only
+/// when the access token just issued expires (Unix seconds). A client answers "signed in?"
+/// without a request, skips the refresh on pages nobody is signed in to, and refreshes shortly
+/// before the expiry. It lives as long as the refresh cookie, so its presence says a session
+/// probably exists; `None` when `AUTHGATE_SESSION_HINT_COOKIE_NAME` is empty.
+pub fn session_hint<'c>(
+    settings: &Settings,
+    access_expires_at: i64,
+    persist_for: Option<std::time::Duration>,
+) -> Option<Cookie<'c>> {
+    let name = settings.session_hint_cookie_name.as_str();
+    if name.is_empty() {
+        return None;
+    }
+    let mut c = base(settings, name, access_expires_at.to_string(), "/");
+    c.set_http_only(false);
+    if let Some(d) = persist_for {
+        c.set_max_age(max_age(d));
+    }
+    Some(c)
+}
+
+/// Expired copies of the session cookies, with the same attributes so the browser replaces
+/// them (the hint too, when it is on).
+pub fn cleared<'c>(settings: &Settings) -> Vec<Cookie<'c>> {
     let mut a = base(settings, &settings.access_cookie_name, String::new(), "/");
     a.make_removal();
     let mut r = base(
@@ -58,5 +81,11 @@ pub fn cleared<'c>(settings: &Settings) -> [Cookie<'c>; 2] {
         REFRESH_PATH,
     );
     r.make_removal();
-    [a, r]
+    let mut all = vec![a, r];
+    if let Some(mut h) = session_hint(settings, 0, None) {
+        h.set_value("");
+        h.make_removal();
+        all.push(h);
+    }
+    all
 }

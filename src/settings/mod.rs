@@ -141,6 +141,12 @@ pub struct Settings {
     #[arg(long, env = "AUTHGATE_REFRESH_COOKIE_NAME", default_value = "refresh_token", value_parser = cookie_name, help_heading = "Browsers and cookies")]
     pub refresh_cookie_name: String,
 
+    /// Name of the session hint cookie: not `HttpOnly`, no secret, only the access token's expiry
+    /// (Unix seconds), set and cleared with the session cookies so a page knows without a
+    /// request whether a session probably exists and when to refresh. Empty: not set.
+    #[arg(long, env = "AUTHGATE_SESSION_HINT_COOKIE_NAME", default_value = "authgate_session", value_parser = hint_cookie_name, help_heading = "Browsers and cookies")]
+    pub session_hint_cookie_name: String,
+
     /// Browser origins allowed to call with credentials (comma-separated, exact match).
     #[arg(long, env = "AUTHGATE_ALLOWED_ORIGINS", default_value = "", value_parser = origin_list, help_heading = "Browsers and cookies")]
     pub allowed_origins: std::vec::Vec<String>,
@@ -584,6 +590,14 @@ impl Settings {
             || self.remember_me_ttl.is_zero()
         {
             return Err("token and session lifetimes must be positive".into());
+        }
+        if self.session_hint_cookie_name == self.access_cookie_name
+            || self.session_hint_cookie_name == self.refresh_cookie_name
+        {
+            return Err(
+                "AUTHGATE_SESSION_HINT_COOKIE_NAME must differ from the token cookies' names"
+                    .into(),
+            );
         }
         if self.cookie_samesite == SameSite::None && !self.cookie_secure {
             return Err("AUTHGATE_COOKIE_SAMESITE=none requires AUTHGATE_COOKIE_SECURE=true (browsers drop such cookies)".into());

@@ -261,6 +261,14 @@ pub fn cookie_name(raw: &str) -> Result<String, String> {
     Ok(raw.to_owned())
 }
 
+/// The session hint's name: as [`cookie_name`], or empty to leave the hint out.
+pub fn hint_cookie_name(raw: &str) -> Result<String, String> {
+    if raw.is_empty() {
+        return Ok(String::new());
+    }
+    cookie_name(raw)
+}
+
 /// `N/period` (e.g. `30/5m`): N requests per period, any N of them at once (the burst); `0`
 /// turns the limit off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

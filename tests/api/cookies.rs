@@ -71,3 +71,66 @@ both_backends! {
         assert_eq!(r.status(), 200);
     }
 }
+
+/// The session hint of a response: its value as the access token's expiry.
+fn hint(resp: &reqwest::Response) -> actix_web::cookie::Cookie<'static> {
+    cookie(resp.headers(), "authgate_session").expect("session hint cookie")
+}
+
+both_backends! {
+    async fn the_session_hint_follows_the_session_and_holds_only_the_access_expiry(backend) {
+        let app = TestApp::spawn(backend).await;
+        let email = unique_email();
+        let signup = app.signup(&email, "correct horse battery").await;
+        let now = chrono::Utc::now().timestamp();
+        let h = hint(&signup);
+        assert_eq!(h.http_only(), None, "readable by the page's script");
+        assert_eq!(h.secure(), Some(true));
+        assert_eq!(h.same_site(), Some(SameSite::Lax));
+        assert_eq!(h.path(), Some("/"), "readable on every page of the origin");
+        assert_eq!(h.max_age(), None, "lives as long as the browser-session refresh cookie");
+        let expiry: i64 = h.value().parse().expect("Unix seconds");
+        assert!((now + 895..=now + 905).contains(&expiry), "the access token's expiry: {expiry} vs {now}");
+        let access = cookie(signup.headers(), "access_token").unwrap();
+        let claims = crate::mfa::claims(access.value());
+        assert_eq!(claims["exp"].as_i64(), Some(expiry), "the same instant as the token's exp");
+
+        // Remember-me: as long as the refresh cookie.
+        let remembered = app.signin(&email, "correct horse battery", true).await;
+        let refresh = cookie(remembered.headers(), "refresh_token").unwrap();
+        assert_eq!(hint(&remembered).max_age(), refresh.max_age());
+
+        // Set again by every rotation; cleared with the tokens when the refresh is refused and
+        // at logout.
+        let rotated = app.refresh(refresh.value()).await;
+        assert_eq!(rotated.status(), 204);
+        assert!(hint(&rotated).value().parse::<i64>().is_ok());
+        let refused = app.refresh("not-a-token").await;
+        assert_eq!(refused.status(), 401);
+        assert_eq!(hint(&refused).value(), "", "cleared with the dead session");
+        let logout = app.client.post(app.url("/api/v1/auth/custom-logout/"))
+            .header("cookie", format!("refresh_token={}", refresh.value())).send().await.unwrap();
+        assert_eq!(logout.status(), 204);
+        let cleared = hint(&logout);
+        assert_eq!(cleared.value(), "");
+        assert_eq!(cleared.max_age(), Some(Duration::ZERO));
+        assert_eq!(cleared.path(), Some("/"));
+
+        // A failed sign-in sets nothing.
+        let wrong = app.signin(&email, "wrong password here", false).await;
+        assert!(cookie(wrong.headers(), "authgate_session").is_none());
+    }
+
+    async fn the_session_hint_can_be_renamed_or_left_out(backend) {
+        let app = TestApp::spawn_with(backend, |s| s.session_hint_cookie_name = "signed_in".into()).await;
+        let resp = app.signup(&unique_email(), "correct horse battery").await;
+        assert!(cookie(resp.headers(), "signed_in").is_some());
+        assert!(cookie(resp.headers(), "authgate_session").is_none());
+        let app = TestApp::spawn_with(backend, |s| s.session_hint_cookie_name = String::new()).await;
+        let resp = app.signup(&unique_email(), "correct horse battery").await;
+        let names: Vec<String> = set_cookies(resp.headers()).iter().map(|c| c.name().to_owned()).collect();
+        assert_eq!(names.len(), 2, "only the tokens: {names:?}");
+        let logout = app.client.post(app.url("/api/v1/auth/custom-logout/")).send().await.unwrap();
+        assert_eq!(set_cookies(logout.headers()).len(), 2);
+    }
+}
