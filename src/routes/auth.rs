@@ -64,9 +64,9 @@ pub fn with_session_cookies(
     if let Some(left) = issued.recovery_codes_left {
         resp.insert_header((RECOVERY_CODES_LEFT, left));
     }
-    let expires_at = chrono::Utc::now().timestamp()
-        + i64::try_from(issued.access_expires_in.as_secs()).unwrap_or(i64::MAX / 2);
-    if let Some(hint) = cookies::session_hint(settings, expires_at, issued.persist_for) {
+    if let Some(hint) =
+        cookies::session_hint(settings, issued.access_expires_at, issued.persist_for)
+    {
         resp.cookie(hint);
     }
     resp.cookie(cookies::access(settings, issued.access_token));

@@ -17,6 +17,8 @@ use crate::tokens::refresh::{self, Decision};
 pub struct Issued {
     pub access_token: String,
     pub access_expires_in: Duration,
+    /// The access token's `exp` (Unix seconds): the session hint's value.
+    pub access_expires_at: i64,
     pub refresh_token: String,
     /// For the cookie: the remaining lifetime of a remember-me session, else `None`.
     pub persist_for: Option<Duration>,
@@ -81,7 +83,7 @@ pub fn create(
             user_agent: client.user_agent.as_deref(),
         },
     )?;
-    let (access_token, _) = state
+    let (access_token, claims) = state
         .tokens
         .sign(
             &state.keys,
@@ -103,6 +105,7 @@ pub fn create(
     Ok(Issued {
         access_token,
         access_expires_in: state.settings.access_token_ttl,
+        access_expires_at: claims.exp,
         refresh_token: refresh::encode(&id, 0, &secret),
         persist_for: s.remember_me.then(|| remaining(expires_at, now)),
         session_id: sid,
@@ -323,7 +326,7 @@ fn issue(
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    let (access_token, _) = state
+    let (access_token, claims) = state
         .tokens
         .sign(
             &state.keys,
@@ -341,6 +344,7 @@ fn issue(
     Ok(Issued {
         access_token,
         access_expires_in: state.settings.access_token_ttl,
+        access_expires_at: claims.exp,
         refresh_token: refresh::encode(&presented.session_id, next, secret),
         persist_for: row.remember_me.then(|| remaining(row.expires_at, now)),
         session_id: row.id,
