@@ -1,3 +1,8 @@
+import type * as Api from './api-types';
+
+/** authgate's request and answer types, generated from its openapi.yml (`api-types.d.ts`). */
+export type { Api };
+
 /** An error answered by authgate: the `{error, message}` envelope plus the HTTP status. */
 export declare class AuthgateError extends Error {
   readonly name: 'AuthgateError';
@@ -65,26 +70,10 @@ export type Reauthentication =
   | { passkey: true | PasskeyAssertion; password?: undefined; code?: undefined };
 
 /** A registered passkey, as `GET mfa/passkeys/` lists it. */
-export interface Passkey {
-  id: string;
-  name: string;
-  created_at: string;
-  last_used_at: string | null;
-  /** The authenticator model's AAGUID (all zeros when it does not say). */
-  aaguid: string;
-  /** The authenticator's display name when known, e.g. `Google Password Manager`. */
-  authenticator: string | null;
-  /** Synced to a cloud account (a multi-device passkey). */
-  backed_up: boolean;
-  user_verified: boolean;
-  [field: string]: unknown;
-}
+export type Passkey = Api.Passkey;
 
 /** `registerPasskey`'s answer: the passkey, plus recovery codes when it was the account's first second factor. */
-export interface RegisteredPasskey extends Passkey {
-  /** Shown once: ten single-use recovery codes. */
-  recovery_codes?: string[];
-}
+export type RegisteredPasskey = Api.PasskeyRegistration;
 
 export interface RegisterPasskeyOptions {
   password?: string;
@@ -134,58 +123,127 @@ export interface ClientOptions {
   fetch?: typeof fetch;
   /** Name of the cross-tab lock (default `authgate-refresh`). */
   lockName?: string;
+  /**
+   * Read the session hint cookie (default true). Set false when this page cannot read it:
+   * authgate on another origin without a shared `AUTHGATE_COOKIE_DOMAIN`, on another site, or
+   * with `AUTHGATE_SESSION_HINT_COOKIE_NAME` empty. Then `hasSession()` is the last thing the
+   * client learnt (true until a sign-out or an ended session), `sessionExpiresAt()` is null, a 401
+   * always tries a refresh, and nothing is refreshed proactively.
+   */
+  sessionHint?: boolean;
+  /** The session hint cookie's name (`AUTHGATE_SESSION_HINT_COOKIE_NAME`; default `authgate_session`). */
+  hintCookieName?: string;
+  /** Refresh shortly before the access token expires while the tab is visible (default true). */
+  autoRefresh?: boolean;
+  /** How long before the expiry to refresh (default 30; at most half the token's lifetime). */
+  refreshLeadSeconds?: number;
 }
 
-export interface SignupBody {
-  email: string;
-  password: string;
-  name: string;
-  [field: string]: unknown;
-}
+/** `signup`'s body: `POST signup/`'s (`email`, `password`, `name`; `captcha`, `invite_code`, `contact` when needed). */
+export type SignupBody = Api.SignUpRequest;
 
-export interface SigninBody {
-  /** The email address (authgate's `login` field); `email` is accepted as an alias. */
-  login?: string;
-  email?: string;
-  password: string;
-  remember_me?: boolean;
-  [field: string]: unknown;
-}
+/** `signin`'s body: `POST signin/`'s, with `email` accepted for `login`. */
+export type SigninBody = Omit<Api.SignInRequest, 'login'> & ({ login: string; email?: string } | { email: string; login?: undefined });
 
-/** The user object of `GET user/` (see authgate's openapi.yml for every field). */
-export interface User {
-  id: string;
-  email: string;
-  email_verified: boolean;
-  name: string;
-  avatar: string | null;
-  phone: string | null;
-  totp_enabled: boolean;
-  created_at: string;
-  updated_at: string;
-  last_sign_in_at: string | null;
-  /** False for an account created with a passkey and no password. */
-  has_password?: boolean;
-  /** How many passkeys the account has. */
-  passkeys?: number;
-  [field: string]: unknown;
-}
+/** The user object of `GET user/` (every field: `Api.UserFields`). */
+export type User = Api.User;
 
 /** `signUpWithPasskey`'s answer: the user, plus the account's recovery codes (shown once). */
-export interface PasskeyUser extends User {
-  recovery_codes: string[];
+export type PasskeyUser = Api.PasskeySignUpResult;
+
+/** A live session, as `listSessions` gives it (`current` marks the caller's). */
+export type SessionInfo = Api.SessionList['sessions'][number];
+
+/** Auth state events, delivered in every tab of the origin (see `onAuthStateChange`). */
+export type AuthEvent = 'SIGNED_IN' | 'SIGNED_OUT' | 'TOKEN_REFRESHED' | 'USER_UPDATED' | 'SESSION_EXPIRED';
+
+/**
+ * What an event says about the session: `null` for `SIGNED_OUT` and `SESSION_EXPIRED`; otherwise
+ * `expiresAt`, the access token's expiry from the session hint (Unix seconds; null when the hint
+ * is not readable), and `user` when the call that caused the event answered the user
+ * (`signup`, `verifyEmail`, `updateUser`, `bindPhone`).
+ */
+export interface AuthSession {
+  expiresAt: number | null;
+  user?: User;
 }
 
+export type AuthStateListener = (event: AuthEvent, session: AuthSession | null) => void;
+
+/** Re-authentication fields of a call body: `password` (+ `code` with TOTP on), or `passkey`. */
+export type WithReauth<T> = Omit<T, 'password' | 'code' | 'passkey'> & Reauthentication & { signal?: AbortSignal };
+
 export interface AuthgateClient {
+  /** Whether a session probably exists (the session hint cookie is there); no request. */
+  hasSession(): boolean;
+  /** The access token's expiry (Unix seconds) from the session hint; null without one. */
+  sessionExpiresAt(): number | null;
+  /**
+   * Calls `listener(event, session)` on every auth state change of this client and of the other
+   * tabs' clients of the same authgate (BroadcastChannel). Returns the unsubscribe function.
+   */
+  onAuthStateChange(listener: AuthStateListener): () => void;
+
+  /** `POST signup/`: creates the account and signs in (unless email verification comes first). */
   signup(body: SignupBody): Promise<User>;
-  /** Throws `MfaRequiredError` when the account needs a second factor. */
+  /** `POST signin/`. Throws `MfaRequiredError` when the account needs a second factor. */
   signin(body: SigninBody): Promise<null>;
+  /** `POST custom-logout/`: ends the session, clears the cookies; `SIGNED_OUT` in every tab. */
   logout(): Promise<null>;
+  /** `GET user/`; without a session hint, a 401 `unauthenticated` without a request. */
   user(): Promise<User>;
   /** Refresh now, unless another tab or call refreshes meanwhile (single-flight). */
   refresh(): Promise<null>;
   /** `fetch` with credentials; on a 401, refresh at most once (single-flight, cross-tab) and retry. */
   authFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+
+  /** `POST verify-email/` with the mailed code (`email` too when signed out) → the user. */
+  verifyEmail(body: { code: string; email?: string }): Promise<User>;
+  /** `POST verify-email/resend/` → 202, alike whether or not a mail went out. */
+  resendVerification(body?: Api.ResendRequest): Promise<Api.Accepted>;
+  /** `POST password/forgot/` → 202, alike for unknown addresses. */
+  forgotPassword(body: Api.ForgotRequest): Promise<Api.Accepted>;
+  /** `POST password/reset/`: sets the password, every session of the account ends. */
+  resetPassword(body: Api.ResetRequest): Promise<null>;
+  /** `POST user/password/`: the user's other sessions end. */
+  changePassword(body: Api.ChangePasswordRequest): Promise<null>;
+  /** `PATCH user/`: name and avatar at once; a new `email` needs re-authentication and applies once verified. */
+  updateUser(body: Omit<Api.UpdateUserRequest, 'passkey'> & { passkey?: true | PasskeyAssertion | null; signal?: AbortSignal }): Promise<User>;
+  /** `DELETE user/email-change/`: the pending email change is cancelled. */
+  cancelEmailChange(): Promise<null>;
+  /** `POST email-change/revert/` with the old address and the code of its notice; every session ends. */
+  revertEmailChange(body: { email: string; code: string }): Promise<null>;
+
+  /** `POST mfa/totp/` after re-authentication: the pending secret. */
+  enrollTotp(reauth: Reauthentication & { signal?: AbortSignal }): Promise<Api.TotpEnrollment>;
+  /** `POST mfa/totp/confirm/` with one `code` or two consecutive `codes`: TOTP on, recovery codes shown once. */
+  confirmTotp(body: Api.ConfirmTotpRequest): Promise<{ recovery_codes: Api.RecoveryCodeList }>;
+  /** `DELETE mfa/totp/` after re-authentication (password and code, or a passkey). */
+  disableTotp(reauth: Reauthentication & { signal?: AbortSignal }): Promise<null>;
+  /** `POST mfa/recovery-codes/` after re-authentication: a new set; the old one stops working. */
+  replaceRecoveryCodes(reauth: Reauthentication & { signal?: AbortSignal }): Promise<{ recovery_codes: Api.RecoveryCodeList }>;
+
+  /** `POST sms/code/` → 202, alike for unknown numbers. */
+  requestSmsCode(body: Api.PhoneRequest): Promise<Api.Accepted>;
+  /** `POST sms/signin/`. With TOTP on, throws `MfaRequiredError`: `withCode(totp)` resends it with `code_totp`. */
+  signInWithSms(body: Api.SmsSignInRequest): Promise<null>;
+  /** `POST user/phone/code/` after re-authentication: a code to the new number. */
+  requestPhoneCode(body: WithReauth<Api.PhoneBindingCodeRequest>): Promise<Api.Accepted>;
+  /** `POST user/phone/` with the code the number received → the user with its phone. */
+  bindPhone(body: Api.BindPhoneRequest): Promise<User>;
+  /** `DELETE user/phone/` after re-authentication. */
+  unbindPhone(reauth: Reauthentication & { signal?: AbortSignal }): Promise<null>;
+
+  /** `GET sessions/`: the live sessions, newest first. */
+  listSessions(): Promise<SessionInfo[]>;
+  /** `DELETE sessions/{id}/`. */
+  revokeSession(id: string): Promise<null>;
+  /** `POST sessions/revoke-others/`: every session but this one ends. */
+  revokeOtherSessions(): Promise<null>;
+  /** `POST user/export/` after re-authentication: everything held about the account. */
+  exportAccount(reauth: Reauthentication & { signal?: AbortSignal }): Promise<Api.DataExport>;
+  /** `DELETE user/` after re-authentication: the account is gone; `SIGNED_OUT` in every tab. */
+  deleteAccount(reauth: Reauthentication & { signal?: AbortSignal }): Promise<null>;
 
   /** Signs in with a passkey and no password; sets the cookies. */
   signInWithPasskey(options?: SignInWithPasskeyOptions): Promise<null>;

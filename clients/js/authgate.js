@@ -26,6 +26,35 @@ const TOKEN_REFUSED = new Set(['unauthenticated', 'invalid_token', 'session_not_
 const CHALLENGE_LIFETIME_MS = 5 * 60 * 1000;
 const CHALLENGE_MARGIN_MS = 30 * 1000;
 const RENEW = Symbol('renew the conditional request');
+// The session hint: a cookie authgate sets next to the HttpOnly token cookies, readable by the
+// page, holding only the access token's expiry (Unix seconds). Present: a session probably
+// exists. Absent: nobody is signed in here, so no refresh is worth a request.
+const HINT_COOKIE = 'authgate_session';
+// Refresh refusals that mean the session is over (not a network or rate-limit problem).
+const SESSION_ENDED = new Set(['refresh_token_reused', 'invalid_refresh_token']);
+const RETRY_MS = 5000; // a failed proactive refresh is tried again this much later
+
+/** The value of cookie `name` as this page sees it, or null. */
+function readCookie(name) {
+  const doc = globalThis.document;
+  let jar = '';
+  try {
+    jar = doc && typeof doc.cookie === 'string' ? doc.cookie : '';
+  } catch (_) {
+    return null; // a sandboxed document without cookie access
+  }
+  for (const part of jar.split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(i + 1).trim());
+      } catch (_) {
+        return part.slice(i + 1).trim();
+      }
+    }
+  }
+  return null;
+}
 
 /** An error answered by authgate: `{error, message}` plus the HTTP status. */
 export class AuthgateError extends Error {
@@ -260,7 +289,7 @@ function transact(db, key, update) {
 }
 
 /**
- * @param {{baseUrl?: string, fetch?: typeof fetch, lockName?: string}} [options]
+ * @param {import('./authgate').ClientOptions} [options]
  */
 export function createClient(options = {}) {
   const baseUrl = String(options.baseUrl ?? '').replace(/\/+$/, '');
@@ -273,6 +302,110 @@ export function createClient(options = {}) {
   const channel =
     typeof BroadcastChannel === 'function' ? new BroadcastChannel(`authgate:${scope}`) : null;
   const tabId = Math.random().toString(36).slice(2) + Date.now().toString(36);
+
+  // The session hint. `hintOn`: this page can read it (the option, and no evidence against it);
+  // without it `believed` stands in: the last thing this client learnt (a session may exist).
+  const hintName = options.hintCookieName ?? HINT_COOKIE;
+  let hintOn = options.sessionHint !== false && !!hintName && !!globalThis.document;
+  let believed = true;
+  const autoRefresh = options.autoRefresh !== false;
+  const leadMs = Math.max(0, Number(options.refreshLeadSeconds ?? 30) * 1000);
+
+  function hintExpiry() {
+    const value = readCookie(hintName);
+    const n = value === null ? NaN : Number(value);
+    return Number.isFinite(n) && n > 0 ? n : null;
+  }
+  function hasSession() {
+    return hintOn ? hintExpiry() !== null : believed;
+  }
+  function sessionExpiresAt() {
+    return hintOn ? hintExpiry() : null;
+  }
+  // Called after authgate opened or rotated a session for this page: the hint must be there now.
+  // If it is not, this page cannot read it (authgate on another origin without a shared cookie
+  // Domain, or the hint switched off): fall back to trying the refresh, as without the hint.
+  function expectHint() {
+    believed = true;
+    if (hintOn && hintExpiry() === null) {
+      hintOn = false;
+      if (globalThis.console) {
+        console.warn(`authgate: the session hint cookie ${hintName} is not readable here; pass sessionHint: false (see the client's README)`);
+      }
+    }
+  }
+
+  // Auth state events: delivered to this client's listeners and, over the BroadcastChannel, to
+  // every other tab's clients of the same authgate.
+  const listeners = new Set();
+  function deliver(event, session) {
+    if (event === 'SIGNED_IN' || event === 'TOKEN_REFRESHED') believed = true;
+    if (event === 'SIGNED_OUT' || event === 'SESSION_EXPIRED') believed = false;
+    for (const listener of [...listeners]) {
+      try {
+        listener(event, session);
+      } catch (err) {
+        setTimeout(() => {
+          throw err; // reported, but never breaks the client or the other listeners
+        });
+      }
+    }
+    schedule();
+  }
+  function emit(event, user) {
+    const ended = event === 'SIGNED_OUT' || event === 'SESSION_EXPIRED';
+    const session = ended ? null : { expiresAt: sessionExpiresAt() };
+    if (session && user) session.user = user;
+    if (channel) channel.postMessage({ type: 'auth', event, session });
+    deliver(event, session);
+  }
+  function onAuthStateChange(callback) {
+    if (typeof callback !== 'function') throw new TypeError('onAuthStateChange takes a function');
+    const entry = (event, session) => callback(event, session);
+    listeners.add(entry);
+    return () => {
+      listeners.delete(entry);
+    };
+  }
+
+  // Proactive refresh: shortly before the hint's expiry, while this tab is visible. The lead is at
+  // most half the token's lifetime as first seen, so short lifetimes do not refresh in a loop.
+  let timer = null;
+  let seenExpiry = null;
+  let seenAt = 0;
+  let triedExpiry = null;
+  function schedule() {
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+    const doc = globalThis.document;
+    if (!autoRefresh || !hintOn || !doc || doc.visibilityState === 'hidden') return;
+    const expiry = hintExpiry();
+    if (expiry === null) return;
+    const now = Date.now();
+    if (expiry !== seenExpiry) {
+      seenExpiry = expiry;
+      seenAt = now;
+    }
+    const lead = Math.min(leadMs, Math.max(0, (expiry * 1000 - seenAt) / 2));
+    let delay = Math.max(0, expiry * 1000 - lead - now);
+    if (expiry === triedExpiry) delay = Math.max(delay, RETRY_MS); // the last try left it as it was
+    timer = setTimeout(proactiveRefresh, Math.min(delay, 0x7fffffff));
+  }
+  async function proactiveRefresh() {
+    timer = null;
+    const expiry = hintExpiry();
+    if (expiry === null || globalThis.document.visibilityState === 'hidden') return;
+    triedExpiry = expiry;
+    try {
+      await refreshAfter(await currentGeneration(), expiry);
+    } catch (_) {
+      // the session ended (SESSION_EXPIRED went out) or the network failed: schedule() decides
+    }
+    schedule();
+  }
+  if (globalThis.document && typeof globalThis.document.addEventListener === 'function') {
+    globalThis.document.addEventListener('visibilitychange', () => schedule());
+  }
 
   // The shared database, opened once; null where IndexedDB is unavailable.
   let database = null;
@@ -305,6 +438,7 @@ export function createClient(options = {}) {
       if (m.type === 'refreshed' && typeof m.generation === 'number') {
         memoryGeneration = Math.max(memoryGeneration, m.generation);
       }
+      if (m.type === 'auth' && typeof m.event === 'string') deliver(m.event, m.session ?? null);
       for (const wake of waiters) wake();
     };
   }
@@ -445,15 +579,29 @@ export function createClient(options = {}) {
   // refresh happens only if the generation is still the one `observed` before the caller's
   // request left; otherwise another tab (or call) refreshed since, and the caller just retries.
   // Resolves to `{ refreshed, generation }`, the generation being the one after this step.
+  // A proactive refresh also passes the hint's expiry it saw: a different one under the lock means
+  // another tab refreshed already (the generation alone misses a tab that refreshed and released
+  // the lock before this tab's timer fired and read the generation).
   let inflight = null;
-  function refreshAfter(observed) {
+  function refreshAfter(observed, expirySeen) {
     if (!inflight) {
       inflight = withLock(async () => {
         const generation = await currentGeneration();
         if (generation !== observed) return { refreshed: false, generation };
-        await call('POST', 'custom-refresh/');
+        if (expirySeen !== undefined && hintExpiry() !== expirySeen) return { refreshed: false, generation };
+        try {
+          await call('POST', 'custom-refresh/');
+        } catch (err) {
+          if (err instanceof AuthgateError && err.status === 401 && SESSION_ENDED.has(err.error) && believed) {
+            emit('SESSION_EXPIRED'); // authgate cleared the cookies; every tab hears it
+          }
+          throw err;
+        }
+        expectHint();
         // Recorded (committed) before the lock is released: the next holder sees it.
-        return { refreshed: true, generation: await bumpGeneration() };
+        const next = await bumpGeneration();
+        emit('TOKEN_REFRESHED');
+        return { refreshed: true, generation: next };
       }).finally(() => {
         inflight = null;
       });
@@ -478,6 +626,7 @@ export function createClient(options = {}) {
     let observed = storedGeneration(); // never ahead of the committed generation
     let response = await doFetch(input, request);
     for (let round = 0; round < 2 && (await expired(response)); round++) {
+      if (!hasSession()) break; // no session hint: nobody is signed in, a refresh would only fail
       let step;
       try {
         step = await refreshAfter(observed);
@@ -604,62 +753,114 @@ export function createClient(options = {}) {
     }
   }
 
-  // `POST signin/` and its continuations after 401 `mfa_required`.
-  async function signin(body) {
+  // After authgate opened a session for this page (the cookies are set): every tab learns it.
+  // `sure`: the answer always sets the cookies (a sign-up may not: email verification first).
+  async function signedIn(user, sure = true) {
+    if (sure) expectHint();
+    else if (hintOn && hintExpiry() === null) return; // no session yet
+    believed = true;
+    await bumpGeneration();
+    emit('SIGNED_IN', user);
+  }
+
+  // A 401 `mfa_required` as an `MfaRequiredError` whose `withCode`/`withPasskey` resend `body`.
+  // `codeField`: where the code goes (`code` at `signin/`, `code_totp` at `sms/signin/`).
+  function mfaError(err, answer, resend, codeField) {
+    let offer = answer.passkey && answer.passkey.publicKey ? answer.passkey : null;
+    const continueWith = async ({ passkey, signal, code, ...extra }) => {
+      if (code !== undefined) extra[codeField] = code;
+      if (!passkey) return resend(extra);
+      if (codeField !== 'code') throw new DOMException('this sign-in takes no passkey', 'NotSupportedError');
+      if (!offer) {
+        // No passkey offered, or its challenge was spent by an earlier attempt: ask again.
+        const again = await resend(extra).then(() => null, (e) => e);
+        if (!(again instanceof MfaRequiredError)) {
+          if (again) throw again;
+          return null; // the account no longer asks for a second factor
+        }
+        if (!again.passkey) {
+          throw new DOMException('this account has no passkey', 'NotSupportedError');
+        }
+        offer = again.passkey;
+      }
+      const { publicKey, state } = offer;
+      const credential = await get(publicKey, signal); // a cancelled prompt keeps the challenge
+      offer = null; // sent now: a challenge is single use
+      return resend({ ...extra, passkey: { credential, state } }).catch((e) => {
+        signalUnknown(e, publicKey, credential);
+        throw e;
+      });
+    };
+    return new MfaRequiredError(err.status, err.error, err.message, err.response, answer, continueWith);
+  }
+
+  // A sign-in request (`signin/`, `sms/signin/`); after 401 `mfa_required`, an MfaRequiredError
+  // that resends the same body plus the factor.
+  async function signinAt(path, body, codeField) {
     try {
-      await call('POST', 'signin/', body);
+      await call('POST', path, body);
     } catch (err) {
       if (!(err instanceof AuthgateError) || err.error !== 'mfa_required') throw err;
       const answer = await envelope(err.response);
-      let offer = answer.passkey && answer.passkey.publicKey ? answer.passkey : null;
-      const continueWith = async ({ passkey, signal, ...extra }) => {
-        if (!passkey) return signin({ ...body, ...extra });
-        if (!offer) {
-          // No passkey offered, or its challenge was spent by an earlier attempt: ask again.
-          const again = await signin({ ...body, ...extra }).then(() => null, (e) => e);
-          if (!(again instanceof MfaRequiredError)) {
-            if (again) throw again;
-            return null; // the account no longer asks for a second factor
-          }
-          if (!again.passkey) {
-            throw new DOMException('this account has no passkey', 'NotSupportedError');
-          }
-          offer = again.passkey;
-        }
-        const { publicKey, state } = offer;
-        const credential = await get(publicKey, signal); // a cancelled prompt keeps the challenge
-        offer = null; // sent now: a challenge is single use
-        return signin({ ...body, ...extra, passkey: { credential, state } }).catch((e) => {
-          signalUnknown(e, publicKey, credential);
-          throw e;
-        });
-      };
-      throw new MfaRequiredError(err.status, err.error, err.message, err.response, answer, continueWith);
+      throw mfaError(err, answer, (extra) => signinAt(path, { ...body, ...extra }, codeField), codeField);
     }
-    await bumpGeneration();
+    await signedIn();
     return null;
   }
 
+  // A call that changes the signed-in user: USER_UPDATED (with the user when the answer is one).
+  async function updating(method, path, body, answerIsUser = false) {
+    const answer = await authCall(method, path, body);
+    emit('USER_UPDATED', answerIsUser ? answer : undefined);
+    return answer;
+  }
+
+  // Re-authentication bodies: `passkey: true` becomes an assertion made now (a browser prompt).
+  async function withReauth(body = {}) {
+    const { passkey, signal, ...rest } = body || {};
+    if (passkey === true) {
+      const { publicKey, state } = await call('POST', 'signin/passkey/options/', {});
+      return { ...rest, passkey: { credential: await get(publicKey, signal), state } };
+    }
+    return passkey ? { ...rest, passkey } : rest;
+  }
+
+  const noSession = () => {
+    const body = { error: 'unauthenticated', message: 'authentication required' };
+    const response = new Response(JSON.stringify(body), { status: 401, headers: { 'content-type': 'application/json' } });
+    return new AuthgateError(401, body.error, body.message, response);
+  };
+
+  schedule();
+
   return {
     authFetch,
+    /** Whether a session probably exists, from the session hint cookie; no request. */
+    hasSession,
+    /** The access token's expiry (Unix seconds) from the session hint, or null. */
+    sessionExpiresAt,
+    /** Listens for SIGNED_IN, SIGNED_OUT, TOKEN_REFRESHED, USER_UPDATED, SESSION_EXPIRED (every tab); returns the unsubscribe function. */
+    onAuthStateChange,
     /** `POST signup/` → the new user; signs in (cookies). */
     async signup(body) {
       const user = await call('POST', 'signup/', body);
-      await bumpGeneration();
+      await signedIn(user, false);
       return user;
     },
     /** `POST signin/` (`{login, password, remember_me?}`; `email` is accepted for `login`) → null; sets the cookies. */
     async signin(body) {
       const { email, ...rest } = body || {};
-      return signin({ ...rest, login: rest.login ?? email });
+      return signinAt('signin/', { ...rest, login: rest.login ?? email }, 'code');
     },
     /** `POST custom-logout/` → null; clears the cookies and ends the session. */
     async logout() {
       await call('POST', 'custom-logout/');
+      emit('SIGNED_OUT');
       return null;
     },
     /** `GET user/` (through authFetch, so an expired access token is refreshed first). */
     async user() {
+      if (!hasSession()) throw noSession(); // no hint: answered without a request
       const response = await authFetch(url('user/'), { headers: { accept: 'application/json' } });
       if (!response.ok) throw await errorFrom(response);
       return response.json();
@@ -669,6 +870,126 @@ export function createClient(options = {}) {
       await refreshAfter(await currentGeneration());
       return null;
     },
+
+    // --- Email, password ---------------------------------------------------------------------
+
+    /** `POST verify-email/` with the mailed code (`email` too when signed out) → the user. */
+    async verifyEmail({ code, email } = {}) {
+      const before = hasSession();
+      const body = { verification_code: code };
+      if (email !== undefined) body.email = email;
+      const user = await authCall('POST', 'verify-email/', body);
+      if (!before && hasSession()) await signedIn(user); // verification required: this signs in
+      else emit('USER_UPDATED', user);
+      return user;
+    },
+    /** `POST verify-email/resend/` → `{message}` (202, alike whether or not a mail went out). */
+    resendVerification(body = {}) {
+      return authCall('POST', 'verify-email/resend/', body);
+    },
+    /** `POST password/forgot/` (`{email, captcha?}`) → `{message}` (202). */
+    forgotPassword(body) {
+      return call('POST', 'password/forgot/', body);
+    },
+    /** `POST password/reset/` (`{email, code, password}`) → null; every session of the account ends. */
+    resetPassword(body) {
+      return call('POST', 'password/reset/', body);
+    },
+    /** `POST user/password/` (`{old_password, password}`) → null; the user's other sessions end. */
+    async changePassword(body) {
+      await updating('POST', 'user/password/', body);
+      return null;
+    },
+    /** `PATCH user/` (`name`, `avatar`; `email` with re-authentication) → the user. */
+    async updateUser(body) {
+      return updating('PATCH', 'user/', await withReauth(body), true);
+    },
+    /** `DELETE user/email-change/` → null: the pending email change is cancelled. */
+    async cancelEmailChange() {
+      await updating('DELETE', 'user/email-change/');
+      return null;
+    },
+    /** `POST email-change/revert/` (`{email, code}`, from the old address's notice) → null. */
+    revertEmailChange(body) {
+      return call('POST', 'email-change/revert/', body);
+    },
+
+    // --- Second factors ----------------------------------------------------------------------
+
+    /** `POST mfa/totp/` after re-authentication → `{secret, otpauth_url}` (pending until confirmed). */
+    async enrollTotp(reauth) {
+      return authCall('POST', 'mfa/totp/', await withReauth(reauth));
+    },
+    /** `POST mfa/totp/confirm/` (`{code}` or `{codes: [a, b]}`) → `{recovery_codes}`, shown once. */
+    confirmTotp(body) {
+      return updating('POST', 'mfa/totp/confirm/', body);
+    },
+    /** `DELETE mfa/totp/` after re-authentication (password and code, or a passkey) → null. */
+    async disableTotp(reauth) {
+      await updating('DELETE', 'mfa/totp/', await withReauth(reauth));
+      return null;
+    },
+    /** `POST mfa/recovery-codes/` after re-authentication → `{recovery_codes}`; the old set stops working. */
+    async replaceRecoveryCodes(reauth) {
+      return authCall('POST', 'mfa/recovery-codes/', await withReauth(reauth));
+    },
+
+    // --- SMS and phone -----------------------------------------------------------------------
+
+    /** `POST sms/code/` (`{phone, captcha?}`) → `{message}` (202, alike for unknown numbers). */
+    requestSmsCode(body) {
+      return call('POST', 'sms/code/', body);
+    },
+    /**
+     * `POST sms/signin/` (`{phone, code, remember_me?}`) → null; sets the cookies. With TOTP on,
+     * throws `MfaRequiredError`: `withCode(totpCode)` resends it with `code_totp`.
+     */
+    signInWithSms(body) {
+      return signinAt('sms/signin/', body, 'code_totp');
+    },
+    /** `POST user/phone/code/` (`{phone}` plus re-authentication) → `{message}` (202). */
+    async requestPhoneCode(body) {
+      return authCall('POST', 'user/phone/code/', await withReauth(body));
+    },
+    /** `POST user/phone/` (`{phone, code}`) → the user with the new phone. */
+    bindPhone(body) {
+      return updating('POST', 'user/phone/', body, true);
+    },
+    /** `DELETE user/phone/` after re-authentication → null. */
+    async unbindPhone(reauth) {
+      await updating('DELETE', 'user/phone/', await withReauth(reauth));
+      return null;
+    },
+
+    // --- Sessions and the account ------------------------------------------------------------
+
+    /** `GET sessions/` → the live sessions, newest first (`current` marks this one). */
+    async listSessions() {
+      const { sessions } = await authCall('GET', 'sessions/');
+      return sessions;
+    },
+    /** `DELETE sessions/{id}/` → null. */
+    async revokeSession(id) {
+      await authCall('DELETE', `sessions/${encodeURIComponent(id)}/`);
+      return null;
+    },
+    /** `POST sessions/revoke-others/` → null: every session but this one ends. */
+    async revokeOtherSessions() {
+      await authCall('POST', 'sessions/revoke-others/');
+      return null;
+    },
+    /** `POST user/export/` after re-authentication → everything held about the account. */
+    async exportAccount(reauth) {
+      return authCall('POST', 'user/export/', await withReauth(reauth));
+    },
+    /** `DELETE user/` after re-authentication → null: the account is gone, signed out everywhere. */
+    async deleteAccount(reauth) {
+      await authCall('DELETE', 'user/', await withReauth(reauth));
+      emit('SIGNED_OUT');
+      return null;
+    },
+
+    // --- Passkeys ----------------------------------------------------------------------------
 
     /**
      * Signs in with a passkey, no password: `signin/passkey/options/`, the browser's prompt (or,
@@ -693,7 +1014,7 @@ export function createClient(options = {}) {
         signalUnknown(err, publicKey, credential);
         throw err;
       }
-      await bumpGeneration();
+      await signedIn();
       return null;
     },
 
@@ -705,7 +1026,7 @@ export function createClient(options = {}) {
       const { publicKey, state } = await call('POST', 'signup/passkey/options/', body);
       const credential = await create(publicKey, signal);
       const user = await call('POST', 'signup/passkey/', { credential, state });
-      await bumpGeneration();
+      await signedIn(user, false);
       return user;
     },
 
@@ -719,7 +1040,9 @@ export function createClient(options = {}) {
       const credential = await create(publicKey, signal);
       const body = { credential, state };
       if (name) body.name = name;
-      return authCall('POST', 'mfa/passkeys/register/', body);
+      const added = await authCall('POST', 'mfa/passkeys/register/', body);
+      emit('USER_UPDATED');
+      return added;
     },
 
     /** The signed-in account's passkeys. */
@@ -736,7 +1059,7 @@ export function createClient(options = {}) {
     /** Removes one of the account's passkeys, after re-authentication (as in `registerPasskey`). */
     async removePasskey(id, reauth = {}) {
       const body = await reauthentication(reauth, reauth.signal);
-      await authCall('DELETE', `mfa/passkeys/${encodeURIComponent(id)}/`, body);
+      await updating('DELETE', `mfa/passkeys/${encodeURIComponent(id)}/`, body);
       return null;
     },
   };

@@ -3,7 +3,8 @@ import { createClient, AuthgateError, MfaRequiredError, passkeySupport } from '.
 
 const meta = document.querySelector('meta[name="authgate-base-url"]');
 const baseUrl = (meta && meta.content) || window.location.origin;
-const auth = createClient({ baseUrl });
+// `window.authgateClientOptions`: extra client options, for the browser tests (e.g. autoRefresh).
+const auth = createClient({ baseUrl, ...(window.authgateClientOptions || {}) });
 // The protected demo API that authgate serves with AUTHGATE_DEMO=true; any API that accepts
 // authgate's access cookie (or verifies its JWT) works the same way.
 const helloUrl = `${baseUrl}/demo/api/hello`;
@@ -241,6 +242,13 @@ $('passkeys-list').addEventListener('click', () =>
     show(`${passkeys.length} passkey(s)`);
   }),
 );
+
+// Another tab signed in or out, or the session ended: follow it. (No request on a page load
+// without a session: the client answers `user()` from the session hint cookie.)
+auth.onAuthStateChange((event) => {
+  if ((event === 'SIGNED_OUT' || event === 'SESSION_EXPIRED') && signedIn) onSignedOut();
+  else if (event === 'SIGNED_IN' && !signedIn) refreshStatus();
+});
 
 // Exposed for the browser tests and for experimenting in the console.
 window.authgate = auth;

@@ -113,9 +113,10 @@ export function metric(all, name, labels = {}) {
 
 /**
  * Serves the SPA (examples/spa + clients/js, flat) on its own origin, pointed at `authOrigin`,
- * with a CSP that allows exactly that API origin; and any extra `pages` ({'/path': html}).
+ * with a CSP that allows exactly that API origin; and any extra `pages` ({'/path': html}) and
+ * `scripts` ({'/path.js': source}).
  */
-export async function startStatic({ host, authOrigin, pages = {}, port: wanted }) {
+export async function startStatic({ host, authOrigin, pages = {}, scripts = {}, port: wanted }) {
   const port = wanted ?? (await freePort());
   const origin = `http://${host}:${port}`;
   const files = {
@@ -128,6 +129,7 @@ export async function startStatic({ host, authOrigin, pages = {}, port: wanted }
     '/authgate.js': ['text/javascript', () => readFileSync(path.join(ROOT, 'clients/js/authgate.js'), 'utf8')],
   };
   for (const [p, html] of Object.entries(pages)) files[p] = ['text/html; charset=utf-8', () => html];
+  for (const [p, js] of Object.entries(scripts)) files[p] = ['text/javascript', () => js];
   const server = http.createServer((req, res) => {
     const entry = files[new URL(req.url, origin).pathname];
     if (!entry) {

@@ -1,0 +1,40 @@
+// authgate.d.ts declares exactly what authgate.js exports: the module's exports, the client's
+// methods and MfaRequiredError's methods, both ways. (No browser: the module loads in Node.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ROOT } from './harness.js';
+
+const CLIENT = path.join(ROOT, 'clients', 'js');
+const dts = readFileSync(path.join(CLIENT, 'authgate.d.ts'), 'utf8');
+const mod = await import(path.join(CLIENT, 'authgate.js'));
+
+/** The member names (`name(` or `name:` at the block's first level) of `header {…}` in the .d.ts. */
+function members(header) {
+  const start = dts.indexOf(`${header} {`);
+  assert.ok(start >= 0, `authgate.d.ts has no "${header}"`);
+  const end = dts.indexOf('\n}', start);
+  const block = dts.slice(start, end);
+  return [...block.matchAll(/^ {2}(?:readonly )?([A-Za-z_$][\w$]*)\??[(:]/gm)].map((m) => m[1]).sort();
+}
+
+test('every export of authgate.js is declared in authgate.d.ts, and nothing more', () => {
+  const declared = [...dts.matchAll(/^export declare (?:function|class|const) ([A-Za-z_$][\w$]*)/gm)].map((m) => m[1]);
+  if (/^export default /m.test(dts)) declared.push('default');
+  assert.deepEqual(Object.keys(mod).sort(), declared.sort());
+});
+
+test("the client's methods are the AuthgateClient interface's, both ways", () => {
+  const client = mod.createClient({ baseUrl: 'http://127.0.0.1:9' });
+  const methods = Object.keys(client).filter((k) => typeof client[k] === 'function').sort();
+  assert.deepEqual(Object.keys(client).sort(), methods, 'the client holds only methods');
+  assert.deepEqual(methods, members('export interface AuthgateClient'));
+});
+
+test("MfaRequiredError's methods are declared, both ways", () => {
+  const methods = Object.getOwnPropertyNames(mod.MfaRequiredError.prototype).filter((k) => k !== 'constructor').sort();
+  const declared = members('export declare class MfaRequiredError extends AuthgateError')
+    .filter((k) => !['factors', 'passkey'].includes(k));
+  assert.deepEqual(methods, declared);
+});
