@@ -306,8 +306,12 @@ export function createClient(options = {}) {
   // The session hint. `hintOn`: this page can read it (the option, and no evidence against it);
   // without it `believed` stands in: the last thing this client learnt (a session may exist).
   const hintName = options.hintCookieName ?? HINT_COOKIE;
-  let hintOn = options.sessionHint !== false && !!hintName && !!globalThis.document;
+  const hintAllowed = options.sessionHint !== false && !!hintName && !!globalThis.document;
+  let hintOn = hintAllowed;
   let believed = true;
+  // Remembered (localStorage) when a session opened for this page left no readable hint, so the
+  // next page load does not take an unreadable hint for "signed out"; forgotten once one shows.
+  const unreadableKey = `authgate:hint-unreadable:${scope}`;
   const autoRefresh = options.autoRefresh !== false;
   const leadMs = Math.max(0, Number(options.refreshLeadSeconds ?? 30) * 1000);
 
@@ -315,6 +319,10 @@ export function createClient(options = {}) {
     const value = readCookie(hintName);
     const n = value === null ? NaN : Number(value);
     return Number.isFinite(n) && n > 0 ? n : null;
+  }
+  if (hintOn && store && store.getItem(unreadableKey) === '1') {
+    if (hintExpiry() === null) hintOn = false;
+    else store.removeItem(unreadableKey);
   }
   function hasSession() {
     return hintOn ? hintExpiry() !== null : believed;
@@ -327,8 +335,13 @@ export function createClient(options = {}) {
   // Domain, or the hint switched off): fall back to trying the refresh, as without the hint.
   function expectHint() {
     believed = true;
+    if (!hintOn && hintAllowed && hintExpiry() !== null) {
+      hintOn = true; // readable after all (the set-up changed)
+      if (store) store.removeItem(unreadableKey);
+    }
     if (hintOn && hintExpiry() === null) {
       hintOn = false;
+      if (store) store.setItem(unreadableKey, '1');
       if (globalThis.console) {
         console.warn(`authgate: the session hint cookie ${hintName} is not readable here; pass sessionHint: false (see the client's README)`);
       }
@@ -395,6 +408,8 @@ export function createClient(options = {}) {
     timer = null;
     const expiry = hintExpiry();
     if (expiry === null || globalThis.document.visibilityState === 'hidden') return;
+    // A new hint since this timer was set: another tab refreshed (its message is on the way).
+    if (expiry !== seenExpiry) return schedule();
     triedExpiry = expiry;
     try {
       await refreshAfter(await currentGeneration(), expiry);

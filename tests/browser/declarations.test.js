@@ -38,3 +38,21 @@ test("MfaRequiredError's methods are declared, both ways", () => {
     .filter((k) => !['factors', 'passkey'].includes(k));
   assert.deepEqual(methods, declared);
 });
+
+test('the package: npm pack ships exactly the module, its declarations, README and CHANGELOG', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { gzipSync } = await import('node:zlib');
+  const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+    cwd: CLIENT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'],
+  }));
+  assert.deepEqual(pack.files.map((f) => f.path).sort(),
+    ['CHANGELOG.md', 'README.md', 'api-types.d.ts', 'authgate.d.ts', 'authgate.js', 'package.json']);
+  const pkg = JSON.parse(readFileSync(path.join(CLIENT, 'package.json'), 'utf8'));
+  assert.equal(pack.version, pkg.version);
+  assert.match(readFileSync(path.join(CLIENT, 'CHANGELOG.md'), 'utf8'), new RegExp(`^## ${pkg.version.replace(/\./g, '\\.')}$`, 'm'),
+    'the CHANGELOG has an entry for the version');
+  // The module as shipped (unminified, comments included): README states the size; this budget
+  // catches growth.
+  const gzipped = gzipSync(readFileSync(path.join(CLIENT, 'authgate.js'))).length;
+  assert.ok(gzipped < 15 * 1024, `authgate.js is ${gzipped} bytes gzipped`);
+});
