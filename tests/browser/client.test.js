@@ -327,6 +327,17 @@ test('account flows through the client against the real service: profile, passwo
   assert.deepEqual(await call((c) => c.revokeOtherSessions()), { ok: null });
   assert.equal((await call((c) => c.listSessions())).ok.length, 1);
 
+  // Email: a wrong code, then an email change (re-authenticated) that shows as pending and is cancelled.
+  assert.deepEqual(await call((c) => c.verifyEmail({ code: '000000' })), { err: ['AuthgateError', 400, 'invalid_code'] });
+  const moved = `moved-${email}`;
+  assert.deepEqual(await call((c, e) => c.updateUser({ email: e, password: 'not it' }), moved), { err: ['AuthgateError', 400, 'invalid_password'] });
+  assert.equal((await call((c, e, p) => c.updateUser({ email: e, password: p }), moved, NEW)).ok.pending_email, moved);
+  assert.deepEqual(await call((c) => c.cancelEmailChange()), { ok: null });
+  assert.equal((await page.evaluate(() => window.client.user())).pending_email, null);
+  // SMS: the code request answers alike for an unknown number; a wrong code is refused.
+  assert.equal(typeof (await call((c) => c.requestSmsCode({ phone: '+14155552671' }))).ok.message, 'string');
+  assert.deepEqual(await call((c) => c.signInWithSms({ phone: '+14155552671', code: '000000' })), { err: ['AuthgateError', 400, 'invalid_code'] });
+
   const exported = (await call((c, p) => c.exportAccount({ password: p }), NEW)).ok;
   assert.equal(exported.user.email, email);
   assert.equal(exported.factors.totp, false);

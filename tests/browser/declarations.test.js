@@ -56,3 +56,17 @@ test('the package: npm pack ships exactly the module, its declarations, README a
   const gzipped = gzipSync(readFileSync(path.join(CLIENT, 'authgate.js'))).length;
   assert.ok(gzipped < 15 * 1024, `authgate.js is ${gzipped} bytes gzipped`);
 });
+
+test('the declarations compile with tsc --strict and type an application (tests/browser/fixtures/client-usage.ts)', async (t) => {
+  const tsc = path.join(CLIENT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const { existsSync } = await import('node:fs');
+  if (!existsSync(tsc)) {
+    t.skip('TypeScript is not installed: npm ci --prefix clients/js');
+    return;
+  }
+  const { spawnSync } = await import('node:child_process');
+  const run = spawnSync(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'es2022', '--module', 'esnext',
+    '--moduleResolution', 'bundler', '--lib', 'es2022,dom',
+    path.join(ROOT, 'tests', 'browser', 'fixtures', 'client-usage.ts')], { encoding: 'utf8' });
+  assert.equal(run.status, 0, `tsc:\n${run.stdout}${run.stderr}`);
+});
