@@ -833,6 +833,7 @@ export function createClient(options = {}) {
   // Re-authentication bodies: `passkey: true` becomes an assertion made now (a browser prompt).
   async function withReauth(body = {}) {
     const { passkey, signal, ...rest } = body || {};
+    if (rest.code === '' || rest.code === undefined) delete rest.code; // an empty form field: no code
     if (passkey === true) {
       const { publicKey, state } = await call('POST', 'signin/passkey/options/', {});
       return { ...rest, passkey: { credential: await get(publicKey, signal), state } };
