@@ -137,7 +137,7 @@ fn decide(req: &HttpRequest, state: &AppState, path: &str, path_and_query: &str)
     }
     let missing_role = s.proxy_require_role.iter().any(|rule| {
         rules::is_required(std::slice::from_ref(&rule.pattern), path)
-            && !claims.roles.iter().any(|held| *held == rule.role)
+            && !claims.roles.contains(&rule.role)
     });
     if missing_role {
         return Decision::Refuse(actix_web::ResponseError::error_response(
