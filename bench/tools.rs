@@ -59,6 +59,7 @@ fn authgate_shaped(i: usize, exp: i64) -> (Header, serde_json::Value) {
         "sub": format!("00000000-0000-4000-8000-{i:012}"), "iat": now, "nbf": now, "exp": exp,
         "jti": uuid::Uuid::new_v4().to_string(), "sid": "bench",
         "email": "bench@example.com", "email_verified": true, "amr": ["pwd"], "aal": "aal1",
+        "roles": [],
     });
     (header, claims)
 }
@@ -185,6 +186,7 @@ fn mint(db_url: &str, count: usize, file: &str) -> anyhow::Result<()> {
                 email_verified: true,
                 amr: vec!["pwd".into()],
                 aal: "aal1",
+                roles: vec![],
             },
         )?;
         writeln!(out, "{token}")?;

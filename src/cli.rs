@@ -52,6 +52,15 @@ pub enum Command {
     /// Print the settings reference (docs/configuration.md) as Markdown.
     #[command(hide = true)]
     SettingsReference,
+    /// Roles of accounts: grant, revoke, list. A change reaches a session at its next refresh
+    /// (`--end-sessions` makes it immediate); audited as `admin_role_granted`/`_revoked`.
+    Roles {
+        /// Print JSON instead of text (for scripts).
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        action: RolesAction,
+    },
     /// Invitation codes for AUTHGATE_INVITE_ONLY=true: create (prints the code) and list.
     Invites {
         /// Print JSON instead of text (for scripts).
@@ -59,6 +68,35 @@ pub enum Command {
         json: bool,
         #[command(subcommand)]
         action: InvitesAction,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum RolesAction {
+    /// Give an account a role.
+    Grant {
+        /// The account's address.
+        email: String,
+        /// A lower-case role name, e.g. admin.
+        role: String,
+        /// End the account's sessions, so no token without the role stays in use.
+        #[arg(long)]
+        end_sessions: bool,
+    },
+    /// Take a role from an account.
+    Revoke {
+        /// The account's address.
+        email: String,
+        /// The role's name.
+        role: String,
+        /// End the account's sessions, so no token with the role stays in use.
+        #[arg(long)]
+        end_sessions: bool,
+    },
+    /// The roles of one account, or every account that has a role.
+    List {
+        /// The account's address; all accounts with roles when left out.
+        email: Option<String>,
     },
 }
 
@@ -387,6 +425,10 @@ pub async fn run(cli: Cli) -> ExitCode {
             crate::telemetry::init(settings.log_format, "warn");
             report(invites(&settings, action, json))
         }
+        Command::Roles { json, action } => {
+            crate::telemetry::init(settings.log_format, "warn");
+            report(roles(&settings, action, json).await)
+        }
     }
 }
 
@@ -485,8 +527,8 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
             let (input, hash) =
                 crate::service::run::hash_new_password(&state, input, |i| &i.password).await?;
             let shown = input.email.as_str().to_owned();
-            let user = crate::service::run::blocking(&state, move |_, conn| {
-                crate::service::accounts::create(conn, &input, &hash)
+            let user = crate::service::run::blocking(&state, move |state, conn| {
+                crate::service::accounts::create(state, conn, &input, &hash)
             })
             .await
             .map_err(|e| match e {
@@ -616,6 +658,102 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
             });
         }
     }
+    Ok(())
+}
+
+async fn roles(settings: &Settings, action: RolesAction, json: bool) -> anyhow::Result<()> {
+    use serde_json::json;
+    settings.check().map_err(anyhow::Error::msg)?;
+    // One pool of one connection, as `users` (see there).
+    let mut one = settings.clone();
+    one.database_pool_size = 1;
+    let state = std::sync::Arc::new(AppState::from_settings(one).await?);
+    let mut conn = state.pool.get()?;
+    let operator = crate::domain::ClientInfo {
+        ip: None,
+        user_agent: Some("authgate admin".into()),
+    };
+    let (email, role, end_sessions, grant) = match action {
+        RolesAction::Grant {
+            email,
+            role,
+            end_sessions,
+        } => (email, role, end_sessions, true),
+        RolesAction::Revoke {
+            email,
+            role,
+            end_sessions,
+        } => (email, role, end_sessions, false),
+        RolesAction::List { email: Some(email) } => {
+            let user = find_user(&mut conn, &email)?;
+            let roles = crate::db::roles::for_user(&mut conn, &user.id)?;
+            emit(json, json!({"email": user.email, "roles": roles}), || {
+                format!("{}: {}", user.email, roles.join(", "))
+            });
+            return Ok(());
+        }
+        RolesAction::List { email: None } => {
+            let mut by_user: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+            for (user_id, role) in crate::db::roles::all(&mut conn)? {
+                by_user.entry(user_id).or_default().push(role);
+            }
+            let mut rows = Vec::new();
+            for (user_id, roles) in by_user {
+                if let Some(user) = crate::db::users::find_by_id(&mut conn, &user_id)? {
+                    rows.push((user.email, roles));
+                }
+            }
+            rows.sort();
+            let value = json!(rows
+                .iter()
+                .map(|(email, roles)| json!({"email": email, "roles": roles}))
+                .collect::<Vec<_>>());
+            emit(json, value, || {
+                rows.iter()
+                    .map(|(email, roles)| format!("{email}: {}", roles.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            return Ok(());
+        }
+    };
+    let role = crate::domain::Role::parse(&role).map_err(|e| anyhow::anyhow!(e.message))?;
+    let user = find_user(&mut conn, &email)?;
+    let done = crate::service::roles::change(
+        &state,
+        &mut conn,
+        &operator,
+        &user,
+        &role,
+        grant,
+        end_sessions,
+    )
+    .map_err(api)?;
+    let roles = crate::db::roles::for_user(&mut conn, &user.id)?;
+    let verb = if grant { "granted" } else { "revoked" };
+    emit(
+        json,
+        json!({"email": user.email, "role": role.as_str(), "changed": done.changed,
+               "roles": roles, "sessions_ended": done.sessions_ended}),
+        || {
+            let what = if done.changed {
+                format!("{role} {verb}")
+            } else {
+                format!("nothing to do ({role} was already {verb})")
+            };
+            format!(
+                "{}: {what}; roles now: {}; {} session(s) ended{}",
+                user.email,
+                roles.join(", "),
+                done.sessions_ended,
+                if end_sessions {
+                    ""
+                } else {
+                    " (the change reaches each session at its next refresh)"
+                }
+            )
+        },
+    );
     Ok(())
 }
 

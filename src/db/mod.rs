@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod passkeys;
 pub mod recovery_codes;
 pub mod retention;
+pub mod roles;
 pub mod schema;
 pub mod sessions;
 pub mod throttle;

@@ -106,6 +106,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_roles (user_id, role) {
+        user_id -> Text,
+        role -> Text,
+        granted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Text,
         email -> Text,
@@ -171,6 +179,7 @@ diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(one_time_codes -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(user_roles -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     auth_events,
@@ -183,6 +192,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     signin_throttle,
     signing_keys,
+    user_roles,
     users,
     webauthn_challenges,
 );

@@ -8,6 +8,7 @@ mod name;
 mod password;
 mod password_policy;
 mod phone;
+mod role;
 
 pub use avatar::Avatar;
 pub use client::ClientInfo;
@@ -17,6 +18,7 @@ pub use name::DisplayName;
 pub use password::Password;
 pub use password_policy::{PasswordPolicy, Weakness};
 pub use phone::Phone;
+pub use role::Role;
 
 /// Why a value was refused: the error code and a sentence for the client.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,21 +10,27 @@ pub const USER_EMAIL: &str = "x-auth-user-email";
 pub const EMAIL_VERIFIED: &str = "x-auth-email-verified";
 pub const SESSION_ID: &str = "x-auth-session-id";
 pub const AAL: &str = "x-auth-aal";
+/// The token's roles, comma-separated (empty when it has none).
+pub const ROLES: &str = "x-auth-roles";
+/// Sent to `verify/` by a proxy location that needs roles (comma-separated); not an identity
+/// header.
+pub const REQUIRE_ROLE: &str = "x-auth-require-role";
 
 /// The identity headers a proxy passes on to the upstream.
 pub fn identity_headers(claims: &AccessClaims) -> Vec<(HeaderName, HeaderValue)> {
-    let mut out = Vec::with_capacity(5);
+    let mut out = Vec::with_capacity(NAMES.len());
     each_identity_header(claims, |name, value| out.push((name, value)));
     out
 }
 
 /// Names built at compile time: `HeaderName::from_static` at run time parses the name again.
-const NAMES: [HeaderName; 5] = [
+const NAMES: [HeaderName; 6] = [
     HeaderName::from_static(USER_ID),
     HeaderName::from_static(USER_EMAIL),
     HeaderName::from_static(EMAIL_VERIFIED),
     HeaderName::from_static(SESSION_ID),
     HeaderName::from_static(AAL),
+    HeaderName::from_static(ROLES),
 ];
 
 pub fn each_identity_header(claims: &AccessClaims, mut emit: impl FnMut(HeaderName, HeaderValue)) {
@@ -42,6 +48,7 @@ pub fn each_identity_header(claims: &AccessClaims, mut emit: impl FnMut(HeaderNa
         Some(verified_value),
         value(&claims.sid),
         value(&claims.aal),
+        value(&claims.roles.join(",")),
     ];
     for (name, v) in NAMES.into_iter().zip(values) {
         if let Some(v) = v {

@@ -135,6 +135,15 @@ fn decide(req: &HttpRequest, state: &AppState, path: &str, path_and_query: &str)
             &ApiError::Aal2Required,
         ));
     }
+    let missing_role = s.proxy_require_role.iter().any(|rule| {
+        rules::is_required(std::slice::from_ref(&rule.pattern), path)
+            && !claims.roles.contains(&rule.role)
+    });
+    if missing_role {
+        return Decision::Refuse(actix_web::ResponseError::error_response(
+            &ApiError::Forbidden("this page requires a role the session does not have"),
+        ));
+    }
     Decision::Pass(Some((claims, token)))
 }
 

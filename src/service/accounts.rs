@@ -63,19 +63,34 @@ pub struct NewAccount {
     pub verified: bool,
 }
 
-/// Writes the account an operator creates (`hash` from [`crate::service::password::hash_new`]).
-/// A taken email is 409 `email_taken`.
+/// Writes the account an operator creates (`hash` from [`crate::service::password::hash_new`]),
+/// with the default roles. A taken email is 409 `email_taken`.
 pub fn create(
+    state: &AppState,
     conn: &mut DbConnection,
     input: &NewAccount,
     hash: &str,
 ) -> Result<db::users::UserRow, ApiError> {
     let now = db::now();
     let id = uuid::Uuid::new_v4().to_string();
+    db::write_transaction(conn, |conn| {
+        insert_operator_account(state, conn, &id, input, hash, now)
+    })?;
+    db::users::find_by_id(conn, &id)?.ok_or(ApiError::NotFound)
+}
+
+fn insert_operator_account(
+    state: &AppState,
+    conn: &mut DbConnection,
+    id: &str,
+    input: &NewAccount,
+    hash: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<(), ApiError> {
     db::users::insert(
         conn,
         &NewUser {
-            id: &id,
+            id,
             email: input.email.as_str(),
             email_verified: input.verified,
             password_hash: hash,
@@ -88,7 +103,7 @@ pub fn create(
             has_password: true,
         },
     )?;
-    db::users::find_by_id(conn, &id)?.ok_or(ApiError::NotFound)
+    crate::service::roles::grant_defaults(state, conn, id)
 }
 
 /// Creates the account and mails its verification code. Signed in at once (`Some` session),
@@ -181,6 +196,7 @@ pub fn create_signed_up<T>(
                 has_password: record.has_password,
             },
         )?;
+        crate::service::roles::grant_defaults(state, conn, id)?;
         let inserted = db::users::find_by_id(conn, id)?.ok_or(ApiError::NotFound)?;
         let (extra, aal) = credential(conn, &inserted)?;
         let signs_in = !state.settings.require_email_verification;

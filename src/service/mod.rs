@@ -16,6 +16,7 @@ pub mod phone;
 pub mod profile;
 pub mod rescue;
 pub mod retention;
+pub mod roles;
 pub mod run;
 pub mod sessions;
 pub mod users;

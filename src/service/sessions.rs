@@ -83,6 +83,7 @@ pub fn create(
             user_agent: client.user_agent.as_deref(),
         },
     )?;
+    let roles = db::roles::for_user(conn, &s.user.id)?;
     let (access_token, claims) = state
         .tokens
         .sign(
@@ -94,6 +95,7 @@ pub fn create(
                 email_verified: s.user.email_verified,
                 amr: s.amr.iter().map(|a| (*a).to_owned()).collect(),
                 aal: s.aal,
+                roles,
             },
         )
         .map_err(|e| ApiError::Internal(e.into()))?;
@@ -165,7 +167,13 @@ pub fn refresh(
             secret,
             next,
             outcome,
-        } => (issue(state, &presented, *row, user, &secret, next), outcome),
+        } => {
+            // Read at every refresh: a role granted or revoked takes effect at the next one.
+            let issued = db::roles::for_user(conn, &row.user_id)
+                .map_err(ApiError::from)
+                .and_then(|roles| issue(state, &presented, *row, user, roles, &secret, next));
+            (issued, outcome)
+        }
         Step::Reused(cause) => {
             tracing::warn!(session_id = %sid, cause, "refresh token reuse: session revoked");
             (Err(ApiError::RefreshTokenReused(cause)), "reused")
@@ -317,6 +325,7 @@ fn issue(
     presented: &refresh::Presented,
     row: db::sessions::SessionRow,
     user: db::sessions::SessionUser,
+    roles: Vec<String>,
     secret: &[u8],
     next: u64,
 ) -> Result<Issued, ApiError> {
@@ -337,6 +346,7 @@ fn issue(
                 email_verified: user.email_verified,
                 amr,
                 aal: &row.aal,
+                roles,
             },
         )
         .map_err(|e| ApiError::Internal(e.into()))?;

@@ -45,6 +45,8 @@ pub struct UserView {
     pub has_password: bool,
     /// Registered passkeys.
     pub passkeys: i64,
+    /// Roles, as the next access token will carry them.
+    pub roles: Vec<String>,
     /// Unused recovery codes (0 without a second factor).
     pub recovery_codes_left: i64,
     /// The address an email change waits to move to, until its code is verified or it ends.
@@ -85,6 +87,7 @@ pub fn view(
         .collect();
     let recovery_codes_left = db::recovery_codes::remaining(conn, &user.id)?;
     let passkeys = db::passkeys::count_for_user(conn, &user.id)?;
+    let roles = db::roles::for_user(conn, &user.id)?;
     let pending_email = db::codes::live(
         conn,
         &user.id,
@@ -109,6 +112,7 @@ pub fn view(
         totp_enabled: user.totp_secret.is_some(),
         has_password: user.has_password,
         passkeys,
+        roles,
         created_at: rfc3339(user.created_at),
         updated_at: rfc3339(user.updated_at),
         last_sign_in_at: user.last_sign_in_at.map(rfc3339),

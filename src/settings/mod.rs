@@ -16,8 +16,8 @@ use ipnet::IpNet;
 pub use secrets::{redact_url_password, DatabaseUrl, EncryptionKey, Secret, SmtpUrl};
 use values::*;
 pub use values::{
-    rp_id, CaptchaProvider, HashPriority, JwtAlgorithm, Ladder, LogFormat, PathPattern, Rate,
-    SameSite,
+    is_role_name, role_rules, rp_id, CaptchaProvider, HashPriority, JwtAlgorithm, Ladder,
+    LogFormat, PathPattern, Rate, RoleRule, SameSite,
 };
 
 /// Every setting of the service. Flags may come before or after the subcommand.
@@ -440,6 +440,10 @@ pub struct Settings {
     #[arg(long, env = "AUTHGATE_REQUIRE_EMAIL_VERIFICATION", default_value_t = false, action = ArgAction::Set, help_heading = "Accounts")]
     pub require_email_verification: bool,
 
+    /// Roles every new account gets (comma-separated lower-case names).
+    #[arg(long, env = "AUTHGATE_DEFAULT_ROLES", default_value = "", value_parser = role_list, help_heading = "Accounts")]
+    pub default_roles: std::vec::Vec<String>,
+
     /// The WebAuthn relying party ID passkeys are bound to: a domain, the front ends' host or a
     /// parent of it (a passkey made for `example.com` works on `app.example.com`). Default: the
     /// host of AUTHGATE_PUBLIC_URL. Changing it makes every registered passkey unusable.
@@ -517,6 +521,12 @@ pub struct Settings {
     /// (multi-factor sign-in), else 403 `mfa_required`.
     #[arg(long, env = "AUTHGATE_PROXY_REQUIRE_AAL2", default_value = "", value_parser = path_patterns, help_heading = "Proxy mode")]
     pub proxy_require_aal2: std::vec::Vec<PathPattern>,
+
+    /// Proxy mode: `path:role` rules, comma-separated (`/admin/*:admin,/billing/*:billing`; the
+    /// path syntax as AUTHGATE_PUBLIC_PATHS): a request to a matching path needs a token with
+    /// that role, else 403 `forbidden`. Roles reach a token at sign-in and at each refresh.
+    #[arg(long, env = "AUTHGATE_PROXY_REQUIRE_ROLE", default_value = "", value_parser = role_rules, help_heading = "Proxy mode")]
+    pub proxy_require_role: std::vec::Vec<RoleRule>,
 
     /// Log format.
     #[arg(

@@ -261,6 +261,59 @@ pub fn cookie_name(raw: &str) -> Result<String, String> {
     Ok(raw.to_owned())
 }
 
+/// Whether `raw` is a role name: a letter, then lower-case letters, digits, `_` or `-`, 64 at
+/// most, so it travels unchanged in a token, a comma-separated header and a path rule. The
+/// one rule for the settings and `crate::domain::Role`.
+pub fn is_role_name(raw: &str) -> bool {
+    raw.len() <= 64
+        && raw.starts_with(|c: char| c.is_ascii_lowercase())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// Comma-separated role names (`AUTHGATE_DEFAULT_ROLES`).
+pub fn role_list(raw: &str) -> Result<Vec<String>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|r| {
+            if is_role_name(r) {
+                Ok(r.to_owned())
+            } else {
+                Err(format!("`{r}` is not a role name (a lower-case letter, then letters, digits, `_` or `-`)"))
+            }
+        })
+        .collect()
+}
+
+/// One rule of `AUTHGATE_PROXY_REQUIRE_ROLE`: a path pattern and the role it requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRule {
+    pub pattern: PathPattern,
+    pub role: String,
+}
+
+/// `pattern:role` pairs, comma-separated (`/admin/*:admin,/billing/*:billing`).
+pub fn role_rules(raw: &str) -> Result<Vec<RoleRule>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|rule| {
+            let (path, role) = rule.rsplit_once(':').ok_or_else(|| {
+                format!("`{rule}` must be written path:role, e.g. /admin/*:admin")
+            })?;
+            if !is_role_name(role) {
+                return Err(format!("`{rule}`: `{role}` is not a role name"));
+            }
+            Ok(RoleRule {
+                pattern: PathPattern::parse(path)?,
+                role: role.to_owned(),
+            })
+        })
+        .collect()
+}
+
 /// The session hint's name: as [`cookie_name`], or empty to leave the hint out.
 pub fn hint_cookie_name(raw: &str) -> Result<String, String> {
     if raw.is_empty() {

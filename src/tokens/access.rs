@@ -22,6 +22,10 @@ pub struct AccessClaims {
     pub email_verified: bool,
     pub amr: Vec<String>,
     pub aal: String,
+    /// The user's roles when the token was issued (sign-in or refresh). Absent from tokens of
+    /// versions before roles: read as none.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +57,7 @@ pub struct Issue<'a> {
     pub email_verified: bool,
     pub amr: Vec<String>,
     pub aal: &'a str,
+    pub roles: Vec<String>,
 }
 
 pub struct TokenIssuer {
@@ -120,6 +125,7 @@ impl TokenIssuer {
             email_verified: what.email_verified,
             amr: what.amr,
             aal: what.aal.to_owned(),
+            roles: what.roles,
         };
         let mut header = Header::new(key.algorithm);
         header.kid = Some(key.kid.clone());
@@ -211,6 +217,7 @@ mod tests {
             email_verified: true,
             amr: vec!["pwd".into(), "otp".into()],
             aal: "aal2".into(),
+            roles: vec![],
         };
         let fast = encode_ed25519(&header, &claims, &pair).unwrap();
         let reference = encode(&header, &claims, &EncodingKey::from_ed_der(doc.as_ref())).unwrap();
@@ -278,6 +285,7 @@ mod tests {
             email_verified: false,
             amr: vec!["pwd".into()],
             aal: "aal1",
+            roles: vec![],
         };
         let (_, claims) = issuer.sign(&keys, issue()).unwrap();
         assert!(

@@ -123,6 +123,7 @@ mod tests {
             email_verified: false,
             amr: vec![],
             aal: "aal1".into(),
+            roles: vec![],
         })
     }
 

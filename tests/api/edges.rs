@@ -242,6 +242,8 @@ both_backends! {
         let spoofs = [
             "X_Auth_User_Id: victim",
             "x_auth_aal: aal2",
+            "X_Auth_Roles: admin",
+            "x-auth-roles: admin",
             "X-Auth_Session-Id: s",
             "X-Real-IP: 6.6.6.6",
             "x_real_ip: 6.6.6.6",
@@ -267,7 +269,7 @@ both_backends! {
             let names: Vec<&String> = seen.as_object().unwrap().keys().collect();
             for name in &names {
                 let dashed = name.replace('_', "-");
-                let allowed = ["x-auth-user-id", "x-auth-user-email", "x-auth-email-verified", "x-auth-session-id", "x-auth-aal", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
+                let allowed = ["x-auth-user-id", "x-auth-user-email", "x-auth-email-verified", "x-auth-session-id", "x-auth-aal", "x-auth-roles", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
                 assert!(
                     !(dashed.starts_with("x-auth-") || dashed.starts_with("x-forwarded-") || dashed.contains("ip") || dashed.contains("url") || dashed.contains("override") || dashed == "forwarded") || allowed.contains(&name.as_str()),
                     "{target}: {name} reached the app: {seen}"
@@ -276,10 +278,14 @@ both_backends! {
             assert_eq!(seen["x-app-header"], json!(["kept"]), "{target}");
             assert_eq!(seen["x-forwarded-for"], json!(["127.0.0.1"]), "{target}");
             match auth {
-                None => assert!(seen.get("x-auth-user-id").is_none(), "{seen}"),
+                None => {
+                    assert!(seen.get("x-auth-user-id").is_none(), "{seen}");
+                    assert!(seen.get("x-auth-roles").is_none(), "{seen}");
+                }
                 Some(_) => {
                     assert_eq!(seen["x-auth-user-id"], json!([me["id"]]), "{seen}");
                     assert_eq!(seen["x-auth-aal"], json!(["aal1"]), "{seen}");
+                    assert_eq!(seen["x-auth-roles"], json!([""]), "the token's (none), not the client's");
                 }
             }
         }

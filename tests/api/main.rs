@@ -32,6 +32,7 @@ mod proxy;
 mod recovery;
 mod refresh;
 mod retention;
+mod roles;
 mod security;
 mod shipped_nginx;
 mod smtp;

@@ -78,7 +78,7 @@ both_backends! {
             );
             let (old_long, _) = long_lived.sign(&old_keys, authgate::tokens::access::Issue {
                 user_id: "00000000-0000-4000-8000-000000000000", session_id: "s", email: "x@example.com",
-                email_verified: false, amr: vec!["pwd".into()], aal: "aal1",
+                email_verified: false, amr: vec!["pwd".into()], aal: "aal1", roles: vec![],
             }).unwrap();
 
             // The old key signs no more after 500 ms and stays published 20 s more: ample time

@@ -151,7 +151,7 @@ pub async fn start_upstream() -> Upstream {
     }
 }
 
-async fn proxied_app(
+pub(crate) async fn proxied_app(
     backend: Backend,
     upstream: &Upstream,
     configure: impl FnOnce(&mut authgate::settings::Settings),
