@@ -503,6 +503,8 @@ export type UserFields = {
   has_password: boolean;
   /** The number of passkeys registered (`GET mfa/passkeys/` lists them). */
   passkeys: number;
+  /** The account's roles (granted by an operator, or `AUTHGATE_DEFAULT_ROLES` at sign-up), as the next access token carries them in its `roles` claim. */
+  roles: string[];
   /** The address an email change waits to move to (its code went there), until it is verified, cancelled (`DELETE user/email-change/`) or expires; else null. */
   pending_email: string | null;
   contact: Contact | null;
