@@ -275,6 +275,35 @@ async fn sign_in_rate(
     }))
 }
 
+/// A fresh account signed up through the API: its address and access token.
+async fn bench_account(
+    client: &reqwest::Client,
+    base: &str,
+    kind: &str,
+    i: usize,
+) -> anyhow::Result<(String, String)> {
+    let email = format!(
+        "bench-{kind}-{}-{i}@example.com",
+        uuid::Uuid::new_v4().simple()
+    );
+    let signup = client
+        .post(format!("{base}/api/v1/auth/signup/"))
+        .json(&json!({"email": email, "password": "correct horse battery", "name": "Bench"}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        signup.status().as_u16() == 201,
+        "sign-up answered {}",
+        signup.status()
+    );
+    let access = signup
+        .cookies()
+        .find(|c| c.name() == "access_token")
+        .map(|c| c.value().to_owned())
+        .ok_or_else(|| anyhow::anyhow!("no access cookie"))?;
+    Ok((email, access))
+}
+
 /// Password and passkey sign-ins measured the same way against `base`.
 async fn sign_in_cost(
     base: &str,
@@ -285,25 +314,7 @@ async fn sign_in_cost(
     let client = reqwest::Client::builder().cookie_store(true).build()?;
     let (mut emails, mut keys) = (Vec::new(), Vec::new());
     for i in 0..connections {
-        let email = format!(
-            "bench-passkey-{}-{i}@example.com",
-            uuid::Uuid::new_v4().simple()
-        );
-        let signup = client
-            .post(format!("{base}/api/v1/auth/signup/"))
-            .json(&json!({"email": email, "password": "correct horse battery", "name": "Bench"}))
-            .send()
-            .await?;
-        anyhow::ensure!(
-            signup.status().as_u16() == 201,
-            "sign-up answered {}",
-            signup.status()
-        );
-        let access = signup
-            .cookies()
-            .find(|c| c.name() == "access_token")
-            .map(|c| c.value().to_owned())
-            .ok_or_else(|| anyhow::anyhow!("no access cookie"))?;
+        let (email, access) = bench_account(&client, base, "passkey", i).await?;
         let options: serde_json::Value = client
             .post(format!("{base}/api/v1/auth/mfa/passkeys/register/options/"))
             .bearer_auth(&access)
@@ -332,21 +343,7 @@ async fn sign_in_cost(
     // accounts of their own.
     let mut plain = Vec::new();
     for i in 0..connections {
-        let email = format!(
-            "bench-password-{}-{i}@example.com",
-            uuid::Uuid::new_v4().simple()
-        );
-        let signup = client
-            .post(format!("{base}/api/v1/auth/signup/"))
-            .json(&json!({"email": email, "password": "correct horse battery", "name": "Bench"}))
-            .send()
-            .await?;
-        anyhow::ensure!(
-            signup.status().as_u16() == 201,
-            "sign-up answered {}",
-            signup.status()
-        );
-        plain.push(email);
+        plain.push(bench_account(&client, base, "password", i).await?.0);
     }
     let password = sign_in_rate(base, &plain, None, seconds, connections).await?;
     let passkey = sign_in_rate(base, &emails, Some(&keys), seconds, connections).await?;

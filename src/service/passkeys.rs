@@ -142,6 +142,22 @@ fn store(
     Ok(token)
 }
 
+/// Stores the ceremony's state and pairs its token with the options for the browser.
+fn issue_options(
+    state: &AppState,
+    conn: &mut DbConnection,
+    purpose: Purpose,
+    user_id: Option<&str>,
+    payload: &impl Serialize,
+    public_key: serde_json::Value,
+) -> Result<Options, ApiError> {
+    let token = store(state, conn, purpose, user_id, payload)?;
+    Ok(Options {
+        public_key,
+        state: token,
+    })
+}
+
 fn refused(code: &'static str, message: &'static str) -> ApiError {
     ApiError::validation(code, message)
 }
@@ -424,17 +440,14 @@ pub fn registration_options(
         .collect::<Result<Vec<_>, _>>()?;
     let (public_key, registration) =
         creation_options(state, &user.id, &user.email, &user.name, exclude)?;
-    let token = store(
+    issue_options(
         state,
         conn,
         Purpose::Register,
         Some(&user.id),
         &RegistrationPayload { registration },
-    )?;
-    Ok(Options {
         public_key,
-        state: token,
-    })
+    )
 }
 
 /// A registered passkey, and the recovery codes issued with it when it was the account's first
@@ -634,17 +647,14 @@ pub fn remove(
 /// offer them as autofill (conditional mediation).
 pub fn sign_in_options(state: &AppState, conn: &mut DbConnection) -> Result<Options, ApiError> {
     let (public_key, authentication) = request_options(state, Vec::new())?;
-    let token = store(
+    issue_options(
         state,
         conn,
         Purpose::SignIn,
         None,
         &AuthenticationPayload { authentication },
-    )?;
-    Ok(Options {
         public_key,
-        state: token,
-    })
+    )
 }
 
 /// A verified assertion: whose passkey, and whether the authenticator verified the user.
@@ -807,17 +817,15 @@ pub fn second_factor_options(
         return Ok(None);
     }
     let (public_key, authentication) = request_options(state, credentials)?;
-    let token = store(
+    issue_options(
         state,
         conn,
         Purpose::SecondFactor,
         Some(&user.id),
         &AuthenticationPayload { authentication },
-    )?;
-    Ok(Some(Options {
         public_key,
-        state: token,
-    }))
+    )
+    .map(Some)
 }
 
 /// What a sign-in needing a second factor tells the client: the factors the account has, and
@@ -916,7 +924,7 @@ pub fn sign_up_options(
         input.name.as_str(),
         Vec::new(),
     )?;
-    let token = store(
+    issue_options(
         state,
         conn,
         Purpose::SignUp,
@@ -928,11 +936,8 @@ pub fn sign_up_options(
             name: input.name.as_str().to_owned(),
             invite_code: input.invite_code,
         },
-    )?;
-    Ok(Options {
         public_key,
-        state: token,
-    })
+    )
 }
 
 /// A passkey sign-up's outcome: the account, its session (none while the address must be
