@@ -14,28 +14,40 @@ export declare class AuthgateError extends Error {
   constructor(status: number, error: string, message: string, response: Response);
 }
 
+/** A sign-in that is done: the session cookies are set (`SIGNED_IN` went out). */
+export interface SignedIn {
+  status: 'signed_in';
+}
+
 /**
- * Thrown by `signin` when authgate answers 401 `mfa_required` (the password was right, a second
- * factor is missing). Still an `AuthgateError` with `error === 'mfa_required'`; finish the sign-in
- * with `withCode` or `withPasskey`, each of which resends the same sign-in body plus the factor.
+ * A sign-in whose password (or SMS code) was right and that needs a second factor: authgate
+ * answered 401 `mfa_required`. Nothing is thrown; finish it with `withCode` or `withPasskey`, each
+ * of which resends the same sign-in body plus the factor. A wrong code is thrown as an
+ * `AuthgateError` (401 `invalid_code`) and `withCode` can be called again.
  */
-export declare class MfaRequiredError extends AuthgateError {
+export interface MfaRequired {
+  status: 'mfa_required';
   /** The account's second factors, e.g. `['totp', 'passkey', 'recovery_code']`. */
   readonly factors: string[];
-  /** The passkey challenge offered with the refusal (when the account has passkeys), else null. */
+  /** Whether authgate offered a passkey challenge with it (the account has passkeys). */
+  readonly passkeyOffered: boolean;
+  /** The offered passkey challenge while unspent, else null. */
   readonly passkey: PasskeyOptions<PasskeyRequestOptionsJSON> | null;
   /**
-   * Resends the sign-in with a TOTP or recovery `code`; resolves to null once signed in.
+   * Resends the sign-in with a TOTP or recovery `code` (`code_totp` for an SMS sign-in).
    * `captcha`: a fresh token when a captcha provider is configured (the resent sign-in is checked again).
    */
-  withCode(code: string, options?: { captcha?: string }): Promise<null>;
+  withCode(code: string, options?: { captcha?: string }): Promise<SignInResult>;
   /**
-   * Asks the browser for one of the account's passkeys and resends the sign-in with it; resolves
-   * to null once signed in. After a cancelled prompt, call it again; once a passkey was sent, the
-   * next call gets a new challenge by resending the password first.
+   * Asks the browser for one of the account's passkeys and resends the sign-in with it (password
+   * sign-in only). After a cancelled prompt, call it again; once a passkey was sent, the next call
+   * gets a new challenge by resending the password first.
    */
-  withPasskey(options?: { signal?: AbortSignal; captcha?: string }): Promise<null>;
+  withPasskey(options?: { signal?: AbortSignal; captcha?: string }): Promise<SignInResult>;
 }
+
+/** What `signin` and `signInWithSms` resolve to: discriminate on `status`. */
+export type SignInResult = SignedIn | MfaRequired;
 
 /** An options answer of authgate's passkey endpoints: WebAuthn options (JSON form) and the opaque state. */
 export interface PasskeyOptions<T> {
@@ -186,8 +198,8 @@ export interface AuthgateClient {
 
   /** `POST signup/`: creates the account and signs in (unless email verification comes first). */
   signup(body: SignupBody): Promise<User>;
-  /** `POST signin/`. Throws `MfaRequiredError` when the account needs a second factor. */
-  signin(body: SigninBody): Promise<null>;
+  /** `POST signin/` → `{ status: 'signed_in' }`, or `{ status: 'mfa_required', ... }` to finish with a second factor. */
+  signin(body: SigninBody): Promise<SignInResult>;
   /** `POST custom-logout/`: ends the session, clears the cookies; `SIGNED_OUT` in every tab. */
   logout(): Promise<null>;
   /** `GET user/`; without a session hint, a 401 `unauthenticated` without a request. */
@@ -225,8 +237,8 @@ export interface AuthgateClient {
 
   /** `POST sms/code/` → 202, alike for unknown numbers. */
   requestSmsCode(body: Api.PhoneRequest): Promise<Api.Accepted>;
-  /** `POST sms/signin/`. With TOTP on, throws `MfaRequiredError`: `withCode(totp)` resends it with `code_totp`. */
-  signInWithSms(body: Api.SmsSignInRequest): Promise<null>;
+  /** `POST sms/signin/` → `{ status: 'signed_in' }`; with TOTP on, `{ status: 'mfa_required', ... }`: `withCode(totp)` resends it with `code_totp`. */
+  signInWithSms(body: Api.SmsSignInRequest): Promise<SignInResult>;
   /** `POST user/phone/code/` after re-authentication: a code to the new number. */
   requestPhoneCode(body: WithReauth<Api.PhoneBindingCodeRequest>): Promise<Api.Accepted>;
   /** `POST user/phone/` with the code the number received → the user with its phone. */

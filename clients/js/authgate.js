@@ -67,35 +67,6 @@ export class AuthgateError extends Error {
   }
 }
 
-/**
- * `signin` answered 401 `mfa_required`: an `AuthgateError` (same status, code and message as
- * before) that also lists the account's second factors and can finish the sign-in with one.
- * `continueWith(extra)` resends the sign-in body plus `extra`; the client supplies it.
- */
-export class MfaRequiredError extends AuthgateError {
-  constructor(status, error, message, response, body, continueWith) {
-    super(status, error, message, response);
-    /** What the account has, e.g. `['totp', 'passkey', 'recovery_code']`. */
-    this.factors = Array.isArray(body.factors) ? body.factors : [];
-    /** `{publicKey, state}` when the account has passkeys, else null. */
-    this.passkey = body.passkey && body.passkey.publicKey ? body.passkey : null;
-    Object.defineProperty(this, 'continueWith', { value: continueWith, enumerable: false });
-  }
-
-  /**
-   * Finishes the sign-in with a TOTP or recovery code. `captcha`: a fresh token, when authgate
-   * asks for one (the resent sign-in is checked again).
-   */
-  withCode(code, { captcha } = {}) {
-    return this.continueWith(captcha ? { code, captcha } : { code });
-  }
-
-  /** Finishes the sign-in with one of the account's passkeys (a browser prompt). */
-  withPasskey({ signal, captcha } = {}) {
-    return this.continueWith(captcha ? { passkey: true, signal, captcha } : { passkey: true, signal });
-  }
-}
-
 async function envelope(response) {
   try {
     const body = await response.clone().json();
@@ -769,34 +740,30 @@ export function createClient(options = {}) {
   }
 
   // After authgate opened a session for this page (the cookies are set): every tab learns it.
-  // `sure`: the answer always sets the cookies (a sign-up may not: email verification first).
+  // `sure`: the answer always sets the cookies. A sign-up does not when authgate requires email
+  // verification first; its answer tells: the new account's `last_sign_in_at` is set exactly when
+  // it was signed in (else, the hint appeared).
   async function signedIn(user, sure = true) {
-    if (sure) expectHint();
-    else if (hintOn && hintExpiry() === null) return; // no session yet
-    believed = true;
+    if (!sure && !(user && 'last_sign_in_at' in user ? !!user.last_sign_in_at : hintOn && hintExpiry() !== null)) return;
+    expectHint();
     await bumpGeneration();
     emit('SIGNED_IN', user);
   }
 
-  // A 401 `mfa_required` as an `MfaRequiredError` whose `withCode`/`withPasskey` resend `body`.
-  // `codeField`: where the code goes (`code` at `signin/`, `code_totp` at `sms/signin/`).
-  function mfaError(err, answer, resend, codeField) {
+  // A 401 `mfa_required` as a continuation whose `withCode`/`withPasskey` resend the sign-in body
+  // plus the factor. `codeField`: where the code goes (`code` at `signin/`, `code_totp` at `sms/signin/`).
+  function mfaStep(answer, resend, codeField) {
     let offer = answer.passkey && answer.passkey.publicKey ? answer.passkey : null;
-    const continueWith = async ({ passkey, signal, code, ...extra }) => {
+    const finish = async ({ passkey, signal, code, ...extra }) => {
       if (code !== undefined) extra[codeField] = code;
       if (!passkey) return resend(extra);
       if (codeField !== 'code') throw new DOMException('this sign-in takes no passkey', 'NotSupportedError');
       if (!offer) {
         // No passkey offered, or its challenge was spent by an earlier attempt: ask again.
-        const again = await resend(extra).then(() => null, (e) => e);
-        if (!(again instanceof MfaRequiredError)) {
-          if (again) throw again;
-          return null; // the account no longer asks for a second factor
-        }
-        if (!again.passkey) {
-          throw new DOMException('this account has no passkey', 'NotSupportedError');
-        }
+        const again = await resend(extra);
+        if (again.status !== 'mfa_required') return again; // the account no longer asks for a second factor
         offer = again.passkey;
+        if (!offer) throw new DOMException('this account has no passkey', 'NotSupportedError');
       }
       const { publicKey, state } = offer;
       const credential = await get(publicKey, signal); // a cancelled prompt keeps the challenge
@@ -806,21 +773,29 @@ export function createClient(options = {}) {
         throw e;
       });
     };
-    return new MfaRequiredError(err.status, err.error, err.message, err.response, answer, continueWith);
+    return {
+      status: 'mfa_required',
+      factors: Array.isArray(answer.factors) ? answer.factors : [],
+      passkeyOffered: !!offer,
+      get passkey() {
+        return offer; // the offered challenge while unspent (for withPasskey's own use)
+      },
+      withCode: (code, { captcha } = {}) => finish(captcha ? { code, captcha } : { code }),
+      withPasskey: ({ signal, captcha } = {}) => finish(captcha ? { passkey: true, signal, captcha } : { passkey: true, signal }),
+    };
   }
 
-  // A sign-in request (`signin/`, `sms/signin/`); after 401 `mfa_required`, an MfaRequiredError
-  // that resends the same body plus the factor.
+  // A sign-in request (`signin/`, `sms/signin/`) → `{ status: 'signed_in' }`, or after a 401
+  // `mfa_required` the continuation that resends the same body plus the factor.
   async function signinAt(path, body, codeField) {
     try {
       await call('POST', path, body);
     } catch (err) {
-      if (!(err instanceof AuthgateError) || err.error !== 'mfa_required') throw err;
-      const answer = await envelope(err.response);
-      throw mfaError(err, answer, (extra) => signinAt(path, { ...body, ...extra }, codeField), codeField);
+      if (!(err instanceof AuthgateError) || err.error !== 'mfa_required' || err.status !== 401) throw err;
+      return mfaStep(await envelope(err.response), (extra) => signinAt(path, { ...body, ...extra }, codeField), codeField);
     }
     await signedIn();
-    return null;
+    return { status: 'signed_in' };
   }
 
   // A call that changes the signed-in user: USER_UPDATED (with the user when the answer is one).
@@ -863,7 +838,11 @@ export function createClient(options = {}) {
       await signedIn(user, false);
       return user;
     },
-    /** `POST signin/` (`{login, password, remember_me?}`; `email` is accepted for `login`) → null; sets the cookies. */
+    /**
+     * `POST signin/` (`{login, password, remember_me?}`; `email` is accepted for `login`) →
+     * `{status: 'signed_in'}` (cookies set), or `{status: 'mfa_required', factors, passkeyOffered,
+     * withCode, withPasskey}` when the account needs a second factor.
+     */
     async signin(body) {
       const { email, ...rest } = body || {};
       return signinAt('signin/', { ...rest, login: rest.login ?? email }, 'code');
@@ -957,8 +936,8 @@ export function createClient(options = {}) {
       return call('POST', 'sms/code/', body);
     },
     /**
-     * `POST sms/signin/` (`{phone, code, remember_me?}`) → null; sets the cookies. With TOTP on,
-     * throws `MfaRequiredError`: `withCode(totpCode)` resends it with `code_totp`.
+     * `POST sms/signin/` (`{phone, code, remember_me?}`) → `{status: 'signed_in'}`; with TOTP on,
+     * `{status: 'mfa_required', ...}`: `withCode(totpCode)` resends it with `code_totp`.
      */
     signInWithSms(body) {
       return signinAt('sms/signin/', body, 'code_totp');

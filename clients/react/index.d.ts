@@ -21,7 +21,11 @@ export type AuthState =
 
 /** Names the binding adds: the client's `signin`, `signup` and `logout` under the names React code tends to use, and `refreshUser`. */
 export interface AuthCalls {
-  /** `client.signin`: resolves to null once signed in; the user follows (`GET user/`, once). Throws `MfaRequiredError` as the client does. */
+  /**
+   * `client.signin`, its result passed through: `{ status: 'signed_in' }` (the user follows:
+   * `GET user/`, once), or `{ status: 'mfa_required', factors, passkeyOffered, withCode, withPasskey }`
+   * when the account needs a second factor (the state stays `signed_out` until it is finished).
+   */
   signIn: AuthgateClient['signin'];
   /** `client.signup`: resolves to the user, who is `useAuth().user` at once (the event carries it: no `GET user/`). */
   signUp: AuthgateClient['signup'];

@@ -1,5 +1,5 @@
 // The example SPA: plain DOM + the authgate client module, no framework, no build step.
-import { createClient, AuthgateError, MfaRequiredError, passkeySupport } from './authgate.js';
+import { createClient, AuthgateError, passkeySupport } from './authgate.js';
 
 const meta = document.querySelector('meta[name="authgate-base-url"]');
 const baseUrl = (meta && meta.content) || window.location.origin;
@@ -26,7 +26,7 @@ const failure = (err) => {
 const codes = (list) => (list && list.length ? `\nRecovery codes (shown once, keep them safe): ${list.join(' ')}` : '');
 
 let signedIn = false;
-let mfa = null; // the MfaRequiredError of a sign-in waiting for its second factor
+let mfa = null; // the `mfa_required` result of a sign-in waiting for its second factor
 
 async function run(action) {
   try {
@@ -113,14 +113,12 @@ $('signup-passkey').addEventListener('click', () =>
 $('signin-form').addEventListener('submit', (event) => {
   event.preventDefault();
   run(async () => {
-    try {
-      await auth.signin({ login: $('signin-email').value, password: $('signin-password').value });
-    } catch (err) {
-      if (!(err instanceof MfaRequiredError)) throw err;
-      mfa = err; // the password was right: ask for the second factor
-      $('mfa-passkey').hidden = !err.passkey;
+    const result = await auth.signin({ login: $('signin-email').value, password: $('signin-password').value });
+    if (result.status === 'mfa_required') {
+      mfa = result; // the password was right: ask for the second factor
+      $('mfa-passkey').hidden = !result.passkeyOffered;
       $('mfa-form').hidden = false;
-      show(`Second factor needed: ${err.factors.join(', ')}`);
+      show(`Second factor needed: ${result.factors.join(', ')}`);
       return;
     }
     const user = await refreshStatus();
@@ -138,7 +136,11 @@ $('signin-passkey').addEventListener('click', () =>
 
 async function finishSecondFactor(step) {
   if (!mfa) throw new Error('sign in with your password first');
-  await step(mfa);
+  const result = await step(mfa);
+  if (result.status === 'mfa_required') {
+    mfa = result; // the account still asks (its passkey challenge was spent): try again
+    return;
+  }
   const user = await refreshStatus();
   show(`Signed in: ${user ? user.email : '?'}`);
 }

@@ -15,13 +15,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // A bare page: the client and nothing else. Every event lands in `window.events` as
 // [event, session]; `window.authgateClientOptions` (an init script) adds client options.
 const BARE_JS = `
-import { createClient, AuthgateError, MfaRequiredError } from './authgate.js';
+import { createClient, AuthgateError } from './authgate.js';
 const baseUrl = document.querySelector('meta[name="authgate-base-url"]').content;
 window.client = createClient({ baseUrl, ...(window.authgateClientOptions || {}) });
 window.events = [];
 window.client.onAuthStateChange((event, session) => window.events.push([event, session]));
 window.AuthgateError = AuthgateError;
-window.MfaRequiredError = MfaRequiredError;
 window.helloUrl = baseUrl + '/demo/api/hello';
 window.ready = true;
 `;
@@ -278,7 +277,7 @@ test('account flows through the client against the real service: profile, passwo
     }
   }, [fn.toString(), args]);
 
-  assert.deepEqual(await call((c, l, p) => c.signin({ login: l, password: p }), email, PASSWORD), { ok: null });
+  assert.deepEqual(await call((c, l, p) => c.signin({ login: l, password: p }), email, PASSWORD), { ok: { status: 'signed_in' } });
   // Errors keep the AuthgateError shape.
   assert.deepEqual(await call((c) => c.changePassword({ old_password: 'not the password', password: 'another good passphrase' })),
     { err: ['AuthgateError', 400, 'invalid_old_password'] });
@@ -297,16 +296,13 @@ test('account flows through the client against the real service: profile, passwo
   // Sign-in continuation after mfa_required (a recovery code: the TOTP step just used is spent).
   await page.evaluate(() => window.client.logout());
   const mfa = await page.evaluate(async ([login, password, code]) => {
-    try {
-      await window.client.signin({ login, password });
-      return 'no second factor asked';
-    } catch (err) {
-      if (!(err instanceof window.MfaRequiredError)) throw err;
-      await err.withCode(code);
-      return [err.status, err.error, err.factors];
-    }
+    const first = await window.client.signin({ login, password });
+    if (first.status !== 'mfa_required') return first;
+    const wrong = await first.withCode('000000').then((r) => r.status, (e) => `${e.status} ${e.error}`);
+    const done = await first.withCode(code);
+    return [first.status, first.factors, first.passkeyOffered, wrong, done, window.events.at(-1)[0]];
   }, [email, NEW, codes[0]]);
-  assert.deepEqual(mfa, [401, 'mfa_required', ['totp', 'recovery_code']]);
+  assert.deepEqual(mfa, ['mfa_required', ['totp', 'recovery_code'], false, '401 invalid_code', { status: 'signed_in' }, 'SIGNED_IN']);
   assert.equal(await page.evaluate(() => window.client.hasSession()), true);
 
   const fresh = (await call((c, p, code) => c.replaceRecoveryCodes({ password: p, code }), NEW, codes[1])).ok;
@@ -380,5 +376,18 @@ test('a hint this page cannot read (here: another cookie name) is noticed at sig
   const { page: next, requests } = await bare(context);
   assert.equal((await next.evaluate(() => window.client.user())).email, email);
   assert.deepEqual(requests, ['GET /api/v1/auth/user/']);
+  await context.close();
+});
+
+test('sessionHint: false: a sign-up that opens a session is SIGNED_IN (the answer tells, no hint needed)', async () => {
+  const context = await newContext({ sessionHint: false, autoRefresh: false });
+  const { page, requests } = await bare(context);
+  const email = uniqueEmail();
+  const user = await page.evaluate(([e, p]) => window.client.signup({ name: 'No Hint', email: e, password: p }), [email, PASSWORD]);
+  assert.equal(user.email, email);
+  assert.notEqual(user.last_sign_in_at, null);
+  assert.deepEqual(await events(page), ['SIGNED_IN']);
+  assert.equal((await page.evaluate(() => window.client.user())).email, email);
+  assert.deepEqual(requests, ['POST /api/v1/auth/signup/', 'GET /api/v1/auth/user/']);
   await context.close();
 });

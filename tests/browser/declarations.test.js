@@ -1,5 +1,5 @@
 // authgate.d.ts declares exactly what authgate.js exports: the module's exports, the client's
-// methods and MfaRequiredError's methods, both ways. (No browser: the module loads in Node.)
+// methods, both ways. (No browser: the module loads in Node.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -30,13 +30,6 @@ test("the client's methods are the AuthgateClient interface's, both ways", () =>
   const methods = Object.keys(client).filter((k) => typeof client[k] === 'function').sort();
   assert.deepEqual(Object.keys(client).sort(), methods, 'the client holds only methods');
   assert.deepEqual(methods, members('export interface AuthgateClient'));
-});
-
-test("MfaRequiredError's methods are declared, both ways", () => {
-  const methods = Object.getOwnPropertyNames(mod.MfaRequiredError.prototype).filter((k) => k !== 'constructor').sort();
-  const declared = members('export declare class MfaRequiredError extends AuthgateError')
-    .filter((k) => !['factors', 'passkey'].includes(k));
-  assert.deepEqual(methods, declared);
 });
 
 test('the package: npm pack ships exactly the module, its declarations, README and CHANGELOG', async () => {

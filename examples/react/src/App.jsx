@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { AuthgateError, MfaRequiredError } from '@authgate/client';
+import { AuthgateError } from '@authgate/client';
 import { useAuth, useSession } from '@authgate/react';
 
 const failure = (err) =>
@@ -46,7 +46,7 @@ function SessionStatus() {
 
 function SignedOut({ say }) {
   const { signUp, signIn } = useAuth();
-  const [mfa, setMfa] = useState(null); // the MfaRequiredError of a sign-in waiting for its code
+  const [mfa, setMfa] = useState(null); // the `mfa_required` result of a sign-in waiting for its code
 
   async function onSignUp(event) {
     event.preventDefault();
@@ -63,10 +63,14 @@ function SignedOut({ say }) {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
     try {
-      await signIn({ login: form.get('email'), password: form.get('password') });
-      say(`Signed in: ${form.get('email')}`);
+      const result = await signIn({ login: form.get('email'), password: form.get('password') });
+      if (result.status === 'mfa_required') {
+        setMfa(result);
+        say(`Second factor needed: ${result.factors.join(', ')}`);
+      } else {
+        say(`Signed in: ${form.get('email')}`);
+      }
     } catch (err) {
-      if (err instanceof MfaRequiredError) setMfa(err);
       say(failure(err));
     }
   }
