@@ -44,10 +44,22 @@ test('the package: npm pack ships exactly the module, its declarations, README a
   assert.equal(pack.version, pkg.version);
   assert.match(readFileSync(path.join(CLIENT, 'CHANGELOG.md'), 'utf8'), new RegExp(`^## ${pkg.version.replace(/\./g, '\\.')}$`, 'm'),
     'the CHANGELOG has an entry for the version');
-  // The module as shipped (unminified, comments included): README states the size; this budget
-  // catches growth.
+  // The core as shipped (minified by scripts/build.mjs): under 8 KB gzipped, as README promises.
+  const shipped = pack.files.find((f) => f.path === 'authgate.js');
   const gzipped = gzipSync(readFileSync(path.join(CLIENT, 'authgate.js'))).length;
-  assert.ok(gzipped < 15 * 1024, `authgate.js is ${gzipped} bytes gzipped`);
+  assert.ok(gzipped < 8 * 1024, `authgate.js is ${gzipped} bytes gzipped (${shipped.size} bytes): the budget is 8 KB`);
+  assert.ok(pack.unpackedSize < 96 * 1024, `the package unpacks to ${pack.unpackedSize} bytes`);
+});
+
+test('the published authgate.js is what scripts/build.mjs makes of src/authgate.js (not stale)', async (t) => {
+  const { existsSync } = await import('node:fs');
+  if (!existsSync(path.join(CLIENT, 'node_modules', 'esbuild'))) {
+    t.skip('esbuild is not installed: npm ci --prefix clients/js');
+    return;
+  }
+  const { spawnSync } = await import('node:child_process');
+  const run = spawnSync(process.execPath, [path.join(CLIENT, 'scripts', 'build.mjs'), '--check'], { encoding: 'utf8' });
+  assert.equal(run.status, 0, `${run.stdout}${run.stderr}`);
 });
 
 test('the declarations compile with tsc --strict and type an application (tests/browser/fixtures/client-usage.ts)', async (t) => {
