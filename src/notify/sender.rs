@@ -34,7 +34,16 @@ pub async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
             if batch.is_empty() {
                 break;
             }
-            let sends = batch.into_iter().map(|row| deliver(&state, row));
+            // Recipients in parallel; each recipient's messages in the order they were queued
+            // (a sign-up's verification code before the reset code asked for just after it).
+            let sends = by_recipient(batch).into_iter().map(|rows| {
+                let state = &state;
+                async move {
+                    for row in rows {
+                        deliver(state, row).await;
+                    }
+                }
+            });
             futures_util::future::join_all(sends).await;
         }
         tokio::select! {
@@ -47,6 +56,21 @@ pub async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
             }
         }
     }
+}
+
+/// A claimed batch (oldest first) grouped by recipient, each group keeping that order.
+fn by_recipient(batch: Vec<OutboxRow>) -> Vec<Vec<OutboxRow>> {
+    let mut groups: Vec<Vec<OutboxRow>> = Vec::new();
+    for row in batch {
+        match groups
+            .iter_mut()
+            .find(|g| g.first().is_some_and(|f| f.recipient == row.recipient))
+        {
+            Some(group) => group.push(row),
+            None => groups.push(vec![row]),
+        }
+    }
+    groups
 }
 
 fn lease(state: &AppState) -> Duration {

@@ -192,8 +192,10 @@ pub struct SmsSignIn {
 }
 
 /// `sms/signin/`: opens a session for the account with this number. 400 `invalid_code` for a
-/// wrong code or an unknown number; for an account with TOTP, 401 `mfa_required` without
-/// `code_totp` (the SMS code stays usable) and 401 `invalid_credentials` with a wrong one.
+/// wrong code or an unknown number; for an account with a second factor (TOTP or passkeys),
+/// 401 `mfa_required` without `code_totp` or `passkey` (the SMS code stays usable), and 401
+/// `invalid_code` (or a passkey refusal) with a wrong one, which spends the SMS code: each guess
+/// at the second factor costs a fresh SMS.
 pub fn sign_in(
     state: &AppState,
     conn: &mut DbConnection,
