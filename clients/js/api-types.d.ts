@@ -7,7 +7,7 @@ export type Accepted = {
   message: string;
 };
 
-/** Bytes as base64url without padding (the WebAuthn JSON form). */
+/** Bytes as base64url without padding (the WebAuthn JSON form), in its canonical spelling (the unused bits of the last character zero), as browsers write it. */
 export type Base64Url = string;
 
 export type BindPhoneRequest = {
@@ -165,6 +165,11 @@ export type OkpJwk = {
 /** A passkey of the caller. Credential ids and public keys are never shown. */
 export type Passkey = PasskeyFields;
 
+/** The `AuthenticationResponseJSON` of `navigator.credentials.get()`. */
+export type PasskeyAssertionCredential = PasskeyCredential & {
+  response?: Record<string, unknown>;
+};
+
 export type PasskeyCreationOptions = {
   publicKey: PublicKeyCredentialCreationOptionsJSON;
   /** Opaque; send it back unchanged with the credential. Single use, 5 minutes. */
@@ -188,9 +193,9 @@ export type PasskeyCredential = {
   authenticatorAttachment?: string | null;
 };
 
-/** A credential and the `state` of the options it was made with. */
+/** An assertion and the `state` of the options it answers. */
 export type PasskeyCredentialWithState = {
-  credential: PasskeyCredential;
+  credential: PasskeyAssertionCredential;
   /** The `state` of the options answer, unchanged. */
   state: string;
 };
@@ -222,6 +227,18 @@ export type PasskeyRegistration = PasskeyFields & {
   recovery_codes?: RecoveryCodeList;
 };
 
+/** The `RegistrationResponseJSON` of `navigator.credentials.create()`. */
+export type PasskeyRegistrationCredential = PasskeyCredential & {
+  response?: Record<string, unknown>;
+};
+
+/** A new credential and the `state` of the options it was made with. */
+export type PasskeyRegistrationWithState = {
+  credential: PasskeyRegistrationCredential;
+  /** The `state` of the options answer, unchanged. */
+  state: string;
+};
+
 export type PasskeyRequestOptions = {
   publicKey: PublicKeyCredentialRequestOptionsJSON;
   /** Opaque; send it back unchanged with the assertion. Single use, 5 minutes. */
@@ -229,7 +246,7 @@ export type PasskeyRequestOptions = {
 };
 
 export type PasskeySignInRequest = {
-  credential: PasskeyCredential;
+  credential: PasskeyAssertionCredential;
   /** The `state` of `signin/passkey/options/`, unchanged. */
   state: string;
   /** As at `signin/`. */
@@ -331,7 +348,7 @@ export type ReauthRequest = {
 export type RecoveryCodeList = string[];
 
 export type RegisterPasskeyRequest = {
-  credential: PasskeyCredential;
+  credential: PasskeyRegistrationCredential;
   /** The `state` of `mfa/passkeys/register/options/`, unchanged. */
   state: string;
   /** 1 to 64 characters, no control characters. Absent or null names the passkey after its authenticator when it is known, else "Passkey". */
@@ -447,7 +464,7 @@ export type TokenRequest = {
   /** A passkey as the second factor of the password grant, after 401 `mfa_required` (as on `signin/`). */
   passkey?: PasskeyCredentialWithState | null;
   /** Passkey grant; the assertion as `PublicKeyCredential.toJSON()` gives it. */
-  credential?: PasskeyCredential | null;
+  credential?: PasskeyAssertionCredential | null;
   /** Passkey grant; the `state` of `signin/passkey/options/`, unchanged. */
   state?: string | null;
   /** Captcha token; absent or null is no token (see the conventions above). */
@@ -685,7 +702,7 @@ export interface Operations {
     method: "POST";
     path: "signup/passkey/";
     status: 201;
-    request: PasskeyCredentialWithState;
+    request: PasskeyRegistrationWithState;
     response: PasskeySignUpResult;
   };
   /** Start a sign-up with a passkey (no password) */

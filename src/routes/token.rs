@@ -34,7 +34,7 @@ pub struct TokenBody {
     passkey: Option<Assertion>,
     /// The passkey grant's assertion and state (`navigator.credentials.get()`'s answer).
     #[serde(default)]
-    credential: Option<Box<webauthn_rs_core::proto::PublicKeyCredential>>,
+    credential: Option<serde_json::Value>,
     #[serde(default)]
     state: Option<String>,
     #[serde(default)]
@@ -58,6 +58,14 @@ enum Grant {
 }
 
 fn parse(body: TokenBody) -> Result<Grant, ApiError> {
+    // Checked whatever the grant: a credential of the wrong shape is refused, not ignored.
+    let assertion = match body.credential.filter(|c| !c.is_null()) {
+        Some(credential) => Some(
+            Assertion::from_parts(credential, body.state.clone().unwrap_or_default())
+                .map_err(|m| ApiError::validation("invalid_request", m))?,
+        ),
+        None => None,
+    };
     let missing = |field: &str| {
         ApiError::validation(
             "invalid_request",
@@ -75,10 +83,7 @@ fn parse(body: TokenBody) -> Result<Grant, ApiError> {
             passkey: body.passkey,
         })),
         "passkey" => Ok(Grant::Passkey(
-            Assertion {
-                credential: body.credential.ok_or_else(|| missing("credential"))?,
-                state: body.state.ok_or_else(|| missing("state"))?,
-            },
+            assertion.ok_or_else(|| missing("credential"))?,
             body.remember_me,
         )),
         "refresh_token" => Ok(Grant::Refresh(

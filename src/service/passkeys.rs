@@ -50,17 +50,128 @@ pub struct Options {
 }
 
 /// A signed assertion (`navigator.credentials.get()`) and the state of the ceremony it answers.
-#[derive(Debug, Deserialize)]
+/// Parsed strictly (see [`credential_shape`]) wherever it appears, even where it then goes
+/// unused (a second factor sent for an account without one).
+#[derive(Debug)]
 pub struct Assertion {
     pub credential: Box<PublicKeyCredential>,
     pub state: String,
 }
 
 /// A new credential (`navigator.credentials.create()`) and its ceremony's state.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct Attestation {
     pub credential: Box<RegisterPublicKeyCredential>,
     pub state: String,
+}
+
+/// The JSON a credential and its state arrive in, before their shape is checked.
+#[derive(Deserialize)]
+struct RawCeremony {
+    credential: serde_json::Value,
+    state: String,
+}
+
+impl Assertion {
+    /// From the JSON of `credential.toJSON()` and the options' state.
+    pub fn from_parts(credential: serde_json::Value, state: String) -> Result<Self, String> {
+        Ok(Self {
+            credential: Box::new(checked(credential, &state, "authenticatorData")?),
+            state,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Assertion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawCeremony::deserialize(d)?;
+        Self::from_parts(raw.credential, raw.state).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Attestation {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawCeremony::deserialize(d)?;
+        let credential = checked(raw.credential, &raw.state, "attestationObject")
+            .map_err(serde::de::Error::custom)?;
+        Ok(Self {
+            credential: Box::new(credential),
+            state: raw.state,
+        })
+    }
+}
+
+/// A credential checked against the shape the API documents, then parsed.
+fn checked<T: serde::de::DeserializeOwned>(
+    credential: serde_json::Value,
+    state: &str,
+    kind_field: &str,
+) -> Result<T, String> {
+    if state.is_empty() {
+        return Err("`state` must not be empty".into());
+    }
+    credential_shape(&credential, kind_field)?;
+    serde_json::from_value(credential).map_err(|e| format!("credential: {e}"))
+}
+
+/// `PublicKeyCredential.toJSON()`'s shape, as the API documents it: `type` `public-key`; `id`,
+/// `rawId` and the response's binary fields base64url strings, `kind_field` (the assertion's
+/// `authenticatorData` or the registration's `attestationObject`) among them; the optional
+/// fields of the right type when present. Extra fields pass.
+fn credential_shape(c: &serde_json::Value, kind_field: &str) -> Result<(), String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::Value;
+    let b64 = |v: Option<&Value>, name: &str, required: bool| -> Result<(), String> {
+        match v {
+            None if !required => Ok(()),
+            // Decoded as the credential's parser will: canonical, unpadded.
+            Some(Value::String(s)) if URL_SAFE_NO_PAD.decode(s).is_ok() => Ok(()),
+            _ => Err(format!(
+                "credential: `{name}` must be a base64url string without padding"
+            )),
+        }
+    };
+    let object = c.as_object().ok_or("credential must be an object")?;
+    if object.get("type").and_then(Value::as_str) != Some("public-key") {
+        return Err("credential: `type` must be `public-key`".into());
+    }
+    b64(object.get("id"), "id", true)?;
+    b64(object.get("rawId"), "rawId", true)?;
+    if !matches!(
+        object.get("authenticatorAttachment"),
+        None | Some(Value::Null | Value::String(_))
+    ) {
+        return Err("credential: `authenticatorAttachment` must be a string or null".into());
+    }
+    if !matches!(
+        object.get("clientExtensionResults"),
+        None | Some(Value::Object(_))
+    ) {
+        return Err("credential: `clientExtensionResults` must be an object".into());
+    }
+    let response = object
+        .get("response")
+        .and_then(Value::as_object)
+        .ok_or("credential: `response` must be an object")?;
+    for name in [
+        "clientDataJSON",
+        "attestationObject",
+        "authenticatorData",
+        "signature",
+    ] {
+        let required = name == "clientDataJSON"
+            || name == kind_field
+            || (kind_field == "authenticatorData" && name == "signature");
+        b64(response.get(name), name, required)?;
+    }
+    if !matches!(response.get("userHandle"), None | Some(Value::Null)) {
+        b64(response.get("userHandle"), "userHandle", true)?;
+    }
+    match response.get("transports") {
+        None => Ok(()),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(()),
+        Some(_) => Err("credential: `transports` must be an array of strings".into()),
+    }
 }
 
 /// What a ceremony is for; a state made for one is refused by the others.

@@ -238,7 +238,7 @@ both_backends! {
         // A state never issued.
         let (pk, _) = app.passkey_sign_in_options().await;
         assert_eq!(signin(authenticator.get(&pk), json!("bm90LWEtc3RhdGU")).await, (400, "challenge_invalid".into()));
-        assert_eq!(signin(authenticator.get(&pk), json!("")).await, (400, "challenge_invalid".into()));
+        assert_eq!(signin(authenticator.get(&pk), json!("")).await, (400, "invalid_request".into()), "an empty state is no state");
 
         // A state used once already (replay of a whole successful answer).
         let (pk, state) = app.passkey_sign_in_options().await;
@@ -511,5 +511,35 @@ both_backends! {
                 .json(&json!({"credential": credential, "state": options["state"]})).send().await.unwrap();
             assert_eq!(resp.status(), 400);
         }
+    }
+}
+
+both_backends! {
+    async fn a_malformed_passkey_is_refused_even_where_it_would_go_unused(backend) {
+        // Found by schemathesis: a second factor sent for an account without one, and a
+        // credential sent with the password grant, were ignored instead of checked.
+        let app = spawn(backend).await;
+        let email = unique_email();
+        assert_eq!(app.signup(&email, PW).await.status(), 201);
+        let mut authenticator = SoftAuthenticator::new(ORIGIN);
+        let (pk, state) = app.passkey_sign_in_options().await;
+        let good = authenticator.get(&pk);
+        let mut wrong_type = good.clone();
+        wrong_type["authenticatorAttachment"] = json!(7);
+        let mut padded = good.clone();
+        padded["rawId"] = json!(format!("{}=", good["rawId"].as_str().unwrap()));
+        let mut loose_bits = good.clone();
+        loose_bits["response"]["signature"] = json!("AB");
+        for (credential, state) in [(good.clone(), json!("")), (wrong_type, state.clone()), (padded, state.clone()), (loose_bits, state.clone())] {
+            let passkey = json!({"credential": credential, "state": state});
+            let r = app.pk_post("/api/v1/auth/signin/", None, &json!({"login": email, "password": PW, "passkey": passkey})).await;
+            assert_eq!(error_of(r).await, (400, "invalid_request".into()), "signin/ {passkey}");
+            let r = app.pk_post("/api/v1/auth/token/", None, &json!({"grant_type": "password", "login": email, "password": PW, "credential": passkey["credential"], "state": passkey["state"]})).await;
+            assert_eq!(error_of(r).await, (400, "invalid_request".into()), "token/ {passkey}");
+        }
+        // The well-formed one is checked only where it is used: here the account has no second
+        // factor, so the password alone signs in.
+        let r = app.pk_post("/api/v1/auth/signin/", None, &json!({"login": email, "password": PW, "passkey": {"credential": good, "state": state}})).await;
+        assert_eq!(r.status(), 204);
     }
 }
