@@ -330,6 +330,27 @@ pub fn check_password(
     }
 }
 
+/// A sign-in step that opened no session (yet), audited (`kind` `signin`).
+fn sign_in_event(
+    conn: &mut DbConnection,
+    client: &ClientInfo,
+    outcome: &str,
+    user_id: Option<&str>,
+    method: &str,
+) {
+    audit::record(
+        conn,
+        client,
+        Event {
+            kind: "signin",
+            outcome,
+            user_id,
+            session_id: None,
+            method: Some(method),
+        },
+    );
+}
+
 /// Counts a sign-in's outcome in `authgate_signin_total`.
 pub fn count_sign_in(state: &AppState, result: &Result<Issued, ApiError>) {
     state
@@ -370,17 +391,7 @@ pub fn sign_in_finish(
     let key = login_key(state, &input);
     let Some((checked, verdict)) = check.account else {
         lockout::failed(state, conn, &key, None)?;
-        audit::record(
-            conn,
-            client,
-            Event {
-                kind: "signin",
-                outcome: "unknown_account",
-                user_id: None,
-                session_id: None,
-                method: Some("password"),
-            },
-        );
+        sign_in_event(conn, client, "unknown_account", None, "password");
         return Err(ApiError::InvalidCredentials);
     };
     // The account as it is now: a password changed while the old one was being checked no
@@ -392,17 +403,7 @@ pub fn sign_in_finish(
     };
     let Some(user) = current else {
         lockout::failed(state, conn, &key, Some((&checked, client)))?;
-        audit::record(
-            conn,
-            client,
-            Event {
-                kind: "signin",
-                outcome: "bad_password",
-                user_id: Some(&checked.id),
-                session_id: None,
-                method: Some("password"),
-            },
-        );
+        sign_in_event(conn, client, "bad_password", Some(&checked.id), "password");
         return Err(ApiError::InvalidCredentials);
     };
     // The password is right: guessing it is over, so the count starts again.
@@ -456,17 +457,7 @@ pub fn ensure_may_sign_in(
     let Some((outcome, error)) = refusal else {
         return Ok(());
     };
-    audit::record(
-        conn,
-        client,
-        Event {
-            kind: "signin",
-            outcome,
-            user_id: Some(&user.id),
-            session_id: None,
-            method: Some(method),
-        },
-    );
+    sign_in_event(conn, client, outcome, Some(&user.id), method);
     Err(error)
 }
 
@@ -553,17 +544,7 @@ pub fn second_factor(
         });
     }
     let event = |conn: &mut DbConnection, outcome: &'static str| {
-        audit::record(
-            conn,
-            client,
-            Event {
-                kind: "signin",
-                outcome,
-                user_id: Some(&user.id),
-                session_id: None,
-                method: Some(method),
-            },
-        )
+        sign_in_event(conn, client, outcome, Some(&user.id), method)
     };
     if let Some(assertion) = proof.passkey {
         if let Err(e) =

@@ -269,6 +269,27 @@ fn issue_options(
     })
 }
 
+/// A passkey audit event (`method` `passkey`).
+fn record(
+    conn: &mut DbConnection,
+    client: &ClientInfo,
+    kind: &'static str,
+    outcome: &str,
+    user_id: Option<&str>,
+) {
+    audit::record(
+        conn,
+        client,
+        Event {
+            kind,
+            outcome,
+            user_id,
+            session_id: None,
+            method: Some("passkey"),
+        },
+    );
+}
+
 fn refused(code: &'static str, message: &'static str) -> ApiError {
     ApiError::validation(code, message)
 }
@@ -605,17 +626,7 @@ pub fn register(
             )?)
         };
         security::queue_change(state, conn, &user, client, Change::PasskeyAdded)?;
-        audit::record(
-            conn,
-            client,
-            Event {
-                kind: "passkey_added",
-                outcome: "success",
-                user_id: Some(&user.id),
-                session_id: None,
-                method: Some("passkey"),
-            },
-        );
+        record(conn, client, "passkey_added", "success", Some(&user.id));
         Ok(Registered {
             passkey,
             recovery_codes,
@@ -738,17 +749,7 @@ pub fn remove(
             db::recovery_codes::delete_all(conn, &user.id)?;
         }
         security::queue_change(state, conn, &user, client, Change::PasskeyRemoved)?;
-        audit::record(
-            conn,
-            client,
-            Event {
-                kind: "passkey_removed",
-                outcome: "success",
-                user_id: Some(&user.id),
-                session_id: None,
-                method: Some("passkey"),
-            },
-        );
+        record(conn, client, "passkey_removed", "success", Some(&user.id));
         Ok(())
     })
 }
@@ -810,17 +811,7 @@ fn verify(
                 passkey = %stored_row.id,
                 "passkey signature counter went backwards: possible clone"
             );
-            audit::record(
-                conn,
-                client,
-                Event {
-                    kind: "signin",
-                    outcome: "passkey_cloned",
-                    user_id: Some(&user.id),
-                    session_id: None,
-                    method: Some("passkey"),
-                },
-            );
+            record(conn, client, "signin", "passkey_cloned", Some(&user.id));
             db::write_transaction(conn, |conn| {
                 security::queue_change(state, conn, &user, client, Change::PasskeyCloned)
             })?;
@@ -878,17 +869,7 @@ fn sign_in_checked(
         Ok(v) => v,
         Err(e) => {
             if matches!(e, ApiError::PasskeyRejected { code, .. } if code != "passkey_cloned") {
-                audit::record(
-                    conn,
-                    client,
-                    Event {
-                        kind: "signin",
-                        outcome: e.code(),
-                        user_id: None,
-                        session_id: None,
-                        method: Some("passkey"),
-                    },
-                );
+                record(conn, client, "signin", e.code(), None);
             }
             return Err(e);
         }
