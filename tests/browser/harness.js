@@ -207,3 +207,24 @@ export function uniqueEmail() {
   counter += 1;
   return `spa-${Date.now().toString(36)}-${process.pid}-${counter}@example.com`;
 }
+
+/**
+ * Chromium's virtual authenticator on `page` (DevTools protocol): a platform passkey provider
+ * (CTAP2, internal transport) with resident keys and user verification that answers every
+ * request by itself. Returns the CDP session and the authenticator's id.
+ */
+export async function addVirtualAuthenticator(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return { cdp, authenticatorId };
+}

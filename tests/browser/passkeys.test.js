@@ -5,7 +5,7 @@
 // as secure) and authgate runs with RP ID `localhost` and that origin allowed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startAuthgate, startStatic, launchBrowser, freePort, uniqueEmail } from './harness.js';
+import { startAuthgate, startStatic, launchBrowser, freePort, uniqueEmail, addVirtualAuthenticator } from './harness.js';
 
 const PASSWORD = 'correct horse battery staple';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -44,18 +44,7 @@ async function pageWithAuthenticator() {
     };
   });
   const page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
+  const { cdp, authenticatorId } = await addVirtualAuthenticator(context, page);
   return {
     context,
     page,

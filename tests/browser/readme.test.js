@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { ROOT, startAuthgate, launchBrowser, freePort, uniqueEmail } from './harness.js';
+import { ROOT, startAuthgate, launchBrowser, freePort, uniqueEmail, addVirtualAuthenticator } from './harness.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -88,18 +88,7 @@ test("README's passkey sign-in snippet, as shipped, signs in from the autofill r
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
+  const { cdp, authenticatorId } = await addVirtualAuthenticator(context, page);
   const credentials = async () => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
 
   // Beforehand, on a page of the same origin: an account with a password, and a passkey added
