@@ -116,19 +116,11 @@ impl SoftAuthenticator {
             .into_iter()
             .collect(),
         );
-        let id = b64(&self.credential_id);
-        json!({
-            "id": id,
-            "rawId": id,
-            "type": "public-key",
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
-            "response": {
+        self.credential_json(json!({
                 "clientDataJSON": b64(&self.client_data("webauthn.create", challenge)),
                 "attestationObject": b64(&serde_cbor_2::to_vec(&attestation_object).expect("cbor")),
                 "transports": ["internal"],
-            },
-        })
+        }))
     }
 
     /// `navigator.credentials.get({publicKey})`: signs the options' challenge. The counter goes
@@ -152,6 +144,16 @@ impl SoftAuthenticator {
         let mut signed = auth_data.clone();
         signed.extend_from_slice(digest(&SHA256, &client_data).as_ref());
         let signature = self.key.sign(&SystemRandom::new(), &signed).expect("sign");
+        self.credential_json(json!({
+                "clientDataJSON": b64(&client_data),
+                "authenticatorData": b64(&auth_data),
+                "signature": b64(signature.as_ref()),
+                "userHandle": self.user_handle.as_deref().map(b64),
+        }))
+    }
+
+    /// `PublicKeyCredential.toJSON()` around a `response`.
+    fn credential_json(&self, response: Value) -> Value {
         let id = b64(&self.credential_id);
         json!({
             "id": id,
@@ -159,12 +161,7 @@ impl SoftAuthenticator {
             "type": "public-key",
             "authenticatorAttachment": "platform",
             "clientExtensionResults": {},
-            "response": {
-                "clientDataJSON": b64(&client_data),
-                "authenticatorData": b64(&auth_data),
-                "signature": b64(signature.as_ref()),
-                "userHandle": self.user_handle.as_deref().map(b64),
-            },
+            "response": response,
         })
     }
 }

@@ -509,7 +509,7 @@ both_backends! {
             // The replay, on yet another replica, is refused.
             let resp = client.post(format!("{}/api/v1/auth/signin/passkey/", next()))
                 .json(&json!({"credential": credential, "state": options["state"]})).send().await.unwrap();
-            assert_eq!(resp.status(), 400);
+            assert_eq!(error_of(resp).await, (400, "challenge_used".into()), "the state was spent on another replica");
         }
     }
 }
