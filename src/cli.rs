@@ -61,6 +61,15 @@ pub enum Command {
         #[command(subcommand)]
         action: RolesAction,
     },
+    /// Keys for the admin API (`Authorization: Bearer agk_…`): create (prints the key once;
+    /// only its hash is stored), list, revoke.
+    AdminKeys {
+        /// Print JSON instead of text (for scripts).
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        action: AdminKeysAction,
+    },
     /// Invitation codes for AUTHGATE_INVITE_ONLY=true: create (prints the code) and list.
     Invites {
         /// Print JSON instead of text (for scripts).
@@ -155,6 +164,26 @@ pub enum UsersAction {
     Delete {
         /// The account's address.
         email: String,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminKeysAction {
+    /// Create a key and print it (the only time it is shown).
+    Create {
+        /// `read` (GET only) or `write` (everything).
+        #[arg(long, value_parser = ["read", "write"])]
+        scope: String,
+        /// What the key is for, shown by `list`.
+        #[arg(long, default_value = "admin key")]
+        name: String,
+    },
+    /// Every key (never the key itself): id, name, scope, last use, revocation.
+    List,
+    /// Revoke a key at once.
+    Revoke {
+        /// The key's id, as `list` shows it.
+        id: String,
     },
 }
 
@@ -425,6 +454,10 @@ pub async fn run(cli: Cli) -> ExitCode {
             crate::telemetry::init(settings.log_format, "warn");
             report(invites(&settings, action, json))
         }
+        Command::AdminKeys { json, action } => {
+            crate::telemetry::init(settings.log_format, "warn");
+            report(admin_keys(&settings, action, json))
+        }
         Command::Roles { json, action } => {
             crate::telemetry::init(settings.log_format, "warn");
             report(roles(&settings, action, json).await)
@@ -494,6 +527,7 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
     one.database_pool_size = 1;
     let state = std::sync::Arc::new(AppState::from_settings(one).await?);
     let connection = || -> anyhow::Result<crate::db::PooledConnection> { Ok(state.pool.get()?) };
+    let operator = crate::domain::ClientInfo::operator();
     match action {
         UsersAction::Create {
             email,
@@ -523,12 +557,13 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
                 password,
                 name,
                 verified,
+                has_password: true,
             };
             let (input, hash) =
                 crate::service::run::hash_new_password(&state, input, |i| &i.password).await?;
             let shown = input.email.as_str().to_owned();
             let user = crate::service::run::blocking(&state, move |state, conn| {
-                crate::service::accounts::create(state, conn, &input, &hash)
+                crate::service::accounts::create(state, conn, &operator, &input, &hash)
             })
             .await
             .map_err(|e| match e {
@@ -590,7 +625,8 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
         UsersAction::Disable { email } => {
             let mut conn = connection()?;
             let user = find_user(&mut conn, &email)?;
-            let ended = rescue::set_disabled(&state, &mut conn, &user, true).map_err(api)?;
+            let ended =
+                rescue::set_disabled(&state, &mut conn, &operator, &user, true).map_err(api)?;
             emit(
                 json,
                 json!({"email": user.email, "disabled": true, "sessions_ended": ended}),
@@ -600,7 +636,7 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
         UsersAction::Enable { email } => {
             let mut conn = connection()?;
             let user = find_user(&mut conn, &email)?;
-            rescue::set_disabled(&state, &mut conn, &user, false).map_err(api)?;
+            rescue::set_disabled(&state, &mut conn, &operator, &user, false).map_err(api)?;
             emit(
                 json,
                 json!({"email": user.email, "disabled": false}),
@@ -610,7 +646,7 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
         UsersAction::ResetMfa { email } => {
             let mut conn = connection()?;
             let user = find_user(&mut conn, &email)?;
-            let ended = rescue::reset_mfa(&state, &mut conn, &user).map_err(api)?;
+            let ended = rescue::reset_mfa(&state, &mut conn, &operator, &user).map_err(api)?;
             emit(
                 json,
                 json!({"email": user.email, "totp_enabled": false, "sessions_ended": ended}),
@@ -631,8 +667,8 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
                 .await
                 .map_err(|e| anyhow::anyhow!("password from standard input: {e}"))?;
             let (_, hash) = crate::service::run::hash_new_password(&state, password, |p| p).await?;
-            let ended =
-                rescue::set_password(&state, &mut *connection()?, &user, &hash).map_err(api)?;
+            let ended = rescue::set_password(&state, &mut *connection()?, &operator, &user, &hash)
+                .map_err(api)?;
             emit(
                 json,
                 json!({"email": user.email, "sessions_ended": ended}),
@@ -642,7 +678,8 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
         UsersAction::RevokeSessions { email } => {
             let mut conn = connection()?;
             let user = find_user(&mut conn, &email)?;
-            let ended = rescue::revoke_sessions(&state, &mut conn, &user).map_err(api)?;
+            let ended =
+                rescue::revoke_sessions(&state, &mut conn, &operator, &user).map_err(api)?;
             emit(
                 json,
                 json!({"email": user.email, "sessions_ended": ended}),
@@ -652,7 +689,7 @@ async fn users(settings: &Settings, action: UsersAction, json: bool) -> anyhow::
         UsersAction::Delete { email } => {
             let mut conn = connection()?;
             let user = find_user(&mut conn, &email)?;
-            rescue::delete(&state, &mut conn, &user).map_err(api)?;
+            rescue::delete(&state, &mut conn, &operator, &user).map_err(api)?;
             emit(json, json!({"email": user.email, "deleted": true}), || {
                 format!("deleted {} and everything about it", user.email)
             });
@@ -669,10 +706,7 @@ async fn roles(settings: &Settings, action: RolesAction, json: bool) -> anyhow::
     one.database_pool_size = 1;
     let state = std::sync::Arc::new(AppState::from_settings(one).await?);
     let mut conn = state.pool.get()?;
-    let operator = crate::domain::ClientInfo {
-        ip: None,
-        user_agent: Some("authgate admin".into()),
-    };
+    let operator = crate::domain::ClientInfo::operator();
     let (email, role, end_sessions, grant) = match action {
         RolesAction::Grant {
             email,
@@ -757,56 +791,104 @@ async fn roles(settings: &Settings, action: RolesAction, json: bool) -> anyhow::
     Ok(())
 }
 
+fn admin_keys(settings: &Settings, action: AdminKeysAction, json: bool) -> anyhow::Result<()> {
+    use crate::service::admin_keys::{self, Scope};
+    let mut conn = admin_connection(settings)?;
+    match action {
+        AdminKeysAction::Create { scope, name } => {
+            let scope =
+                Scope::parse(&scope).ok_or_else(|| anyhow::anyhow!("--scope is read or write"))?;
+            if name.trim().is_empty()
+                || name.chars().count() > 100
+                || name.chars().any(char::is_control)
+            {
+                anyhow::bail!("--name is 1 to 100 printable characters");
+            }
+            let (key, view) = admin_keys::create(&mut conn, name.trim(), scope).map_err(api)?;
+            let mut value = serde_json::to_value(&view)?;
+            value["key"] = serde_json::Value::String(key.clone());
+            emit(json, value, || key.clone());
+            if !json {
+                eprintln!(
+                    "admin API key {} ({}, scope {}); shown this once, only its hash is stored",
+                    view.id, view.name, view.scope
+                );
+            }
+        }
+        AdminKeysAction::List => {
+            let views = admin_keys::list(&mut conn).map_err(api)?;
+            emit(json, serde_json::to_value(&views)?, || {
+                let mut out = format!(
+                    "{:<36} {:<6} {:<24} {:<24} {:<24} NAME",
+                    "ID", "SCOPE", "CREATED", "LAST USED", "REVOKED"
+                );
+                for v in &views {
+                    out.push_str(&format!(
+                        "\n{:<36} {:<6} {:<24} {:<24} {:<24} {}",
+                        v.id,
+                        v.scope,
+                        v.created_at,
+                        v.last_used_at.as_deref().unwrap_or("never"),
+                        v.revoked_at.as_deref().unwrap_or("-"),
+                        v.name
+                    ));
+                }
+                out
+            });
+        }
+        AdminKeysAction::Revoke { id } => {
+            if !admin_keys::revoke(&mut conn, &id).map_err(api)? {
+                anyhow::bail!("no live admin API key with the id {id}");
+            }
+            emit(json, serde_json::json!({"id": id, "revoked": true}), || {
+                format!("revoked admin API key {id}")
+            });
+        }
+    }
+    Ok(())
+}
+
 fn invites(settings: &Settings, action: InvitesAction, json: bool) -> anyhow::Result<()> {
     use serde_json::json;
     let mut conn = admin_connection(settings)?;
-    let t = |v: Option<chrono::NaiveDateTime>| v.map(crate::service::users::rfc3339);
     match action {
         InvitesAction::Create { uses, expires } => {
             if uses == 0 {
                 anyhow::bail!("--uses must be at least 1");
             }
-            let (code, row) = crate::service::invites::create(&mut conn, uses, expires)?;
+            let (code, view) = crate::service::invites::create(
+                &mut conn,
+                &crate::domain::ClientInfo::operator(),
+                uses,
+                expires,
+            )?;
             emit(
                 json,
-                json!({"code": code, "uses": uses, "expires_at": t(row.expires_at)}),
+                json!({"code": code, "uses": uses, "expires_at": view.expires_at}),
                 || code.clone(),
             );
             if !json {
                 eprintln!(
                     "invitation code for {uses} signup(s), expires {}; only its hash is stored",
-                    t(row.expires_at).unwrap_or_else(|| "never".into())
+                    view.expires_at.as_deref().unwrap_or("never")
                 );
             }
         }
         InvitesAction::List => {
-            let rows = crate::db::invites::all(&mut conn)?;
-            let prefix = |h: &str| h[..16.min(h.len())].to_owned();
-            let values: Vec<serde_json::Value> = rows
-                .iter()
-                .map(|r| {
-                    json!({
-                        "hash_prefix": prefix(&r.code_hash),
-                        "uses": r.uses,
-                        "max_uses": r.max_uses,
-                        "expires_at": t(r.expires_at),
-                        "created_at": t(Some(r.created_at)),
-                    })
-                })
-                .collect();
-            emit(json, serde_json::Value::Array(values), || {
+            let views = crate::service::invites::list(&mut conn).map_err(api)?;
+            emit(json, serde_json::to_value(&views)?, || {
                 let mut out = format!(
                     "{:<16} {:<6} {:<8} {:<24} {:<24}",
                     "HASH", "USES", "MAX", "EXPIRES", "CREATED"
                 );
-                for r in &rows {
+                for v in &views {
                     out.push_str(&format!(
                         "\n{:<16} {:<6} {:<8} {:<24} {:<24}",
-                        prefix(&r.code_hash),
-                        r.uses,
-                        r.max_uses,
-                        t(r.expires_at).unwrap_or_else(|| "never".into()),
-                        t(Some(r.created_at)).unwrap_or_default()
+                        v.hash_prefix,
+                        v.uses,
+                        v.max_uses,
+                        v.expires_at.as_deref().unwrap_or("never"),
+                        v.created_at
                     ));
                 }
                 out

@@ -52,7 +52,8 @@ fn row(method: Method, path: &'static str, route: Route, rate: RateClass) -> Rou
 /// their classes and the captcha gate its routes, and is compared with `openapi.yml` by a test.
 pub fn route_table() -> Vec<RouteSpec> {
     use routes::{
-        auth, email, health, jwks, mfa, passkeys, password, phone, sessions, token, user, verify,
+        admin, auth, email, health, jwks, mfa, passkeys, password, phone, sessions, token, user,
+        verify,
     };
     use RateClass::{Api, Auth, Refresh, SignIn, Token, Unlimited};
     vec![
@@ -305,6 +306,66 @@ pub fn route_table() -> Vec<RouteSpec> {
             web::delete().to(phone::unbind),
             Auth,
         ),
+        row(
+            Method::GET,
+            "/api/v1/admin/users/",
+            web::get().to(admin::list_users),
+            Api,
+        ),
+        row(
+            Method::POST,
+            "/api/v1/admin/users/",
+            web::post().to(admin::create_user),
+            Api,
+        ),
+        row(
+            Method::GET,
+            "/api/v1/admin/users/{id}/",
+            web::get().to(admin::get_user),
+            Api,
+        ),
+        row(
+            Method::PATCH,
+            "/api/v1/admin/users/{id}/",
+            web::patch().to(admin::update_user),
+            Api,
+        ),
+        row(
+            Method::DELETE,
+            "/api/v1/admin/users/{id}/",
+            web::delete().to(admin::delete_user),
+            Api,
+        ),
+        row(
+            Method::POST,
+            "/api/v1/admin/users/{id}/reset-mfa/",
+            web::post().to(admin::reset_mfa),
+            Api,
+        ),
+        row(
+            Method::POST,
+            "/api/v1/admin/users/{id}/revoke-sessions/",
+            web::post().to(admin::revoke_sessions),
+            Api,
+        ),
+        row(
+            Method::GET,
+            "/api/v1/admin/invites/",
+            web::get().to(admin::list_invites),
+            Api,
+        ),
+        row(
+            Method::POST,
+            "/api/v1/admin/invites/",
+            web::post().to(admin::create_invite),
+            Api,
+        ),
+        row(
+            Method::GET,
+            "/api/v1/admin/audit/",
+            web::get().to(admin::audit),
+            Api,
+        ),
         row(Method::GET, "/", web::get().to(health::root), Unlimited),
         row(
             Method::GET,
@@ -381,6 +442,8 @@ fn registered_path(path: &str) -> String {
 
 /// The prefix of authgate's API, registered as one scope.
 const AUTH_SCOPE: &str = "/api/v1/auth";
+/// The prefix of the admin API, its own scope.
+const ADMIN_SCOPE: &str = "/api/v1/admin";
 const WELL_KNOWN_SCOPE: &str = "/.well-known";
 
 /// Registers the route table. In proxy mode `/` is the upstream's, so authgate's
@@ -416,6 +479,7 @@ fn configure(cfg: &mut web::ServiceConfig, proxy_mode: bool) {
     }
     let mut auth = web::scope(AUTH_SCOPE);
     let mut well_known = web::scope(WELL_KNOWN_SCOPE);
+    let mut admin = web::scope(ADMIN_SCOPE);
     let mut top = Vec::new();
     for (path, routes) in resources {
         let resource = |rel: &str| {
@@ -426,6 +490,8 @@ fn configure(cfg: &mut web::ServiceConfig, proxy_mode: bool) {
         };
         if let Some(rel) = path.strip_prefix(AUTH_SCOPE) {
             auth = auth.service(resource(rel));
+        } else if let Some(rel) = path.strip_prefix(ADMIN_SCOPE) {
+            admin = admin.service(resource(rel));
         } else if let Some(rel) = path.strip_prefix(WELL_KNOWN_SCOPE) {
             well_known = well_known.service(resource(rel));
         } else {
@@ -438,7 +504,7 @@ fn configure(cfg: &mut web::ServiceConfig, proxy_mode: bool) {
         .strip_prefix(AUTH_SCOPE)
         .unwrap_or(VERIFY_PREFIXED);
     auth = auth.service(web::resource(verify_tail).route(web::route().to(routes::verify::verify)));
-    cfg.service(auth).service(well_known);
+    cfg.service(auth).service(admin).service(well_known);
     for resource in top {
         cfg.service(resource);
     }

@@ -6,6 +6,7 @@
 //! bundled SQLite (3.50, built with STAT4) marks a statement whose LIMIT is a bound parameter
 //! for re-preparation at every execution, which cost about a quarter of a refresh's CPU.
 
+pub mod admin_keys;
 pub mod codes;
 pub mod events;
 pub mod invites;
@@ -180,7 +181,8 @@ static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// A transaction that writes. On SQLite it begins with `BEGIN IMMEDIATE`, taking the write lock
 /// up front: a deferred transaction that reads and then writes fails with "database is locked"
 /// under concurrency instead of waiting. On PostgreSQL it is an ordinary transaction; callers
-/// lock the rows they read with [`lock_for_update`]-style queries.
+/// lock the rows they read with [`lock_for_update`]-style queries. Called inside another write
+/// transaction, it is a savepoint of that one.
 pub fn write_transaction<T, E>(
     conn: &mut DbConnection,
     f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -191,6 +193,16 @@ where
     match conn {
         DbConnection::Postgresql(_) => conn.transaction(f),
         DbConnection::Sqlite(c) => {
+            // Inside a caller's write transaction already (a service composed of others, such
+            // as an admin's patch): a savepoint in it, under the lock the caller holds.
+            if AnsiTransactionManager::transaction_manager_status_mut(c)
+                .transaction_depth()
+                .ok()
+                .flatten()
+                .is_some()
+            {
+                return conn.transaction(f);
+            }
             // One writer at a time inside this process: queued on a mutex, writers wait without
             // SQLite's busy-handler sleeps (which grow to 100 ms per retry under contention).
             // Other processes on the same file still queue through busy_timeout.

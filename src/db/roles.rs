@@ -58,3 +58,12 @@ pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<(String, String)>> {
         .order((user_roles::user_id.asc(), user_roles::role.asc()))
         .load(conn)
 }
+
+/// The roles of each of `user_ids` (a page of the admin API's list): `(user id, role)` pairs.
+pub fn for_users(conn: &mut DbConnection, user_ids: &[&str]) -> QueryResult<Vec<(String, String)>> {
+    user_roles::table
+        .filter(user_roles::user_id.eq_any(user_ids))
+        .select((user_roles::user_id, user_roles::role))
+        .order((user_roles::user_id.asc(), user_roles::role.asc()))
+        .load(conn)
+}

@@ -11,6 +11,19 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         session_id -> Nullable<Text>,
         created_at -> Timestamp,
+        actor -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    admin_keys (id) {
+        id -> Text,
+        name -> Text,
+        scope -> Text,
+        key_hash -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
     }
 }
 
@@ -182,6 +195,7 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(user_roles -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    admin_keys,
     auth_events,
     invite_codes,
     one_time_codes,

@@ -276,3 +276,76 @@ pub fn lock_totp_until(conn: &mut DbConnection, id: &str, until: NaiveDateTime) 
 pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
     diesel::delete(users::table.find(id)).execute(conn)
 }
+
+/// What the admin API's user list is filtered by; every part optional.
+#[derive(Debug, Default, Clone)]
+pub struct UserFilter {
+    /// A prefix of the (lower-case) address.
+    pub email_prefix: Option<String>,
+    pub role: Option<String>,
+    pub created_after: Option<NaiveDateTime>,
+    pub created_before: Option<NaiveDateTime>,
+    /// The last account of the previous page: `(created_at, id)`.
+    pub after: Option<(NaiveDateTime, String)>,
+}
+
+/// One page of accounts, oldest first; `limit` rows at most.
+pub fn search(
+    conn: &mut DbConnection,
+    filter: &UserFilter,
+    limit: i64,
+) -> QueryResult<Vec<UserRow>> {
+    use super::schema::user_roles;
+    let mut query = users::table.into_boxed();
+    if let Some(prefix) = &filter.email_prefix {
+        // `%`, `_` and the escape itself match only themselves.
+        let escaped: String = prefix
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        query = query.filter(users::email.like(format!("{escaped}%")).escape('\\'));
+    }
+    if let Some(role) = &filter.role {
+        query = query.filter(
+            users::id.eq_any(
+                user_roles::table
+                    .filter(user_roles::role.eq(role.clone()))
+                    .select(user_roles::user_id),
+            ),
+        );
+    }
+    if let Some(after) = filter.created_after {
+        query = query.filter(users::created_at.ge(after));
+    }
+    if let Some(before) = filter.created_before {
+        query = query.filter(users::created_at.lt(before));
+    }
+    if let Some((at, id)) = &filter.after {
+        query = query.filter(
+            users::created_at
+                .gt(*at)
+                .or(users::created_at.eq(*at).and(users::id.gt(id.clone()))),
+        );
+    }
+    query
+        .order((users::created_at.asc(), users::id.asc()))
+        .limit(limit)
+        .select(UserRow::as_select())
+        .load(conn)
+}
+
+/// Sets whether the address counts as verified (an operator's correction).
+pub fn set_email_verified_to(
+    conn: &mut DbConnection,
+    id: &str,
+    verified: bool,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((users::email_verified.eq(verified), users::updated_at.eq(at)))
+        .execute(conn)
+        .map(drop)
+}

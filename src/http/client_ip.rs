@@ -99,6 +99,7 @@ impl FromRequest for ClientInfo {
         std::future::ready(Ok(ClientInfo {
             ip: client_ip(req, trusted),
             user_agent,
+            actor: None,
         }))
     }
 }

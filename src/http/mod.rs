@@ -2,6 +2,7 @@
 //! authenticated-user extractor, the client IP, the request guard (CSRF, JSON-only bodies), the
 //! captcha gate and the response hygiene headers.
 
+pub mod admin;
 pub mod auth;
 pub mod canonical;
 pub mod captcha;

@@ -28,7 +28,7 @@ pub enum RateClass {
     Token,
     /// `custom-refresh/` and the `refresh_token` grant: one budget per IP.
     Refresh,
-    /// Every other endpoint under `/api/v1/auth/`, and unknown paths there.
+    /// Every other endpoint under `/api/v1/auth/` and `/api/v1/admin/`, and unknown paths there.
     Api,
     /// Never limited: the forward-auth `verify/`, JWKS, health, metrics.
     Unlimited,
@@ -77,7 +77,9 @@ impl RateRules {
             if path == FORWARD_AUTH || path.starts_with(FORWARD_AUTH_PREFIXED) {
                 return None;
             }
-            return (path.starts_with(API_PREFIX) || path == API_PREFIX.trim_end_matches('/'))
+            return API_PREFIXES
+                .iter()
+                .any(|p| path.starts_with(p) || path == p.trim_end_matches('/'))
                 .then_some((Budget::Api, false));
         };
         match class {
@@ -109,7 +111,8 @@ impl RateRules {
     }
 }
 
-const API_PREFIX: &str = "/api/v1/auth/";
+/// Unknown paths under these, and routes with a path parameter, draw on the general budget.
+const API_PREFIXES: [&str; 2] = ["/api/v1/auth/", "/api/v1/admin/"];
 const FORWARD_AUTH: &str = "/api/v1/auth/verify";
 const FORWARD_AUTH_PREFIXED: &str = "/api/v1/auth/verify/";
 

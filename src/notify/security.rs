@@ -243,15 +243,13 @@ mod tests {
         let client = ClientInfo {
             ip: None,
             user_agent: Some(format!("evil\r\nBcc: x{}", "a".repeat(500))),
+            actor: None,
         };
         let c = Context::of(&client);
         assert!(!c.user_agent.contains('\n') && !c.user_agent.contains('\r'));
         assert_eq!(c.user_agent.chars().count(), USER_AGENT_CHARS);
         assert_eq!(c.ip, "unknown");
-        let none = Context::of(&ClientInfo {
-            ip: None,
-            user_agent: None,
-        });
+        let none = Context::of(&ClientInfo::default());
         assert_eq!(none.user_agent, "unknown");
     }
 }

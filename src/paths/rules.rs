@@ -80,7 +80,7 @@ pub fn is_required(patterns: &[PathPattern], path: &str) -> bool {
 /// authgate's own paths; never forwarded, whatever the mode. `path` is the
 /// normalised path the router saw.
 pub fn is_own_path(path: &str) -> bool {
-    const PREFIXES: &[&str] = &["/api/v1/auth", "/.well-known"];
+    const PREFIXES: &[&str] = &["/api/v1/auth", "/api/v1/admin", "/.well-known"];
     const EXACT: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.yml"];
     PREFIXES
         .iter()

@@ -2,6 +2,7 @@
 //! the blocking pool, hashing on the hashing threads: `crate::service::run`), and shapes the
 //! response. No SQL and no crypto here.
 
+pub mod admin;
 pub mod auth;
 pub mod demo;
 pub mod email;

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{DisplayName, Email, Password};
+use crate::domain::{DisplayName, Email};
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::notify;
@@ -211,10 +211,7 @@ pub async fn sign_up(
     // The account has no password: its hash is of random bytes nobody knows, so every password
     // path treats it like any other account and none can match.
     let hash = crate::service::run::hashing(&state, |state| {
-        let random = crate::crypto::random_bytes::<32>();
-        let secret: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        Password::parse_for_sign_in(secret)
-            .map_err(ApiError::from)
+        crate::service::password::unusable()
             .and_then(|p| state.hasher.hash(&p).map_err(ApiError::Internal))
     })
     .await??;

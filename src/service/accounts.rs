@@ -55,27 +55,39 @@ pub struct SignUp {
     pub invite_code: Option<String>,
 }
 
-/// An account an operator creates (`authgate users create`): no session, no mail.
+/// An account an operator creates (`authgate users create`, `POST /api/v1/admin/users/`): no
+/// session.
 pub struct NewAccount {
     pub email: Email,
+    /// Without `has_password`, random characters nobody knows (see
+    /// [`crate::service::password::unusable`]).
     pub password: Password,
     pub name: DisplayName,
     pub verified: bool,
+    /// False for an invited account: it gets a mailed code to set its password with.
+    pub has_password: bool,
 }
 
 /// Writes the account an operator creates (`hash` from [`crate::service::password::hash_new`]),
-/// with the default roles. A taken email is 409 `email_taken`.
+/// with the default roles, audited as `admin_create`; an account without a password is mailed
+/// a password reset code, its invitation. A taken email is 409 `email_taken`.
 pub fn create(
     state: &AppState,
     conn: &mut DbConnection,
+    operator: &ClientInfo,
     input: &NewAccount,
     hash: &str,
 ) -> Result<db::users::UserRow, ApiError> {
     let now = db::now();
     let id = uuid::Uuid::new_v4().to_string();
     db::write_transaction(conn, |conn| {
-        insert_operator_account(state, conn, &id, input, hash, now)
+        insert_operator_account(state, conn, &id, input, hash, now)?;
+        crate::service::rescue::record(conn, operator, "admin_create", Some(&id));
+        Ok::<_, ApiError>(())
     })?;
+    if !input.has_password {
+        crate::service::password::forgot(state, conn, &input.email)?;
+    }
     db::users::find_by_id(conn, &id)?.ok_or(ApiError::NotFound)
 }
 
@@ -100,7 +112,7 @@ fn insert_operator_account(
             disabled: false,
             created_at: now,
             updated_at: now,
-            has_password: true,
+            has_password: input.has_password,
         },
     )?;
     crate::service::roles::grant_defaults(state, conn, id)

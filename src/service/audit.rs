@@ -23,6 +23,7 @@ pub fn record(conn: &mut DbConnection, client: &ClientInfo, e: Event<'_>) {
         session_id = e.session_id,
         method = e.method,
         ip = ip.as_deref(),
+        actor = client.actor.as_deref(),
         "auth event"
     );
     let row = NewEvent {
@@ -35,6 +36,7 @@ pub fn record(conn: &mut DbConnection, client: &ClientInfo, e: Event<'_>) {
         user_agent: client.user_agent.as_deref(),
         session_id: e.session_id,
         created_at: db::now(),
+        actor: client.actor.as_deref(),
     };
     if let Err(err) = db::events::insert(conn, &row) {
         tracing::warn!(error = %err, kind = e.kind, "audit event not recorded");

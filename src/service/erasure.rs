@@ -44,6 +44,15 @@ pub fn erase(
         let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
         db::outbox::delete_to(conn, &recipients)?;
         db::events::delete_for_user(conn, &user.id)?;
+        // An erased admin's actions stay in the trail under a pseudonym.
+        db::events::pseudonymise_actor(
+            conn,
+            &format!("user:{}", user.id),
+            &format!(
+                "erased:{}",
+                &crate::crypto::sha256_hex(user.id.as_bytes())[..16]
+            ),
+        )?;
         lockout::clear(state, conn, &lockout::LoginKey::new(state, &user.email))?;
         let sessions = db::sessions::tombstone_for_user(conn, &user.id, now)?;
         db::users::delete(conn, &user.id)?;

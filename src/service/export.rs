@@ -39,6 +39,22 @@ pub struct Factors {
     pub phone: Option<String>,
 }
 
+impl Factors {
+    pub fn of(conn: &mut DbConnection, user: &db::users::UserRow) -> Result<Self, ApiError> {
+        Ok(Self {
+            password: user.has_password,
+            totp: user.totp_secret.is_some(),
+            // Not `passkeys::list`: that is the owner's, refused for a disabled account.
+            passkeys: db::passkeys::for_user(conn, &user.id)?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            recovery_codes_left: db::recovery_codes::remaining(conn, &user.id)?,
+            phone: user.phone.clone(),
+        })
+    }
+}
+
 #[derive(Serialize)]
 pub struct SessionEntry {
     pub id: String,
@@ -54,6 +70,29 @@ pub struct SessionEntry {
     pub revoked_reason: Option<String>,
 }
 
+impl From<db::sessions::SessionRow> for SessionEntry {
+    fn from(s: db::sessions::SessionRow) -> Self {
+        Self {
+            id: s.id,
+            created_at: rfc3339(s.created_at),
+            last_used_at: rfc3339(s.last_used_at),
+            expires_at: rfc3339(s.expires_at),
+            remember_me: s.remember_me,
+            amr: s
+                .amr
+                .split(',')
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            aal: s.aal,
+            ip: s.ip,
+            user_agent: s.user_agent,
+            revoked_at: s.revoked_at.map(rfc3339),
+            revoked_reason: s.revoked_reason,
+        }
+    }
+}
+
 #[derive(Serialize)]
 pub struct EventEntry {
     pub at: String,
@@ -63,6 +102,20 @@ pub struct EventEntry {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub session_id: Option<String>,
+}
+
+impl From<db::events::EventRow> for EventEntry {
+    fn from(e: db::events::EventRow) -> Self {
+        Self {
+            at: rfc3339(e.created_at),
+            kind: e.kind,
+            outcome: e.outcome,
+            method: e.method,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            session_id: e.session_id,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -105,33 +158,10 @@ pub fn export_own_data(
         phone_binding: live_target(conn, Purpose::PhoneBinding)?,
         totp_enrollment: user.totp_pending.is_some(),
     };
-    let factors = Factors {
-        password: user.has_password,
-        totp: user.totp_secret.is_some(),
-        passkeys: crate::service::passkeys::list(conn, &user.id)?,
-        recovery_codes_left: db::recovery_codes::remaining(conn, &user.id)?,
-        phone: user.phone.clone(),
-    };
+    let factors = Factors::of(conn, &user)?;
     let sessions = db::sessions::all_for_user(conn, &user.id)?
         .into_iter()
-        .map(|s| SessionEntry {
-            id: s.id,
-            created_at: rfc3339(s.created_at),
-            last_used_at: rfc3339(s.last_used_at),
-            expires_at: rfc3339(s.expires_at),
-            remember_me: s.remember_me,
-            amr: s
-                .amr
-                .split(',')
-                .filter(|m| !m.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            aal: s.aal,
-            ip: s.ip,
-            user_agent: s.user_agent,
-            revoked_at: s.revoked_at.map(rfc3339),
-            revoked_reason: s.revoked_reason,
-        })
+        .map(SessionEntry::from)
         .collect();
     let mut recipients = vec![user.email.clone()];
     recipients.extend(user.phone.clone());
@@ -161,15 +191,7 @@ pub fn export_own_data(
     );
     let events = db::events::all_for_user(conn, &user.id)?
         .into_iter()
-        .map(|e| EventEntry {
-            at: rfc3339(e.created_at),
-            kind: e.kind,
-            outcome: e.outcome,
-            method: e.method,
-            ip: e.ip,
-            user_agent: e.user_agent,
-            session_id: e.session_id,
-        })
+        .map(EventEntry::from)
         .collect();
     Ok(Export {
         exported_at: rfc3339(now),

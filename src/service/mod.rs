@@ -2,6 +2,8 @@
 //! Handlers run them on the blocking pool.
 
 pub mod accounts;
+pub mod admin;
+pub mod admin_keys;
 pub mod audit;
 pub mod codes;
 pub mod email;

@@ -62,6 +62,15 @@ pub fn forgot(state: &AppState, conn: &mut DbConnection, email: &Email) -> Resul
     Ok(user.is_some() && !cooling)
 }
 
+/// A password nobody knows, for an account made without one (a passkey sign-up, an invited
+/// account): hashed like any other, so every password path treats the account alike and none
+/// can match.
+pub fn unusable() -> Result<Password, ApiError> {
+    let random = crate::crypto::random_bytes::<32>();
+    let secret: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Password::parse_for_sign_in(secret)?)
+}
+
 /// A password checked against a stored hash away from any connection (sign-in, password change,
 /// re-authentication), to be compared with the account as it is when the flow writes.
 pub struct PasswordVerdict {

@@ -1,7 +1,8 @@
-//! An operator's rescue of an account, from the command line (and later an admin API): reset
-//! its second factor, set its password, end its sessions, delete it. Each is an audit event
-//! named `admin_<action>` with method `admin`, and the owner is mailed a notice where the
-//! change is theirs to know about.
+//! An operator's rescue of an account, from the command line or the admin API: reset its second
+//! factor, set its password, end its sessions, disable it, delete it. Each is an audit event
+//! named `admin_<action>` with method `admin` and the acting operator as its actor
+//! ([`ClientInfo::actor`]), and the owner is mailed a notice where the change is theirs to know
+//! about.
 
 use crate::db::{self, users::UserRow, DbConnection};
 use crate::domain::ClientInfo;
@@ -10,18 +11,15 @@ use crate::notify::security::{self, Change};
 use crate::service::audit::{self, Event};
 use crate::state::AppState;
 
-/// Who acts: no IP, the tool as user agent.
-fn operator() -> ClientInfo {
-    ClientInfo {
-        ip: None,
-        user_agent: Some("authgate admin".into()),
-    }
-}
-
-fn record(conn: &mut DbConnection, kind: &'static str, user_id: Option<&str>) {
+pub(crate) fn record(
+    conn: &mut DbConnection,
+    operator: &ClientInfo,
+    kind: &'static str,
+    user_id: Option<&str>,
+) {
     audit::record(
         conn,
-        &operator(),
+        operator,
         Event {
             kind,
             outcome: "success",
@@ -48,6 +46,7 @@ fn end_sessions(
 pub fn reset_mfa(
     state: &AppState,
     conn: &mut DbConnection,
+    operator: &ClientInfo,
     user: &UserRow,
 ) -> Result<usize, ApiError> {
     db::write_transaction(conn, |conn| {
@@ -55,8 +54,8 @@ pub fn reset_mfa(
         db::recovery_codes::delete_all(conn, &user.id)?;
         db::passkeys::delete_all(conn, &user.id)?;
         let ended = end_sessions(state, conn, user, "admin_reset_mfa")?;
-        security::queue_change(state, conn, user, &operator(), Change::SecondFactorReset)?;
-        record(conn, "admin_reset_mfa", Some(&user.id));
+        security::queue_change(state, conn, user, operator, Change::SecondFactorReset)?;
+        record(conn, operator, "admin_reset_mfa", Some(&user.id));
         Ok(ended)
     })
 }
@@ -65,20 +64,15 @@ pub fn reset_mfa(
 pub fn set_password(
     state: &AppState,
     conn: &mut DbConnection,
+    operator: &ClientInfo,
     user: &UserRow,
     hash: &str,
 ) -> Result<usize, ApiError> {
     db::write_transaction(conn, |conn| {
         db::users::set_password(conn, &user.id, hash, db::now())?;
         let ended = end_sessions(state, conn, user, "admin_set_password")?;
-        security::queue_change(
-            state,
-            conn,
-            user,
-            &operator(),
-            Change::PasswordSetByOperator,
-        )?;
-        record(conn, "admin_set_password", Some(&user.id));
+        security::queue_change(state, conn, user, operator, Change::PasswordSetByOperator)?;
+        record(conn, operator, "admin_set_password", Some(&user.id));
         Ok(ended)
     })
 }
@@ -87,11 +81,12 @@ pub fn set_password(
 pub fn revoke_sessions(
     state: &AppState,
     conn: &mut DbConnection,
+    operator: &ClientInfo,
     user: &UserRow,
 ) -> Result<usize, ApiError> {
     db::write_transaction(conn, |conn| {
         let ended = end_sessions(state, conn, user, "admin_revoke_sessions")?;
-        record(conn, "admin_revoke_sessions", Some(&user.id));
+        record(conn, operator, "admin_revoke_sessions", Some(&user.id));
         Ok(ended)
     })
 }
@@ -100,6 +95,7 @@ pub fn revoke_sessions(
 pub fn set_disabled(
     state: &AppState,
     conn: &mut DbConnection,
+    operator: &ClientInfo,
     user: &UserRow,
     disabled: bool,
 ) -> Result<usize, ApiError> {
@@ -112,6 +108,7 @@ pub fn set_disabled(
         };
         record(
             conn,
+            operator,
             if disabled {
                 "admin_disable"
             } else {
@@ -125,8 +122,13 @@ pub fn set_disabled(
 
 /// Deletes the account as its owner's `DELETE user/` does; the audit trail keeps that an
 /// operator did it (no user id: there is none left to name).
-pub fn delete(state: &AppState, conn: &mut DbConnection, user: &UserRow) -> Result<(), ApiError> {
-    crate::service::erasure::erase(state, conn, &operator(), &user.id)?;
-    record(conn, "admin_delete", None);
+pub fn delete(
+    state: &AppState,
+    conn: &mut DbConnection,
+    operator: &ClientInfo,
+    user: &UserRow,
+) -> Result<(), ApiError> {
+    crate::service::erasure::erase(state, conn, operator, &user.id)?;
+    record(conn, operator, "admin_delete", None);
     Ok(())
 }

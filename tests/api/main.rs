@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod admin;
 mod architecture;
 mod authenticator;
 mod browser;

@@ -515,7 +515,7 @@ both_backends! {
         assert_eq!(error_code(resp).await, "invalid_invite_code");
         let code = {
             let mut conn = app.state.pool.get().unwrap();
-            authgate::service::invites::create(&mut conn, 1, Some(Duration::from_secs(3600))).unwrap().0
+            authgate::service::invites::create(&mut conn, &Default::default(), 1, Some(Duration::from_secs(3600))).unwrap().0
         };
         let signups = (0..10).map(|_| {
             let app = &app;

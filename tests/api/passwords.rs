@@ -252,7 +252,7 @@ both_backends! {
                 code: None,
                 passkey: None,
             };
-            let client = authgate::domain::ClientInfo { ip: None, user_agent: None };
+            let client = authgate::domain::ClientInfo::default();
             let mut conn = state.pool.get().unwrap();
             // The sign-in's steps as the handler runs them (read, hash, write), with the
             // password changed between the check and the write.
