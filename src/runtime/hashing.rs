@@ -74,6 +74,10 @@ impl HashingPool {
 
 #[cfg(target_os = "linux")]
 fn lower_priority(priority: HashPriority) {
+    // Relative to the thread's nice value as the process started it (read first: setting the
+    // policy below resets it): a service started at nice 15 must not see its hashing raised to
+    // an absolute 10, above its workers (root may raise it).
+    let target = (rustix::process::getpriority_process(None).unwrap_or(0) + NICENESS).min(19);
     if priority == HashPriority::Idle {
         use thread_priority::unix::{
             set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
@@ -91,7 +95,7 @@ fn lower_priority(priority: HashPriority) {
     }
     // On Linux `setpriority(PRIO_PROCESS, 0, ..)` sets the calling thread's nice value only. It
     // applies in both modes: a thread whose SCHED_IDLE was refused still runs at nice +10.
-    if let Err(e) = rustix::process::setpriority_process(None, NICENESS) {
+    if let Err(e) = rustix::process::setpriority_process(None, target) {
         tracing::warn!(error = %e, "could not lower the password hashing threads' priority");
     }
 }
