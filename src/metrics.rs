@@ -41,6 +41,8 @@ pub struct Metrics {
     pub keys_published: IntGauge,
     pub outbox_deliveries: IntCounterVec,
     pub outbox_backlog: IntGauge,
+    /// Webhook event deliveries by endpoint id (never the URL) and outcome.
+    pub webhook_deliveries: IntCounterVec,
     pub captcha: IntCounterVec,
     /// Requests refused by a per-IP rate limit, by budget (auth, signin, refresh, api).
     pub rate_limited: IntCounterVec,
@@ -155,6 +157,12 @@ impl Metrics {
                 "authgate_outbox_deliveries_total",
                 "Outbox delivery attempts by kind and outcome (sent, logged: written to the log only, retry, failed).",
                 &["kind", "outcome"],
+            )?,
+            webhook_deliveries: counter(
+                &registry,
+                "authgate_webhook_deliveries_total",
+                "Webhook event delivery attempts by endpoint id and outcome (delivered, retried, failed: given up after the retry budget).",
+                &["endpoint", "outcome"],
             )?,
             captcha: counter(
                 &registry,

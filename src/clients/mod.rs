@@ -1,5 +1,5 @@
 //! Outbound clients: every conversation authgate starts with a service it does not run. The
-//! breached-password range API, the captcha providers, the SMS webhook and SMTP. Each takes the
+//! breached-password range API, the captcha providers, the SMS and event webhooks (one signing scheme) and SMTP. Each takes the
 //! settings and the shared HTTP client it needs and answers in its own error type or
 //! `ApiError`; none knows about requests or the app state.
 
@@ -7,3 +7,4 @@ pub mod breach;
 pub mod captcha;
 pub mod sms;
 pub mod smtp;
+pub mod webhook;

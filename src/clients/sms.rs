@@ -3,36 +3,9 @@
 //! HMAC-SHA256 of "id.timestamp.body">`), or the log when no webhook is configured
 //! (development only).
 
-use base64::Engine as _;
-
 use super::smtp::SendError;
-use crate::settings::Secret;
+use super::webhook::{self, Signed};
 use crate::settings::Settings;
-
-/// The HMAC key a secret stands for: the base64 after `whsec_` (as Standard Webhooks issues
-/// secrets), else the string's bytes.
-pub fn signing_key(secret: &Secret) -> Vec<u8> {
-    let raw = secret.expose();
-    raw.strip_prefix("whsec_")
-        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
-        .unwrap_or_else(|| raw.as_bytes().to_vec())
-}
-
-/// `v1,<base64 HMAC-SHA256(key, "id.timestamp.body")>`.
-pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
-    let mut ctx = aws_lc_rs::hmac::Context::with_key(&key);
-    ctx.update(id.as_bytes());
-    ctx.update(b".");
-    ctx.update(timestamp.to_string().as_bytes());
-    ctx.update(b".");
-    ctx.update(body);
-    let tag = ctx.sign();
-    format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
-    )
-}
 
 /// Sends one SMS. 2xx is success; anything else (or no answer within `AUTHGATE_SMS_TIMEOUT`)
 /// is retried with the outbox backoff.
@@ -59,46 +32,19 @@ pub async fn send(
             }
         })?;
     let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-    let timestamp = chrono::Utc::now().timestamp();
-    let signature = signature(&signing_key(secret), &id, timestamp, &body);
-    let response = http
-        .post(url)
-        .timeout(settings.sms_timeout)
-        .header("content-type", "application/json")
-        .header("webhook-id", &id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| SendError {
-            // reqwest errors name the URL, which holds no secret here.
-            message: format!("SMS webhook unreachable: {e}"),
-            permanent: false,
-        })?;
-    if response.status().is_success() {
-        Ok(())
-    } else {
-        Err(SendError {
-            message: format!("SMS webhook answered {}", response.status()),
-            permanent: false,
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signature_follows_standard_webhooks() {
-        // The example of the Standard Webhooks reference libraries.
-        let key = signing_key(&Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
-        let body = br#"{"test": 2432232314}"#;
-        assert_eq!(
-            signature(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
-            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-        );
-        assert_eq!(signing_key(&Secret::new("plain-secret")), b"plain-secret");
-    }
+    webhook::post(
+        http,
+        Signed {
+            url,
+            secret,
+            id: &id,
+            body: &body,
+            timeout: settings.sms_timeout,
+        },
+    )
+    .await
+    .map_err(|e| SendError {
+        message: format!("SMS webhook {}", e.message),
+        permanent: e.permanent,
+    })
 }

@@ -25,8 +25,13 @@ pub const KIND_NOTICE: &str = "notice";
 /// deleted rather than kept as sent, so nothing about the person stays behind.
 pub const KIND_FAREWELL: &str = "farewell";
 
+/// `kind` of webhook events: `recipient` is `<endpoint id>:<user key>` (one queue per endpoint
+/// and user, delivered in order), `subject` the event id (the `webhook-id`), `purpose` the event
+/// type, `body_text` the sealed JSON body.
+pub const KIND_WEBHOOK: &str = "webhook";
+
 /// Kinds the per-recipient code limits do not count.
-const UNCOUNTED: [&str; 2] = [KIND_NOTICE, KIND_FAREWELL];
+const UNCOUNTED: [&str; 3] = [KIND_NOTICE, KIND_FAREWELL, KIND_WEBHOOK];
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = outbox)]
@@ -44,6 +49,8 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
+    /// What a code message is for; a webhook event's type.
+    pub purpose: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -123,16 +130,27 @@ pub fn claim_due(
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<OutboxRow>> {
+    claim(conn, DUE, kind, now, lease_until, limit)
+}
+
+fn claim(
+    conn: &mut DbConnection,
+    due: &str,
+    kind: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<OutboxRow>> {
     super::write_transaction(conn, |conn| {
         let ids: Vec<String> = match conn {
             DbConnection::Postgresql(pg) => {
-                diesel::sql_query(format!("{DUE} FOR UPDATE SKIP LOCKED"))
+                diesel::sql_query(format!("{due} FOR UPDATE SKIP LOCKED"))
                     .bind::<Text, _>(kind)
                     .bind::<Timestamp, _>(now)
                     .bind::<BigInt, _>(limit)
                     .load::<IdRow>(pg)?
             }
-            DbConnection::Sqlite(c) => diesel::sql_query(DUE)
+            DbConnection::Sqlite(c) => diesel::sql_query(due)
                 .bind::<Text, _>(kind)
                 .bind::<Timestamp, _>(now)
                 .bind::<BigInt, _>(limit)
@@ -156,6 +174,28 @@ pub fn claim_due(
             .select(OutboxRow::as_select())
             .load(conn)
     })
+}
+
+/// Due messages of `kind` that are each the oldest unfinished one of their recipient: a message
+/// waits while an earlier one to the same recipient is pending or being sent (retries
+/// included), so one recipient's messages are delivered in the order they were queued.
+const DUE_IN_ORDER: &str = "SELECT o.id FROM outbox o WHERE o.kind = $1 \
+    AND o.status IN ('pending', 'sending') AND o.next_attempt_at <= $2 \
+    AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.kind = o.kind AND p.recipient = o.recipient \
+        AND p.status IN ('pending', 'sending') \
+        AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.id < o.id))) \
+    ORDER BY o.next_attempt_at, o.id LIMIT $3";
+
+/// [`claim_due`] for queues that must stay in order: at most one message per recipient, the
+/// oldest unfinished one ([`DUE_IN_ORDER`]).
+pub fn claim_due_in_order(
+    conn: &mut DbConnection,
+    kind: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<OutboxRow>> {
+    claim(conn, DUE_IN_ORDER, kind, now, lease_until, limit)
 }
 
 pub fn mark_sent(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<()> {
@@ -226,4 +266,15 @@ pub fn to_recipients(
         .order((outbox::created_at.asc(), outbox::id.asc()))
         .select(OutboxRow::as_select())
         .load(conn)
+}
+
+/// Deletes every webhook message about one user (`user_key` as in their recipient), on every
+/// endpoint, whatever its state: their bodies describe the person.
+pub fn delete_webhooks_of(conn: &mut DbConnection, user_key: &str) -> QueryResult<usize> {
+    diesel::delete(
+        outbox::table
+            .filter(outbox::kind.eq(KIND_WEBHOOK))
+            .filter(outbox::recipient.like(format!("%:{user_key}"))),
+    )
+    .execute(conn)
 }

@@ -1,8 +1,10 @@
-//! Outgoing mail: written to the `outbox` table in the transaction that causes it,
-//! delivered by a background sender with retries and backoff. A request never waits on SMTP.
+//! Outgoing mail, SMS and webhook events: written to the `outbox` table in the transaction that
+//! causes them, delivered by a background sender with retries and backoff. A request never
+//! waits on SMTP or a webhook receiver.
 
 pub mod security;
 pub mod sender;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -30,7 +30,10 @@ pub enum Change<'a> {
         revert_code: &'a str,
     },
     /// An email change was undone from the old address; told to the address it had moved to.
-    EmailChangeReverted,
+    EmailChangeReverted {
+        /// The address the account has again.
+        restored_email: &'a str,
+    },
     TotpEnabled,
     TotpRemoved,
     /// A recovery code stood in for the authenticator at sign-in.
@@ -58,7 +61,7 @@ impl Change<'_> {
             Self::PasswordChanged => "your password was changed",
             Self::PasswordReset => "your password was reset with a code sent by email",
             Self::EmailChanged { .. } => "your email address was changed",
-            Self::EmailChangeReverted => {
+            Self::EmailChangeReverted { .. } => {
                 "the change of your email address was undone from the previous address; every session was signed out"
             }
             Self::TotpEnabled => "two-factor authentication (TOTP) was turned on",
@@ -89,7 +92,8 @@ impl Change<'_> {
 }
 
 /// Queues the notice of `change` to `user`'s address, in the caller's transaction, when notices
-/// are on and the address is verified (an unverified address may not be the owner's). `user` is
+/// are on and the address is verified (an unverified address may not be the owner's); and the
+/// webhook event the change is ([`super::webhooks::of_change`]), whatever the notices. `user` is
 /// the row before the change (for an email change, the old address).
 pub fn queue_change(
     state: &AppState,
@@ -98,6 +102,10 @@ pub fn queue_change(
     client: &ClientInfo,
     change: Change<'_>,
 ) -> diesel::QueryResult<()> {
+    // The webhook event of the same change, whether or not a notice goes out.
+    if let Some(event) = super::webhooks::of_change(user, change) {
+        super::webhooks::queue(state, conn, event)?;
+    }
     if !state.settings.notifies_security_changes() || !user.email_verified {
         return Ok(());
     }

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use crate::db::{self, outbox::OutboxRow};
 use crate::state::AppState;
 
+use super::webhooks::{self, KIND_WEBHOOK};
 use super::{body_context, retry_delay, KIND_FAREWELL, KIND_MAIL, KIND_NOTICE, KIND_SMS};
 
 const BATCH: i64 = 16;
@@ -74,7 +75,12 @@ fn by_recipient(batch: Vec<OutboxRow>) -> Vec<Vec<OutboxRow>> {
 }
 
 fn lease(state: &AppState) -> Duration {
-    state.settings.smtp_timeout.max(state.settings.sms_timeout) + Duration::from_secs(60)
+    state
+        .settings
+        .smtp_timeout
+        .max(state.settings.sms_timeout)
+        .max(state.settings.webhook_timeout)
+        + Duration::from_secs(60)
 }
 
 async fn claim(state: &Arc<AppState>) -> anyhow::Result<Vec<OutboxRow>> {
@@ -88,12 +94,23 @@ async fn claim(state: &Arc<AppState>) -> anyhow::Result<Vec<OutboxRow>> {
         for kind in [KIND_NOTICE, KIND_FAREWELL, KIND_SMS] {
             rows.extend(db::outbox::claim_due(&mut conn, kind, now, until, BATCH)?);
         }
+        // Webhook events one at a time per endpoint and user, so they arrive in order.
+        rows.extend(db::outbox::claim_due_in_order(
+            &mut conn,
+            KIND_WEBHOOK,
+            now,
+            until,
+            BATCH,
+        )?);
         Ok(rows)
     })
     .await?
 }
 
 async fn deliver(state: &Arc<AppState>, row: OutboxRow) {
+    if row.kind == KIND_WEBHOOK {
+        return deliver_webhook(state, row).await;
+    }
     let opened = state
         .sealer
         .open(&row.body_text, &body_context(&row.id, "text"))
@@ -200,6 +217,103 @@ async fn deliver(state: &Arc<AppState>, row: OutboxRow) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(outbox_id = %row.id, error = %e,
             "outbox: recording the outcome failed; the lease will expire and the mail be retried"),
+        Err(e) => tracing::warn!(outbox_id = %row.id, error = %e, "outbox: recording task failed"),
+    }
+}
+
+/// Posts one webhook event to its endpoint and records the outcome: `sent` on a 2xx, else a
+/// retry with the outbox backoff, `failed` once the retry budget is spent. A `user.deleted`
+/// event is erased from the outbox once delivered or given up, like the farewell mail.
+async fn deliver_webhook(state: &Arc<AppState>, row: OutboxRow) {
+    let endpoint_id = webhooks::endpoint_of(&row.recipient).to_owned();
+    let endpoint = state.settings.webhooks.iter().find(|e| e.id == endpoint_id);
+    let body = state
+        .sealer
+        .open(&row.body_text, &body_context(&row.id, "text"));
+    let outcome = match (endpoint, body) {
+        (None, _) => Err(crate::clients::smtp::SendError {
+            message: "the endpoint is no longer configured".into(),
+            permanent: true,
+        }),
+        (_, Err(e)) => Err(crate::clients::smtp::SendError {
+            message: format!("stored body cannot be opened: {e}"),
+            permanent: true,
+        }),
+        (Some(endpoint), Ok(body)) => {
+            crate::clients::webhook::post(
+                &state.http_client,
+                crate::clients::webhook::Signed {
+                    url: &endpoint.url,
+                    secret: &endpoint.secret,
+                    id: &row.subject,
+                    body: &body,
+                    timeout: state.settings.webhook_timeout,
+                },
+            )
+            .await
+        }
+    };
+    let s = state.clone();
+    let erase_when_done =
+        row.purpose.as_deref() == Some(crate::settings::WebhookEventType::UserDeleted.as_str());
+    let age = (db::now() - row.created_at).to_std().unwrap_or_default();
+    let (id, event_id, attempts) = (row.id.clone(), row.subject.clone(), row.attempts);
+    let event = row.purpose.clone().unwrap_or_default();
+    let recorded = crate::runtime::blocking::in_span(move || -> anyhow::Result<()> {
+        let mut conn = s.pool.get()?;
+        let (outcome, delivery) = match outcome {
+            Ok(()) => {
+                if erase_when_done {
+                    db::outbox::delete(&mut conn, &id)?;
+                } else {
+                    db::outbox::mark_sent(&mut conn, &id, db::now())?;
+                }
+                tracing::info!(outbox_id = %id, webhook_id = %event_id, endpoint = %endpoint_id,
+                    event = %event, attempts, "webhook event delivered");
+                ("delivered", "sent")
+            }
+            Err(e) => {
+                let retry = (!e.permanent).then(|| retry_delay(attempts, age)).flatten();
+                let retry_at = retry.map(|d| {
+                    let d = chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+                    db::now().checked_add_signed(d).unwrap_or_else(db::now)
+                });
+                if erase_when_done && retry_at.is_none() {
+                    db::outbox::delete(&mut conn, &id)?;
+                } else {
+                    db::outbox::mark_failed_attempt(&mut conn, &id, &e.message, retry_at)?;
+                }
+                match retry {
+                    Some(after) => {
+                        tracing::warn!(outbox_id = %id, webhook_id = %event_id,
+                            endpoint = %endpoint_id, event = %event, attempts, error = %e.message,
+                            retry_in_ms = after.as_millis() as u64, "webhook event not delivered; will retry");
+                        ("retried", "retry")
+                    }
+                    None => {
+                        tracing::error!(outbox_id = %id, webhook_id = %event_id,
+                            endpoint = %endpoint_id, event = %event, attempts, error = %e.message,
+                            "webhook event not delivered; giving up");
+                        ("failed", "failed")
+                    }
+                }
+            }
+        };
+        s.metrics
+            .webhook_deliveries
+            .with_label_values(&[endpoint_id.as_str(), outcome])
+            .inc();
+        s.metrics
+            .outbox_deliveries
+            .with_label_values(&[KIND_WEBHOOK, delivery])
+            .inc();
+        Ok(())
+    })
+    .await;
+    match recorded {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(outbox_id = %row.id, error = %e,
+            "outbox: recording the outcome failed; the lease will expire and the event be retried"),
         Err(e) => tracing::warn!(outbox_id = %row.id, error = %e, "outbox: recording task failed"),
     }
 }

@@ -41,7 +41,7 @@ pub async fn revoke_others(
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, sid) = (auth.claims.sub, auth.claims.sid);
     blocking(&state, move |state, conn| {
-        sessions::revoke_all_but(state, conn, &user_id, Some(&sid), "revoke_others")
+        sessions::revoke_others(state, conn, &user_id, &sid)
     })
     .await?;
     Ok(no_content())

@@ -5,6 +5,7 @@ use crate::domain::ClientInfo;
 use crate::domain::{DisplayName, Email, Password};
 use crate::error::ApiError;
 use crate::notify::security::{self, Change};
+use crate::notify::webhooks;
 use crate::service::audit::{self, Event};
 use crate::service::lockout;
 use crate::service::mfa::Factor;
@@ -115,6 +116,17 @@ fn insert_operator_account(
             has_password: input.has_password,
         },
     )?;
+    webhooks::queue(
+        state,
+        conn,
+        webhooks::Event::UserCreated {
+            user_id: id,
+            email: input.email.as_str(),
+            email_verified: input.verified,
+            name: input.name.as_str(),
+            method: "operator",
+        },
+    )?;
     crate::service::roles::grant_defaults(state, conn, id)
 }
 
@@ -210,6 +222,7 @@ pub fn create_signed_up<T>(
         )?;
         crate::service::roles::grant_defaults(state, conn, id)?;
         let inserted = db::users::find_by_id(conn, id)?.ok_or(ApiError::NotFound)?;
+        webhooks::queue(state, conn, webhooks::user_created(&inserted, method))?;
         let (extra, aal) = credential(conn, &inserted)?;
         let signs_in = !state.settings.require_email_verification;
         if signs_in {

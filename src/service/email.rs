@@ -8,6 +8,7 @@ use crate::domain::ClientInfo;
 use crate::domain::{Email, OneTimeCode};
 use crate::error::ApiError;
 use crate::notify::security::{self, Change};
+use crate::notify::webhooks;
 use crate::notify::{self, templates, Template};
 use crate::service::audit::{self, Event};
 use crate::service::codes::{self, Checked, Purpose};
@@ -201,6 +202,14 @@ pub fn verify(
                 }
                 _ => {
                     db::users::set_email_verified(conn, &user.id, now)?;
+                    webhooks::queue(
+                        state,
+                        conn,
+                        webhooks::Event::UserUpdated {
+                            user_id: &user.id,
+                            changed: &["email_verified"],
+                        },
+                    )?;
                     audit::record(
                         conn,
                         client,
@@ -369,7 +378,22 @@ pub fn revert_change(
         )?;
         let ended =
             db::sessions::revoke_all_for_user(conn, &user.id, None, "email_change_reverted", now)?;
-        security::queue_change(state, conn, &user, client, Change::EmailChangeReverted)?;
+        crate::service::sessions::announce_ended(
+            state,
+            conn,
+            &user.id,
+            &ended,
+            "email_change_reverted",
+        )?;
+        security::queue_change(
+            state,
+            conn,
+            &user,
+            client,
+            Change::EmailChangeReverted {
+                restored_email: old_email.as_str(),
+            },
+        )?;
         audit::record(
             conn,
             client,

@@ -9,6 +9,7 @@ use crate::db::{self, DbConnection};
 use crate::domain::ClientInfo;
 use crate::error::ApiError;
 use crate::notify::security::{self, Change};
+use crate::notify::webhooks;
 use crate::service::audit::{self, Event};
 use crate::service::lockout;
 use crate::service::mfa::{self, Reauth};
@@ -43,6 +44,8 @@ pub fn erase(
         recipients.extend(user.phone.clone());
         let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
         db::outbox::delete_to(conn, &recipients)?;
+        // Events about the person go too; `user.deleted` (the id only) is queued below.
+        webhooks::erase_user(state, conn, &user.id)?;
         db::events::delete_for_user(conn, &user.id)?;
         // An erased admin's actions stay in the trail under a pseudonym.
         db::events::pseudonymise_actor(

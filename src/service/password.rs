@@ -171,6 +171,13 @@ pub fn reset(
         security::queue_change(state, conn, &proven, client, Notice::PasswordReset)?;
         let revoked =
             db::sessions::revoke_all_for_user(conn, &user.id, None, "password_reset", now)?;
+        crate::service::sessions::announce_ended(
+            state,
+            conn,
+            &user.id,
+            &revoked,
+            "password_reset",
+        )?;
         audit::record(
             conn,
             client,
@@ -283,6 +290,7 @@ fn finish_change(
             "password_change",
             now,
         )?;
+        crate::service::sessions::announce_ended(state, conn, &user.id, &ended, "password_change")?;
         db::codes::void_all(conn, &user.id, &[Purpose::PasswordReset.as_str()], now)?;
         security::queue_change(state, conn, &user, client, Notice::PasswordChanged)?;
         audit::record(

@@ -4,6 +4,7 @@ use crate::db::{self, DbConnection};
 use crate::domain::ClientInfo;
 use crate::domain::{Avatar, DisplayName, Email};
 use crate::error::ApiError;
+use crate::notify::webhooks;
 use crate::service::email;
 use crate::service::mfa::{self, Reauth};
 use crate::service::users::{self, UserView};
@@ -41,6 +42,23 @@ pub fn update(
         }
         if let Some(avatar) = &patch.avatar {
             db::users::set_avatar(conn, &user.id, avatar.as_ref().map(Avatar::as_str), now)?;
+        }
+        let changed: Vec<&str> = [
+            patch.name.as_ref().map(|_| "name"),
+            patch.avatar.as_ref().map(|_| "avatar"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !changed.is_empty() {
+            webhooks::queue(
+                state,
+                conn,
+                webhooks::Event::UserUpdated {
+                    user_id: &user.id,
+                    changed: &changed,
+                },
+            )?;
         }
         if let Some(new_email) = &patch.email {
             email::request_change(state, conn, &user, new_email)?;

@@ -8,6 +8,7 @@ use crate::db::{self, users::UserRow, DbConnection};
 use crate::domain::ClientInfo;
 use crate::error::ApiError;
 use crate::notify::security::{self, Change};
+use crate::notify::webhooks;
 use crate::service::audit::{self, Event};
 use crate::state::AppState;
 
@@ -101,6 +102,14 @@ pub fn set_disabled(
 ) -> Result<usize, ApiError> {
     db::write_transaction(conn, |conn| {
         db::users::set_disabled(conn, &user.id, disabled, db::now())?;
+        webhooks::queue(
+            state,
+            conn,
+            webhooks::Event::UserDisabled {
+                user_id: &user.id,
+                disabled,
+            },
+        )?;
         let ended = if disabled {
             end_sessions(state, conn, user, "user_disabled")?
         } else {

@@ -5,6 +5,7 @@
 use crate::db::{self, users::UserRow, DbConnection};
 use crate::domain::{ClientInfo, Role};
 use crate::error::ApiError;
+use crate::notify::webhooks;
 use crate::service::audit::{self, Event};
 use crate::state::AppState;
 
@@ -40,6 +41,15 @@ pub fn change(
             0
         };
         if changed {
+            webhooks::queue(
+                state,
+                conn,
+                webhooks::Event::RoleChanged {
+                    user_id: &user.id,
+                    role: role.as_str(),
+                    granted: grant,
+                },
+            )?;
             audit::record(
                 conn,
                 client,

@@ -7,6 +7,7 @@ use chrono::NaiveDateTime;
 use crate::db::{self, sessions::NewSession, DbConnection};
 use crate::domain::ClientInfo;
 use crate::error::ApiError;
+use crate::notify::webhooks;
 use crate::service::audit::{self, Event};
 use crate::state::AppState;
 use crate::tokens::access::Issue;
@@ -81,6 +82,16 @@ pub fn create(
             aal: s.aal,
             ip: ip.as_deref(),
             user_agent: client.user_agent.as_deref(),
+        },
+    )?;
+    webhooks::queue(
+        state,
+        conn,
+        webhooks::Event::SessionCreated {
+            user_id: &s.user.id,
+            session_id: &sid,
+            aal: s.aal,
+            amr: s.amr,
         },
     )?;
     let roles = db::roles::for_user(conn, &s.user.id)?;
@@ -283,7 +294,7 @@ fn locked_step(
     let (next, outcome) = match decision {
         Decision::Invalid => return Ok(Step::Invalid),
         Decision::End(reason) => {
-            revoke(state, conn, sid, reason, now)?;
+            revoke(state, conn, &row.user_id, sid, reason, now)?;
             return Ok(Step::Invalid);
         }
         Decision::Rotate { next } => {
@@ -292,7 +303,7 @@ fn locked_step(
         }
         Decision::Grace { current } => (current, "grace"),
         Decision::Reused(cause) => {
-            revoke(state, conn, sid, "refresh_token_reused", now)?;
+            revoke(state, conn, &row.user_id, sid, "refresh_token_reused", now)?;
             audit::record(
                 conn,
                 client,
@@ -393,33 +404,38 @@ pub fn logout(
         }
     }
     if let Some((sid, user_id)) = target {
-        if revoke(state, conn, &sid, "logout", db::now())? {
-            audit::record(
-                conn,
-                client,
-                Event {
-                    kind: "logout",
-                    outcome: "session_revoked",
-                    user_id: Some(&user_id),
-                    session_id: Some(&sid),
-                    method: None,
-                },
-            );
-        }
+        db::write_transaction(conn, |conn| -> Result<(), ApiError> {
+            if revoke(state, conn, &user_id, &sid, "logout", db::now())? {
+                audit::record(
+                    conn,
+                    client,
+                    Event {
+                        kind: "logout",
+                        outcome: "session_revoked",
+                        user_id: Some(&user_id),
+                        session_id: Some(&sid),
+                        method: None,
+                    },
+                );
+            }
+            Ok(())
+        })?;
     }
     Ok(())
 }
 
-/// Ends a session (if still live) and counts it; true when this call ended it.
+/// Ends a session of `user_id` (if still live) and counts it; true when this call ended it.
 pub fn revoke(
     state: &AppState,
     conn: &mut DbConnection,
+    user_id: &str,
     session_id: &str,
     reason: &'static str,
     at: NaiveDateTime,
 ) -> Result<bool, ApiError> {
     let ended = db::sessions::revoke(conn, session_id, reason, at)? > 0;
     if ended {
+        announce_ended(state, conn, user_id, &[session_id], reason)?;
         state.revocations.add([session_id], at);
         state
             .metrics
@@ -475,26 +491,40 @@ pub fn revoke_own(
     user_id: &str,
     session_id: &str,
 ) -> Result<(), ApiError> {
-    let row = db::sessions::find(conn, session_id)?;
-    match row {
-        Some(row) if row.user_id == user_id && row.revoked_at.is_none() => {
-            if revoke(state, conn, session_id, "user_revoked", db::now())? {
-                audit::record(
-                    conn,
-                    client,
-                    Event {
-                        kind: "session_revoke",
-                        outcome: "session_revoked",
-                        user_id: Some(user_id),
-                        session_id: Some(session_id),
-                        method: None,
-                    },
-                );
+    db::write_transaction(conn, |conn| {
+        let row = db::sessions::find(conn, session_id)?;
+        match row {
+            Some(row) if row.user_id == user_id && row.revoked_at.is_none() => {
+                if revoke(state, conn, user_id, session_id, "user_revoked", db::now())? {
+                    audit::record(
+                        conn,
+                        client,
+                        Event {
+                            kind: "session_revoke",
+                            outcome: "session_revoked",
+                            user_id: Some(user_id),
+                            session_id: Some(session_id),
+                            method: None,
+                        },
+                    );
+                }
+                Ok(())
             }
-            Ok(())
+            _ => Err(ApiError::NotFound),
         }
-        _ => Err(ApiError::NotFound),
-    }
+    })
+}
+
+/// `sessions/revoke-others/`: ends every session of the user but `keep`, in one transaction.
+pub fn revoke_others(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+    keep: &str,
+) -> Result<usize, ApiError> {
+    db::write_transaction(conn, |conn| {
+        revoke_all_but(state, conn, user_id, Some(keep), "revoke_others")
+    })
 }
 
 /// Ends every session of the user but `keep` (the caller's), counting each.
@@ -507,6 +537,7 @@ pub fn revoke_all_but(
 ) -> Result<usize, ApiError> {
     let now = db::now();
     let ended = db::sessions::revoke_all_for_user(conn, user_id, keep, reason, now)?;
+    announce_ended(state, conn, user_id, &ended, reason)?;
     state.revocations.add(ended.iter().map(String::as_str), now);
     state
         .metrics
@@ -514,6 +545,29 @@ pub fn revoke_all_but(
         .with_label_values(&[reason])
         .inc_by(u64::try_from(ended.len()).unwrap_or(0));
     Ok(ended.len())
+}
+
+/// Queues `session.revoked` for sessions of `user_id` just ended for `reason`, in the
+/// caller's transaction: every path that ends sessions goes through here.
+pub fn announce_ended(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+    session_ids: &[impl AsRef<str>],
+    reason: &str,
+) -> diesel::QueryResult<()> {
+    for session_id in session_ids {
+        webhooks::queue(
+            state,
+            conn,
+            webhooks::Event::SessionRevoked {
+                user_id,
+                session_id: session_id.as_ref(),
+                reason,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// Refuses an access token whose session has ended: revoked, expired (absolute or idle), gone,

@@ -6,6 +6,7 @@
 
 mod secrets;
 pub mod values;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,6 +20,7 @@ pub use values::{
     is_role_name, role_rules, rp_id, CaptchaProvider, HashPriority, JwtAlgorithm, Ladder,
     LogFormat, PathPattern, Rate, RoleRule, SameSite,
 };
+pub use webhooks::{WebhookEndpoint, WebhookEventType};
 
 /// Every setting of the service. Flags may come before or after the subcommand.
 #[derive(Debug, Clone, Args)]
@@ -474,6 +476,21 @@ pub struct Settings {
     #[arg(long, env = "AUTHGATE_SMS_TIMEOUT", default_value = "10s", value_parser = duration, help_heading = "Mail and SMS")]
     pub sms_timeout: Duration,
 
+    /// Endpoints that receive signed events (comma-separated lower-case ids, e.g. `crm,audit`).
+    /// Each id is configured by `AUTHGATE_WEBHOOK_<ID>_URL` (http(s)), `AUTHGATE_WEBHOOK_<ID>_SECRET`
+    /// (`whsec_<base64 of 16+ bytes>`, as Standard Webhooks issues it; or
+    /// `AUTHGATE_WEBHOOK_<ID>_SECRET_FILE`) and `AUTHGATE_WEBHOOK_<ID>_EVENTS` (comma-separated:
+    /// user.created, user.updated, user.email_changed, user.deleted, user.disabled,
+    /// session.created, session.revoked, password.changed, mfa.changed, role.changed; default
+    /// all). Events are signed as Standard Webhooks says and delivered through the outbox: at
+    /// least once, in order per user and endpoint. See docs/webhooks.md.
+    #[arg(long, env = "AUTHGATE_WEBHOOKS", default_value = "", value_parser = webhooks::webhook_endpoints, help_heading = "Webhooks")]
+    pub webhooks: std::vec::Vec<WebhookEndpoint>,
+
+    /// How long one webhook delivery may take before it counts as failed and is retried.
+    #[arg(long, env = "AUTHGATE_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = duration, help_heading = "Webhooks")]
+    pub webhook_timeout: Duration,
+
     /// Signup requires an invitation code (`invite_code`), created with `authgate invites create`.
     #[arg(long, env = "AUTHGATE_INVITE_ONLY", default_value_t = false, action = ArgAction::Set, help_heading = "Accounts")]
     pub invite_only: bool,
@@ -622,6 +639,9 @@ impl Settings {
                 "AUTHGATE_SMS_WEBHOOK_URL needs AUTHGATE_SMS_WEBHOOK_SECRET (requests are signed)"
                     .into(),
             );
+        }
+        if !self.webhooks.is_empty() && self.webhook_timeout.is_zero() {
+            return Err("AUTHGATE_WEBHOOK_TIMEOUT must be positive".into());
         }
         if self.email_code_ttl.is_zero() || self.reset_code_ttl.is_zero() {
             return Err("code lifetimes must be positive".into());
