@@ -81,13 +81,21 @@ impl fmt::Debug for WebhookEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookEndpoint")
             .field("id", &self.id)
-            .field("url", &redact_url_password(&self.url))
+            .field("url", &redacted_url(&self.url))
             .field("secret", &self.secret)
             .field(
                 "events",
                 &self.events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
             )
             .finish()
+    }
+}
+
+/// The URL as logs may show it: no password, and no query (receivers often take a token there).
+fn redacted_url(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{}?[redacted]", redact_url_password(base)),
+        None => redact_url_password(url),
     }
 }
 
@@ -214,6 +222,12 @@ mod tests {
             !format!("{e:?}").contains("MfKQ9r8"),
             "the secret is redacted"
         );
+        let with_token = WebhookEndpoint {
+            url: "https://u:pw@crm.example.com/hook?token=abc".into(),
+            ..e[0].clone()
+        };
+        let shown = format!("{with_token:?}");
+        assert!(!shown.contains("abc") && !shown.contains(":pw@"), "{shown}");
         assert!(endpoints_from("", env(&[])).unwrap().is_empty());
     }
 

@@ -32,7 +32,7 @@ struct Count {
 }
 
 /// Every table (the migrations' bookkeeping aside) whose rows, read as text, contain `needle`.
-fn tables_holding(app: &TestApp, needle: &str) -> Vec<String> {
+pub(crate) fn tables_holding(app: &TestApp, needle: &str) -> Vec<String> {
     let mut conn = app.state.pool.get().unwrap();
     let pattern = format!("%{needle}%");
     let mut holding = Vec::new();

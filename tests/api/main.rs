@@ -39,3 +39,4 @@ mod shipped_nginx;
 mod smtp;
 mod storage;
 mod tokens;
+mod webhooks;
