@@ -59,6 +59,60 @@ fn resolve<'a>(spec: &'a Value, v: &'a Value) -> &'a Value {
     }
 }
 
+/// What is wrong with `body` under `schema`, read in the context of the whole document (so
+/// `$ref`s resolve).
+fn schema_errors(spec: &Value, schema: &Value, body: &Value) -> Vec<String> {
+    let mut root = spec.clone();
+    let obj = root.as_object_mut().unwrap();
+    obj.remove("paths");
+    obj.remove("webhooks");
+    obj.insert(
+        "$schema".into(),
+        json!("https://json-schema.org/draft/2020-12/schema"),
+    );
+    for (k, v) in schema.as_object().unwrap() {
+        obj.insert(k.clone(), v.clone());
+    }
+    let validator =
+        jsonschema::draft202012::new(&root).unwrap_or_else(|e| panic!("schema {schema}: {e}"));
+    validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+/// Asserts that a webhook body is documented under `webhooks:` (by its `type`) and matches the
+/// schema there (which allows no field beyond the documented ones).
+pub fn assert_webhook_conforms(body: &Value) {
+    let spec = spec();
+    let kind = body["type"].as_str().expect("a `type`");
+    let schema =
+        &spec["webhooks"][kind]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert!(schema.is_object(), "webhook {kind} is not in the spec");
+    let errors = schema_errors(&spec, schema, body);
+    assert!(
+        errors.is_empty(),
+        "webhook {kind}: body {body} does not match the spec: {errors:?}"
+    );
+}
+
+/// Every event type a webhook endpoint can ask for is documented, and nothing else.
+#[test]
+fn every_webhook_event_type_is_documented() {
+    let spec = spec();
+    let documented: BTreeSet<&str> = spec["webhooks"]
+        .as_object()
+        .expect("webhooks:")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let types: BTreeSet<&str> = authgate::settings::WebhookEventType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    assert_eq!(documented, types);
+}
+
 /// Asserts that `status` is documented for the operation and `body` matches its JSON schema.
 pub fn assert_conforms(method: &str, path: &str, status: u16, body: Option<&Value>) {
     let spec = spec();
@@ -72,23 +126,7 @@ pub fn assert_conforms(method: &str, path: &str, status: u16, body: Option<&Valu
     let schema_ptr = response["content"]["application/json"]["schema"].clone();
     match (body, schema_ptr.is_null()) {
         (Some(body), false) => {
-            // Validate against the schema in the context of the whole document, so `$ref`s resolve.
-            let mut root = spec.clone();
-            let obj = root.as_object_mut().unwrap();
-            obj.remove("paths");
-            obj.insert(
-                "$schema".into(),
-                json!("https://json-schema.org/draft/2020-12/schema"),
-            );
-            for (k, v) in schema_ptr.as_object().unwrap() {
-                obj.insert(k.clone(), v.clone());
-            }
-            let validator = jsonschema::draft202012::new(&root)
-                .unwrap_or_else(|e| panic!("schema for {method} {path} {status}: {e}"));
-            let errors: Vec<String> = validator
-                .iter_errors(body)
-                .map(|e| format!("{} at {}", e, e.instance_path()))
-                .collect();
+            let errors = schema_errors(&spec, &schema_ptr, body);
             assert!(
                 errors.is_empty(),
                 "{method} {path} {status}: body {body} does not match the spec: {errors:?}"

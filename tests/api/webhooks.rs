@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::contract::assert_webhook_conforms;
 use crate::erasure::tables_holding;
 use crate::helpers::*;
 use crate::peers::peer_available;
@@ -114,6 +115,10 @@ async fn wait_until(
     loop {
         let d = deliveries(server, endpoint).await;
         if done(&d) {
+            // Every body as openapi.yml documents it, with no field beyond it.
+            for delivery in &d {
+                assert_webhook_conforms(&delivery.json);
+            }
             return d;
         }
         let kinds: Vec<&str> = d.iter().map(Delivery::kind).collect();
