@@ -569,12 +569,13 @@ pub struct Settings {
     #[arg(long, env = "AUTHGATE_RETENTION_INTERVAL", default_value = "10m", value_parser = duration, help_heading = "Retention")]
     pub retention_interval: Duration,
 
-    /// How long a sent mail or SMS is kept (its body holds a code, sealed only with an
-    /// encryption key); at least 1h, the window of the per-recipient hourly cap.
+    /// How long a sent mail, SMS or webhook event is kept (a body may hold a code, sealed only
+    /// with an encryption key); at least 1h, the window of the per-recipient hourly cap.
     #[arg(long, env = "AUTHGATE_OUTBOX_RETENTION", default_value = "24h", value_parser = duration, help_heading = "Retention")]
     pub outbox_retention: Duration,
 
-    /// How long a message that could not be delivered is kept, for investigating the failure.
+    /// How long a message or webhook event that could not be delivered is kept, for
+    /// investigating the failure.
     #[arg(long, env = "AUTHGATE_OUTBOX_FAILED_RETENTION", default_value = "7d", value_parser = duration, help_heading = "Retention")]
     pub outbox_failed_retention: Duration,
 
