@@ -360,8 +360,14 @@ both_backends! {
             assert!(verdicts.iter().all(|v| v.starts_with("ok ")), "{verdicts:?}");
         }
         let count = |outcome: &str| app.state.metrics.webhook_deliveries.with_label_values(&["crm", outcome]).get();
-        assert_eq!(count("retried"), 2);
+        // The last delivery is counted just after the receiver got it.
+        let deadline = Instant::now() + WAIT;
+        while count("delivered") < 4 {
+            assert!(Instant::now() < deadline, "delivered: {}", count("delivered"));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         assert_eq!(count("delivered"), 4);
+        assert_eq!(count("retried"), 2);
         assert_eq!(count("failed"), 0);
     }
 
@@ -420,6 +426,42 @@ both_backends! {
         let key = SECRET.trim_start_matches("whsec_");
         assert!(!logs.contains(key), "the webhook secret is in the log");
         assert!(!logs.contains("query-token-not-for-logs"), "the token in the endpoint's URL is in the log");
+    }
+}
+
+both_backends! {
+    async fn sent_and_failed_events_leave_with_the_outbox_retention(backend) {
+        use authgate::db::schema::outbox;
+        use diesel::prelude::*;
+        let server = receiver().await;
+        let app = webhook_app(backend, vec![endpoint("crm", &server, &[])]).await;
+        let tokens = Tokens::from_response(&app.signup(&unique_email(), PW).await);
+        let id = user_id(&app, &tokens.access).await;
+        wait_until(&server, "crm", |d| types_for(d, &id).len() >= 2).await;
+        let mut conn = app.state.pool.get().unwrap();
+        let sent = || outbox::table.filter(outbox::kind.eq("webhook")).filter(outbox::status.eq("sent"));
+        // Received is not yet recorded: wait for both to be marked sent.
+        let deadline = Instant::now() + WAIT;
+        let rows = loop {
+            let rows: Vec<String> = sent().select(outbox::id).order(outbox::id).load(&mut conn).unwrap();
+            if rows.len() == 2 {
+                break rows;
+            }
+            assert!(Instant::now() < deadline, "delivered events are kept as sent: {rows:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let ago = |h: i64| authgate::db::now() - chrono::Duration::hours(h);
+        // One past AUTHGATE_OUTBOX_RETENTION (24h); the other given up and past the failed
+        // retention (7d).
+        diesel::update(outbox::table.find(&rows[0])).set(outbox::created_at.eq(ago(25))).execute(&mut conn).unwrap();
+        diesel::update(outbox::table.find(&rows[1]))
+            .set((outbox::status.eq("failed"), outbox::created_at.eq(ago(8 * 24))))
+            .execute(&mut conn)
+            .unwrap();
+        let removed = authgate::service::retention::run_once(&app.state, &mut conn).unwrap().expect("not locked");
+        assert_eq!(removed["outbox"], 2);
+        let left: i64 = outbox::table.filter(outbox::kind.eq("webhook")).count().get_result(&mut conn).unwrap();
+        assert_eq!(left, 0);
     }
 }
 
