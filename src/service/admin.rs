@@ -279,20 +279,28 @@ pub fn update(
     db::write_transaction(conn, |conn| {
         let user = find(conn, id)?;
         let now = db::now();
-        let mut profile_changed = false;
+        let mut changed: Vec<&str> = Vec::new();
         if let Some(name) = &patch.name {
             if name.as_str() != user.name {
                 db::users::set_name(conn, &user.id, name.as_str(), now)?;
-                profile_changed = true;
+                changed.push("name");
             }
         }
         if let Some(verified) = patch.email_verified {
             if verified != user.email_verified {
                 db::users::set_email_verified_to(conn, &user.id, verified, now)?;
-                profile_changed = true;
+                changed.push("email_verified");
             }
         }
-        if profile_changed {
+        if !changed.is_empty() {
+            crate::notify::webhooks::queue(
+                state,
+                conn,
+                crate::notify::webhooks::Event::UserUpdated {
+                    user_id: &user.id,
+                    changed: &changed,
+                },
+            )?;
             crate::service::rescue::record(conn, operator, "admin_update", Some(&user.id));
         }
         if let Some(disabled) = patch.disabled {

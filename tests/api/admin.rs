@@ -14,7 +14,7 @@ const PW: &str = "correct horse battery";
 const USERS: &str = "/api/v1/admin/users/";
 
 /// `authgate admin-keys create --scope <scope> --json`: the key and its id.
-fn create_key(app: &TestApp, scope: &str) -> (String, String) {
+pub(crate) fn create_key(app: &TestApp, scope: &str) -> (String, String) {
     let out = cli(
         &app.db.url,
         &[
@@ -43,7 +43,7 @@ fn create_key(app: &TestApp, scope: &str) -> (String, String) {
 }
 
 /// An admin API call with a Bearer credential (key or access token).
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     method: Method,
     path: &str,

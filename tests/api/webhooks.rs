@@ -465,6 +465,40 @@ both_backends! {
     }
 }
 
+both_backends! {
+    async fn admin_api_changes_send_the_same_events(backend) {
+        let server = receiver().await;
+        let app = webhook_app(backend, vec![endpoint("crm", &server, &[])]).await;
+        let (key, _) = crate::admin::create_key(&app, "write");
+        // An account an operator creates.
+        let r = crate::admin::call(&app, Method::POST, "/api/v1/admin/users/", &key,
+            Some(json!({"email": unique_email(), "password": PW, "name": "Grace"}))).await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        let made = wait_until(&server, "crm", |d| d.iter().any(|d| d.kind() == "user.created")).await;
+        assert_eq!(made[0].json["data"]["method"], "operator");
+
+        let tokens = Tokens::from_response(&app.signup(&unique_email(), PW).await);
+        let id = user_id(&app, &tokens.access).await;
+        let path = format!("/api/v1/admin/users/{id}/");
+        let r = crate::admin::call(&app, Method::PATCH, &path, &key,
+            Some(json!({"name": "Ada L.", "email_verified": true, "disabled": true, "roles": ["admin"]}))).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        let expected = ["user.created", "session.created", "user.updated", "user.disabled", "session.revoked", "role.changed"];
+        let got = wait_until(&server, "crm", |d| types_for(d, &id).len() >= expected.len()).await;
+        let mine: Vec<&Delivery> = got.iter().filter(|d| d.json["data"]["user_id"] == id.as_str()).collect();
+        assert_eq!(types_for(&got, &id), expected);
+        assert_eq!(mine[2].json["data"]["changed"], json!(["name", "email_verified"]));
+        assert_eq!(mine[3].json["data"]["disabled"], true);
+        assert_eq!(mine[4].json["data"]["reason"], "user_disabled");
+        assert_eq!(mine[5].json["data"], json!({"user_id": id, "role": "admin", "granted": true}));
+
+        let r = crate::admin::call(&app, Method::DELETE, &path, &key, None).await;
+        assert_eq!(r.status(), 204);
+        let got = wait_until(&server, "crm", |d| types_for(d, &id).contains(&"user.deleted".to_owned())).await;
+        assert_eq!(types_for(&got, &id).last().map(String::as_str), Some("user.deleted"));
+    }
+}
+
 /// An unknown event type in an endpoint's filter stops startup with one line naming it.
 #[test]
 fn an_unknown_event_type_refuses_to_start() {
