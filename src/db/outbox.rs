@@ -268,6 +268,17 @@ pub fn to_recipients(
         .load(conn)
 }
 
+/// Every webhook message about one user (`user_key` as in their recipient), oldest first (the
+/// data export).
+pub fn webhooks_of(conn: &mut DbConnection, user_key: &str) -> QueryResult<Vec<OutboxRow>> {
+    outbox::table
+        .filter(outbox::kind.eq(KIND_WEBHOOK))
+        .filter(outbox::recipient.like(format!("%:{user_key}")))
+        .order((outbox::created_at.asc(), outbox::id.asc()))
+        .select(OutboxRow::as_select())
+        .load(conn)
+}
+
 /// Deletes every webhook message about one user (`user_key` as in their recipient), on every
 /// endpoint, whatever its state: their bodies describe the person.
 pub fn delete_webhooks_of(conn: &mut DbConnection, user_key: &str) -> QueryResult<usize> {

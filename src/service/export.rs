@@ -27,6 +27,21 @@ pub struct Export {
     /// Mail and SMS queued or sent to the account's address and number (bodies held back: they
     /// carry codes).
     pub messages: Vec<MessageEntry>,
+    /// Events about the account queued for or sent to the operator's webhook endpoints.
+    pub webhooks: Vec<WebhookEntry>,
+}
+
+#[derive(Serialize)]
+pub struct WebhookEntry {
+    /// The `webhook-id` the endpoint received.
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The endpoint's id in the settings (never its URL).
+    pub endpoint: String,
+    pub status: String,
+    pub created_at: String,
+    pub sent_at: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -178,6 +193,18 @@ pub fn export_own_data(
             sent_at: m.sent_at.map(rfc3339),
         })
         .collect();
+    let webhooks =
+        db::outbox::webhooks_of(conn, &crate::notify::webhooks::user_key(state, &user.id))?
+            .into_iter()
+            .map(|m| WebhookEntry {
+                endpoint: crate::notify::webhooks::endpoint_of(&m.recipient).to_owned(),
+                event_id: m.subject,
+                kind: m.purpose,
+                status: m.status,
+                created_at: rfc3339(m.created_at),
+                sent_at: m.sent_at.map(rfc3339),
+            })
+            .collect();
     audit::record(
         conn,
         client,
@@ -201,5 +228,6 @@ pub fn export_own_data(
         events,
         pending,
         messages,
+        webhooks,
     })
 }

@@ -293,6 +293,35 @@ both_backends! {
         assert_eq!(deliveries(&server, "roles").await.len(), 1);
     }
 
+    async fn the_data_export_lists_the_events_sent_about_the_account(backend) {
+        let server = receiver().await;
+        let app = webhook_app(backend, vec![endpoint("crm", &server, &[])]).await;
+        let email = unique_email();
+        let tokens = Tokens::from_response(&app.signup(&email, PW).await);
+        let id = user_id(&app, &tokens.access).await;
+        let got = wait_until(&server, "crm", |d| types_for(d, &id).len() == 2).await;
+        // The export says so once the sender has recorded the delivery.
+        let deadline = Instant::now() + WAIT;
+        let export = loop {
+            let r = app.client.post(app.url("/api/v1/auth/user/export/")).bearer_auth(&tokens.access)
+                .json(&json!({"password": PW})).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let body: Value = r.json().await.unwrap();
+            let sent = body["webhooks"].as_array().unwrap().iter().all(|w| w["status"] == "sent");
+            if sent || Instant::now() > deadline {
+                break body;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        crate::contract::assert_conforms("POST", "/api/v1/auth/user/export/", 200, Some(&export));
+        let listed: Vec<(&str, &str, &str, &str)> = export["webhooks"].as_array().unwrap().iter()
+            .map(|w| (w["event_id"].as_str().unwrap(), w["type"].as_str().unwrap(), w["endpoint"].as_str().unwrap(), w["status"].as_str().unwrap()))
+            .collect();
+        let expected: Vec<(&str, &str, &str, &str)> = got.iter().map(|d| (d.id.as_str(), d.kind(), "crm", "sent")).collect();
+        assert_eq!(listed, expected);
+        assert!(!export.to_string().contains(&server.uri()), "an endpoint is named by its id, never its URL");
+    }
+
     async fn a_deleted_user_is_one_last_event_carrying_only_the_id(backend) {
         let server = receiver().await;
         let app = webhook_app(backend, vec![endpoint("crm", &server, &[])]).await;
