@@ -7,6 +7,87 @@ export type Accepted = {
   message: string;
 };
 
+/** An account's ways in and second factors, never their secrets. */
+export type AccountFactors = {
+  /** False for an account made with a passkey until a password is set. */
+  password: boolean;
+  totp: boolean;
+  /** The account's passkeys, without their keys. */
+  passkeys: Passkey[];
+  recovery_codes_left: number;
+  phone: string | null;
+};
+
+export type AdminCreateInviteRequest = {
+  uses?: number;
+  /** Seconds until the code expires; left out, it never does. */
+  expires_in?: number;
+};
+
+export type AdminCreateUserRequest = {
+  email: string;
+  /** Left out, the account is invited (mailed a code to set its password). */
+  password?: string;
+  /** Default, the address's local part. */
+  name?: string;
+  email_verified?: boolean;
+  roles?: RoleName[];
+};
+
+export type AdminUpdateUserRequest = {
+  name?: string;
+  email_verified?: boolean;
+  disabled?: boolean;
+  roles?: RoleName[];
+};
+
+/** One account as an admin sees it: the user object (as `GET user/` shows it to its owner), whether it is disabled, its factors (never their secrets), live sessions and its latest 20 audit events. */
+export type AdminUser = UserFields & {
+  disabled: boolean;
+  factors: AccountFactors;
+  live_sessions: SessionInfo[];
+  recent_events: AuditEvent[];
+};
+
+export type AdminUserPage = {
+  items: AdminUserSummary[];
+  /** Absent on the last page. */
+  next_cursor?: string;
+};
+
+export type AdminUserSummary = {
+  id: string;
+  email: string;
+  email_verified: boolean;
+  name: string;
+  disabled: boolean;
+  has_password: boolean;
+  totp_enabled: boolean;
+  roles: RoleName[];
+  created_at: string;
+  last_sign_in_at: string | null;
+};
+
+export type AuditEvent = {
+  id: string;
+  at: string;
+  kind: string;
+  outcome: string;
+  user_id: string | null;
+  /** `cli`, `key:<id>`, `user:<id>` or `erased:<hash>` when an operator acted. */
+  actor: string | null;
+  method: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  session_id: string | null;
+};
+
+export type AuditPage = {
+  items: AuditEvent[];
+  /** Absent on the last page. */
+  next_cursor?: string;
+};
+
 /** Bytes as base64url without padding (the WebAuthn JSON form), in its canonical spelling (the unused bits of the last character zero), as browsers write it. */
 export type Base64Url = string;
 
@@ -41,15 +122,7 @@ export type ContactInput = {
 export type DataExport = {
   exported_at: string;
   user: User;
-  factors: {
-    /** False for an account made with a passkey until a password is set. */
-    password: boolean;
-    totp: boolean;
-    /** The account's passkeys, without their keys. */
-    passkeys: Passkey[];
-    recovery_codes_left: number;
-    phone: string | null;
-  };
+  factors: AccountFactors;
   sessions: ({
     id: string;
     created_at: string;
@@ -81,6 +154,17 @@ export type DataExport = {
     kind: string;
     to: string;
     subject: string;
+    status: string;
+    created_at: string;
+    sent_at: string | null;
+  })[];
+  /** Events about the account queued for or sent to webhook endpoints (bodies held back). */
+  webhooks: ({
+    /** The `webhook-id` the endpoint received. */
+    event_id: string;
+    type: string | null;
+    /** The endpoint's id in the settings, never its URL. */
+    endpoint: string;
     status: string;
     created_at: string;
     sent_at: string | null;
@@ -133,6 +217,27 @@ export type HistoryEntry = {
   method: string | null;
   /** e.g. `success`, `bad_password`, `disabled`. */
   outcome: string;
+};
+
+/** An invitation code, named by a prefix of its hash. */
+export type Invite = InviteFields;
+
+export type InviteCreated = InviteFields & {
+  /** The code to hand to the invitee; never shown again. */
+  code: string;
+};
+
+export type InviteFields = {
+  /** The first 16 hex digits of the code's SHA-256, naming it. */
+  hash_prefix: string;
+  uses: number;
+  max_uses: number;
+  expires_at: string | null;
+  created_at: string;
+};
+
+export type InviteList = {
+  items: Invite[];
 };
 
 /** A public signing key (RFC 7517), one of the supported key types. */
@@ -379,6 +484,9 @@ export type RevokeRequest = {
   token: string;
 };
 
+/** A role, a lower-case name carried in the `roles` claim. */
+export type RoleName = string;
+
 /** An RSA key (RS256). */
 export type RsaJwk = {
   kty: "RSA";
@@ -399,16 +507,19 @@ export type ServiceInfo = {
   ip: string | null;
 };
 
+/** A live session, as `GET sessions/` lists it. */
+export type SessionInfo = {
+  id: string;
+  created_at: string;
+  last_used_at: string;
+  ip: string | null;
+  user_agent: string | null;
+  remember_me: boolean;
+  current: boolean;
+};
+
 export type SessionList = {
-  sessions: ({
-    id: string;
-    created_at: string;
-    last_used_at: string;
-    ip: string | null;
-    user_agent: string | null;
-    remember_me: boolean;
-    current: boolean;
-  })[];
+  sessions: SessionInfo[];
 };
 
 export type SignInRequest = {
@@ -539,6 +650,131 @@ export type VerifyEmailRequest = {
   verification_code: string;
   /** The account's address, when the request carries no credentials. */
   email?: string;
+};
+
+export type WebhookMfaChanged = {
+  type: "mfa.changed";
+  /** When it happened (RFC 3339, UTC). */
+  timestamp: string;
+  data: {
+    /** The account's id (the tokens' `sub`). */
+    user_id: string;
+    factor: "totp" | "passkey" | "phone" | "recovery_codes" | "all";
+    change: "added" | "removed" | "replaced" | "reset";
+  };
+};
+
+export type WebhookPasswordChanged = {
+  type: "password.changed";
+  /** When it happened (RFC 3339, UTC). */
+  timestamp: string;
+  data: {
+    /** The account's id (the tokens' `sub`). */
+    user_id: string;
+    how: "changed" | "reset" | "operator";
+  };
+};
+
+export type WebhookRoleChanged = {
+  type: "role.changed";
+  /** When it happened (RFC 3339, UTC). */
+  timestamp: string;
+  data: {
+    /** The account's id (the tokens' `sub`). */
+    user_id: string;
+    role: string;
+    granted: boolean;
+  };
+};
+
+export type WebhookSessionCreated = {
+  type: "session.created";
+  /** When it happened (RFC 3339, UTC). */
+  timestamp: string;
+  data: {
+    /** The account's id (the tokens' `sub`). */
+    user_id: string;
+    /** The session's id (the tokens' `sid`). */
+    session_id: string;
+    aal: "aal1" | "aal2";
+    /** The methods used, as in the token's `amr`. */
+    amr: string[];
+  };
+};
+
+export type WebhookSessionRevoked = {
+  type: "session.revoked";
+  /** When it happened (RFC 3339, UTC). */
+  timestamp: string;
+  data: {
+    /** The account's id (the tokens' `sub`). */
+    user_id: string;
+    /** The session's id (the tokens' `sid`). */
+    session_id: string;
+    /** `logout`, `user_revoked`, `revoke_others`, `password_change`, `password_reset`, `expired`, `refresh_token_reused`, `user_disabled`, `roles_changed`, `admin_*`, ... */
+    reason: string;
+  };
+};
+
+export type WebhookUserCreated = {
+  type: "user.created";
+  /** When it happened (RFC 3339, UTC). */
+  timestamp: string;
+  data: {
+    /** The account's id (the tokens' `sub`). */
+    user_id: string;
+    email: string;
+    email_verified: boolean;
+    name: string;
+    /** How it was made: `password`, `passkey`, `operator`, ... */
+    method: string;
+  };
+};
+
+export type WebhookUserDeleted = {
+  type: "user.deleted";
+  /** When it happened (RFC 3339, UTC). */
+  timestamp: string;
+  data: {
+    /** The account's id (the tokens' `sub`). */
+    user_id: string;
+  };
+};
+
+export type WebhookUserDisabled = {
+  type: "user.disabled";
+  /** When it happened (RFC 3339, UTC). */
+  timestamp: string;
+  data: {
+    /** The account's id (the tokens' `sub`). */
+    user_id: string;
+    disabled: boolean;
+  };
+};
+
+export type WebhookUserEmailChanged = {
+  type: "user.email_changed";
+  /** When it happened (RFC 3339, UTC). */
+  timestamp: string;
+  data: {
+    /** The account's id (the tokens' `sub`). */
+    user_id: string;
+    /** The address the account has now. */
+    email: string;
+    previous_email: string;
+    reverted: boolean;
+  };
+};
+
+export type WebhookUserUpdated = {
+  type: "user.updated";
+  /** When it happened (RFC 3339, UTC). */
+  timestamp: string;
+  data: {
+    /** The account's id (the tokens' `sub`). */
+    user_id: string;
+    changed: ("name" | "avatar" | "email_verified")[];
+  };
 };
 
 /** Every operation under /api/v1/auth/: method, path (below /api/v1/auth/), success statuses, request body (`never`: none) and success answer (`null`: no body). */
