@@ -7,7 +7,8 @@ use std::time::Duration;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use crate::db;
+use crate::db::{self, users::UserRow};
+use crate::domain::ClientInfo;
 use crate::domain::{DisplayName, Email, Invalid, Password, Role};
 use crate::error::ApiError;
 use crate::http::admin::Admin;
@@ -220,19 +221,31 @@ pub async fn update_user(
     Ok(HttpResponse::Ok().json(detail))
 }
 
+/// Runs a rescue action on the account `id` names (404 when none), as `admin`, and wakes the
+/// sender for the notice it may have queued.
+async fn rescue_action<T: Send + 'static>(
+    admin: Admin,
+    state: &web::Data<AppState>,
+    id: web::Path<String>,
+    action: fn(&AppState, &mut db::DbConnection, &ClientInfo, &UserRow) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let id = id.into_inner();
+    let client = admin.client;
+    let done = blocking(state, move |state, conn| {
+        let user = admin::find(conn, &id)?;
+        action(state, conn, &client, &user)
+    })
+    .await?;
+    notify::wake(state);
+    Ok(done)
+}
+
 pub async fn delete_user(
     admin: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let client = admin.client;
-    blocking(&state, move |state, conn| {
-        let user = admin::find(conn, &id)?;
-        rescue::delete(state, conn, &client, &user)
-    })
-    .await?;
-    notify::wake(&state);
+    rescue_action(admin, &state, id, rescue::delete).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -241,14 +254,7 @@ pub async fn reset_mfa(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let client = admin.client;
-    let ended = blocking(&state, move |state, conn| {
-        let user = admin::find(conn, &id)?;
-        rescue::reset_mfa(state, conn, &client, &user)
-    })
-    .await?;
-    notify::wake(&state);
+    let ended = rescue_action(admin, &state, id, rescue::reset_mfa).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "sessions_ended": ended })))
 }
 
@@ -257,13 +263,7 @@ pub async fn revoke_sessions(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let client = admin.client;
-    let ended = blocking(&state, move |state, conn| {
-        let user = admin::find(conn, &id)?;
-        rescue::revoke_sessions(state, conn, &client, &user)
-    })
-    .await?;
+    let ended = rescue_action(admin, &state, id, rescue::revoke_sessions).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "sessions_ended": ended })))
 }
 

@@ -109,26 +109,37 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// Cuts `rows` (fetched `limit + 1`: one more than asked tells whether a next page exists) to a
+/// page, with the cursor of its last row when more follow.
+fn paged<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    cursor: impl Fn(&T) -> Cursor,
+) -> (Vec<T>, Option<String>) {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = more
+        .then(|| rows.last())
+        .flatten()
+        .map(|r| cursor(r).encode());
+    (rows, next)
+}
+
 /// A page of accounts matching `filter`, oldest first.
 pub fn list_users(
     conn: &mut DbConnection,
     filter: &db::users::UserFilter,
     limit: i64,
 ) -> Result<Page<UserSummary>, ApiError> {
-    // One more than asked tells whether a next page exists.
-    let mut rows = db::users::search(conn, filter, limit + 1)?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let ids: Vec<&str> = rows.iter().map(|u| u.id.as_str()).collect();
-    let mut roles = db::roles::for_users(conn, &ids)?;
-    let next_cursor = more
-        .then(|| rows.last())
-        .flatten()
-        .map(|u| Cursor {
+    let (rows, next_cursor) = paged(db::users::search(conn, filter, limit + 1)?, limit, |u| {
+        Cursor {
             at: u.created_at,
             id: u.id.clone(),
-        })
-        .map(|c| c.encode());
+        }
+    });
+    let ids: Vec<&str> = rows.iter().map(|u| u.id.as_str()).collect();
+    let mut roles = db::roles::for_users(conn, &ids)?;
     let items = rows
         .into_iter()
         .map(|u| {
@@ -194,17 +205,12 @@ pub fn audit_log(
     filter: &db::events::EventFilter,
     limit: i64,
 ) -> Result<Page<AuditEntry>, ApiError> {
-    let mut rows = db::events::search(conn, filter, limit + 1)?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_cursor = more
-        .then(|| rows.last())
-        .flatten()
-        .map(|e| Cursor {
+    let (rows, next_cursor) = paged(db::events::search(conn, filter, limit + 1)?, limit, |e| {
+        Cursor {
             at: e.created_at,
             id: e.id.clone(),
-        })
-        .map(|c| c.encode());
+        }
+    });
     Ok(Page {
         items: rows.into_iter().map(AuditEntry::from).collect(),
         next_cursor,
