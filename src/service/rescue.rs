@@ -130,14 +130,17 @@ pub fn set_disabled(
 }
 
 /// Deletes the account as its owner's `DELETE user/` does; the audit trail keeps that an
-/// operator did it (no user id: there is none left to name).
+/// operator did it (no user id: there is none left to name). Recorded first, in the same
+/// transaction, so an admin who deletes their own account is named by the pseudonym the
+/// erasure gives them, like every other action of theirs.
 pub fn delete(
     state: &AppState,
     conn: &mut DbConnection,
     operator: &ClientInfo,
     user: &UserRow,
 ) -> Result<(), ApiError> {
-    crate::service::erasure::erase(state, conn, operator, &user.id)?;
-    record(conn, operator, "admin_delete", None);
-    Ok(())
+    db::write_transaction(conn, |conn| {
+        record(conn, operator, "admin_delete", None);
+        crate::service::erasure::erase(state, conn, operator, &user.id)
+    })
 }

@@ -336,6 +336,31 @@ both_backends! {
         assert!(log["items"][0]["user_id"].is_null(), "an erased account is named nowhere");
     }
 
+    async fn an_admin_who_deletes_their_own_account_leaves_only_a_pseudonym_behind(backend) {
+        let app = TestApp::spawn(backend).await;
+        let (key, _) = create_key(&app, "write");
+        let email = unique_email();
+        let tokens = signed_up(&app, &email).await;
+        let id = id_of(&app, &key, &email).await;
+        expect(&app, Method::PATCH, &format!("{USERS}{id}/"), "/api/v1/admin/users/{id}/", &key, Some(json!({"roles": ["admin"]})), 200).await;
+        let (secret, step) = enable_totp(&app, &tokens).await;
+        let resp = app.post_json("/api/v1/auth/signin/", &json!({"login": email, "password": PW, "code": hotp(&secret, step.max(step_now()) + 1, 6)})).await;
+        let admin = Tokens::from_response(&resp);
+        // An action of theirs first, then their own deletion.
+        let other = unique_email();
+        signed_up(&app, &other).await;
+        let other_id = id_of(&app, &key, &other).await;
+        expect(&app, Method::POST, &format!("{USERS}{other_id}/revoke-sessions/"), "/api/v1/admin/users/{id}/revoke-sessions/", &admin.access, None, 200).await;
+        expect(&app, Method::DELETE, &format!("{USERS}{id}/"), "/api/v1/admin/users/{id}/", &admin.access, None, 204).await;
+        assert_eq!(crate::erasure::tables_holding(&app, &id), Vec::<String>::new(), "the id is nowhere");
+        let log = expect(&app, Method::GET, "/api/v1/admin/audit/?limit=200", "/api/v1/admin/audit/", &key, None, 200).await;
+        let actors: Vec<&str> = log["items"].as_array().unwrap().iter()
+            .filter(|e| e["kind"] == "admin_delete" || e["kind"] == "admin_revoke_sessions")
+            .map(|e| e["actor"].as_str().unwrap()).collect();
+        assert_eq!(actors.len(), 2, "{log}");
+        assert!(actors.iter().all(|a| a.starts_with("erased:") && *a == actors[0]), "one pseudonym for both: {actors:?}");
+    }
+
     async fn lists_page_with_a_cursor_and_filter_by_prefix_role_and_time(backend) {
         let app = TestApp::spawn(backend).await;
         let (key, _) = create_key(&app, "write");
