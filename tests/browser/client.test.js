@@ -6,24 +6,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import {
-  startAuthgate, startStatic, launchBrowser, freePort, metric, uniqueEmail,
+  startAuthgate, startBareApp, launchBrowser, freePort, metric, uniqueEmail,
 } from './harness.js';
 
 const PASSWORD = 'correct horse battery staple';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// A bare page: the client and nothing else. Every event lands in `window.events` as
-// [event, session]; `window.authgateClientOptions` (an init script) adds client options.
-const BARE_JS = `
-import { createClient, AuthgateError } from './authgate.js';
-const baseUrl = document.querySelector('meta[name="authgate-base-url"]').content;
-window.client = createClient({ baseUrl, ...(window.authgateClientOptions || {}) });
-window.events = [];
-window.client.onAuthStateChange((event, session) => window.events.push([event, session]));
-window.AuthgateError = AuthgateError;
-window.helloUrl = baseUrl + '/demo/api/hello';
-window.ready = true;
-`;
 
 let auth; let app; let browser;
 
@@ -35,16 +22,7 @@ before(async () => {
     AUTHGATE_COOKIE_DOMAIN: 'example.test',
     AUTHGATE_ACCESS_TOKEN_TTL: '2s',
   });
-  app = await startStatic({
-    host: 'app.example.test',
-    authOrigin: auth.origin,
-    port: appPort,
-    pages: {
-      '/bare': `<!doctype html><title>bare</title><meta name="authgate-base-url" content="${auth.origin}">
-        <script type="module" src="/bare.js"></script>`,
-    },
-    scripts: { '/bare.js': BARE_JS },
-  });
+  app = await startBareApp({ authOrigin: auth.origin, port: appPort });
   browser = await launchBrowser({ secureOrigins: [app.origin] });
 });
 

@@ -11,20 +11,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
-import { startAuthgate, startStatic, launchBrowser, freePort, uniqueEmail } from './harness.js';
+import { startAuthgate, startBareApp, launchBrowser, freePort, uniqueEmail } from './harness.js';
 
 const PASSWORD = 'correct horse battery staple';
 const SMS_SECRET = 'sms-webhook-secret-for-tests';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-const BARE_JS = `
-import { createClient } from './authgate.js';
-const baseUrl = document.querySelector('meta[name="authgate-base-url"]').content;
-window.client = createClient({ baseUrl, autoRefresh: false, ...(window.authgateClientOptions || {}) });
-window.events = [];
-window.client.onAuthStateChange((event, session) => window.events.push([event, session]));
-window.ready = true;
-`;
 
 let auth; let app; let browser; let sms;
 const texts = []; // { to, message } the SMS webhook received, signature checked
@@ -64,16 +55,7 @@ before(async () => {
     AUTHGATE_RATE_LIMIT_AUTH: '0',
     AUTHGATE_MAIL_PER_IP_PER_HOUR: '0',
   });
-  app = await startStatic({
-    host: 'app.example.test',
-    authOrigin: auth.origin,
-    port: appPort,
-    pages: {
-      '/bare': `<!doctype html><title>bare</title><meta name="authgate-base-url" content="${auth.origin}">
-        <script type="module" src="/bare.js"></script>`,
-    },
-    scripts: { '/bare.js': BARE_JS },
-  });
+  app = await startBareApp({ authOrigin: auth.origin, port: appPort, clientDefaults: { autoRefresh: false } });
   browser = await launchBrowser({ secureOrigins: [app.origin] });
 });
 

@@ -148,6 +148,35 @@ export async function startStatic({ host, authOrigin, pages = {}, scripts = {}, 
   return { origin, port, stop: () => new Promise((r) => server.close(r)) };
 }
 
+// A bare page, `/bare`: the client and nothing else. Every event lands in `window.events` as
+// [event, session]; `window.authgateClientOptions` (an init script) adds client options to the
+// page's defaults.
+const bareJs = (defaults) => `
+import { createClient, AuthgateError } from './authgate.js';
+const baseUrl = document.querySelector('meta[name="authgate-base-url"]').content;
+window.client = createClient({ baseUrl, ...${JSON.stringify(defaults)}, ...(window.authgateClientOptions || {}) });
+window.events = [];
+window.client.onAuthStateChange((event, session) => window.events.push([event, session]));
+window.AuthgateError = AuthgateError;
+window.helloUrl = baseUrl + '/demo/api/hello';
+window.ready = true;
+`;
+
+/** [`startStatic`] on `app.example.test:<port>` serving the bare page, its client created with
+ * `clientDefaults`. */
+export function startBareApp({ authOrigin, port, clientDefaults = {} }) {
+  return startStatic({
+    host: 'app.example.test',
+    authOrigin,
+    port,
+    pages: {
+      '/bare': `<!doctype html><title>bare</title><meta name="authgate-base-url" content="${authOrigin}">
+        <script type="module" src="/bare.js"></script>`,
+    },
+    scripts: { '/bare.js': bareJs(clientDefaults) },
+  });
+}
+
 const BROWSER_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
