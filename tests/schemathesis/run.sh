@@ -79,42 +79,36 @@ token=$(curl -fsS -H 'content-type: application/json' \
 report=${SCHEMATHESIS_REPORT_DIR:-$work/report}
 status=0
 repo=$(pwd)
+# One schemathesis run: a Bearer credential, the report's subdirectory, then its own arguments.
 # Run from the temp dir: schemathesis keeps a cache of past failures in ./.schemathesis. One
 # worker: with two, Hypothesis's lambda-source cache (not thread-safe) raised a KeyError inside
 # schemathesis's coverage phase ("Inconsistent results") once the admin paths were in the spec.
-(cd "$work" && schemathesis --config-file "$repo/tests/schemathesis/schemathesis.toml" run "$repo/openapi.yml" \
-  --url "$base" \
-  --header "Authorization: Bearer $token" \
-  --mode all \
-  --phases examples,coverage,fuzzing,stateful \
-  --max-examples "$max_examples" \
-  $( [ "$seed" = random ] || echo --seed "$seed" ) \
-  --workers 1 \
-  --request-timeout 10 \
-  --suppress-health-check all \
-  --continue-on-failure \
-  --report junit --report-dir "$report") \
-  || status=$?
+fuzz() {
+  local bearer=$1 reports=$2
+  shift 2
+  (cd "$work" && schemathesis --config-file "$repo/tests/schemathesis/schemathesis.toml" run "$repo/openapi.yml" \
+    --url "$base" \
+    --header "Authorization: Bearer $bearer" \
+    --mode all \
+    --max-examples "$max_examples" \
+    $( [ "$seed" = random ] || echo --seed "$seed" ) \
+    --workers 1 \
+    --request-timeout 10 \
+    --suppress-health-check all \
+    --continue-on-failure \
+    --report junit --report-dir "$reports" \
+    "$@")
+}
+
+fuzz "$token" "$report" --phases examples,coverage,fuzzing,stateful || status=$?
 
 # The admin API's reads, with a read-only admin API key, so that real pages, accounts and audit
 # events (not only 403s) meet the response schemas. Positive-data acceptance stays off for them
 # (schemathesis.toml): a schema-valid id or cursor still names nothing.
 admin_key=$(AUTHGATE_DATABASE_URL="sqlite://$work/authgate.db" AUTHGATE_LOG=error \
   "$bin" admin-keys create --scope read --name schemathesis 2>/dev/null)
-(cd "$work" && schemathesis --config-file "$repo/tests/schemathesis/schemathesis.toml" run "$repo/openapi.yml" \
-  --url "$base" \
-  --header "Authorization: Bearer $admin_key" \
-  --include-name-regex '^GET /api/v1/admin/' \
-  --mode all \
-  --phases examples,coverage,fuzzing \
-  --max-examples "$max_examples" \
-  $( [ "$seed" = random ] || echo --seed "$seed" ) \
-  --workers 1 \
-  --request-timeout 10 \
-  --suppress-health-check all \
-  --continue-on-failure \
-  --report junit --report-dir "$report/admin") \
-  || status=$?
+fuzz "$admin_key" "$report/admin" --phases examples,coverage,fuzzing \
+  --include-name-regex '^GET /api/v1/admin/' || status=$?
 
 if [ "$status" -ne 0 ]; then
   echo "--- authgate log (last 50 lines)"
