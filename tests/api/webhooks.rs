@@ -60,6 +60,28 @@ async fn receiver() -> MockServer {
     server
 }
 
+/// A receiver that answers `status` to the first `times` events (at `only` when given, anywhere
+/// otherwise), then 204.
+async fn receiver_failing_first(status: u16, times: u64, only: Option<&str>) -> MockServer {
+    let server = MockServer::start().await;
+    let failing = Mock::given(method("POST"));
+    let failing = match only {
+        Some(p) => failing.and(path(p)),
+        None => failing,
+    };
+    failing
+        .respond_with(ResponseTemplate::new(status))
+        .up_to_n_times(times)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    server
+}
+
 async fn webhook_app(backend: Backend, endpoints: Vec<WebhookEndpoint>) -> TestApp {
     TestApp::spawn_with(backend, move |s| {
         s.webhooks = endpoints;
@@ -352,19 +374,8 @@ both_backends! {
     }
 
     async fn events_stay_in_order_and_resume_after_the_receiver_was_down(backend) {
-        let server = MockServer::start().await;
         // Down for the first two attempts.
-        Mock::given(method("POST"))
-            .and(path("/crm"))
-            .respond_with(ResponseTemplate::new(503))
-            .up_to_n_times(2)
-            .with_priority(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(204))
-            .mount(&server)
-            .await;
+        let server = receiver_failing_first(503, 2, Some("/crm")).await;
         let app = webhook_app(backend, vec![endpoint("crm", &server, &[]), endpoint("other", &server, &[])]).await;
         let tokens = Tokens::from_response(&app.signup(&unique_email(), PW).await);
         let id = user_id(&app, &tokens.access).await;
@@ -401,17 +412,7 @@ both_backends! {
     }
 
     async fn the_secret_never_reaches_the_logs(backend) {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(500))
-            .up_to_n_times(1)
-            .with_priority(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(204))
-            .mount(&server)
-            .await;
+        let server = receiver_failing_first(500, 1, None).await;
         let db = TestDb::create(backend);
         // The secret from a file, as Kubernetes hands it over.
         let dir = tempfile::tempdir().unwrap();
