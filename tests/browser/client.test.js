@@ -4,9 +4,8 @@
 // Domain=example.test (so the page can read the session hint), access tokens living 2 s.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import {
-  startAuthgate, startBareApp, launchBrowser, freePort, metric, uniqueEmail,
+  startAuthgate, startBareApp, launchBrowser, freePort, metric, uniqueEmail, totp,
 } from './harness.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -87,19 +86,6 @@ async function refreshes() {
     reused: metric(m, 'authgate_refresh_total', { outcome: 'reused' }),
     requests: metric(m, 'authgate_http_requests_total', { route: '/api/v1/auth/custom-refresh', method: 'POST' }),
   };
-}
-
-/** The current TOTP code of a base32 secret (RFC 6238: SHA-1, 6 digits, 30 s). */
-function totp(secret, at = Date.now()) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of secret.replace(/=+$/, '')) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
-  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(at / 30000)));
-  const mac = createHmac('sha1', key).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0xf;
-  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1000000).padStart(6, '0');
 }
 
 test('an anonymous page load sends no request: no GET user/, no 401, no refresh POST', async () => {

@@ -11,7 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
-import { startAuthgate, startBareApp, launchBrowser, freePort, uniqueEmail } from './harness.js';
+import { startAuthgate, startBareApp, launchBrowser, freePort, uniqueEmail, totp } from './harness.js';
 
 const PASSWORD = 'correct horse battery staple';
 const SMS_SECRET = 'sms-webhook-secret-for-tests';
@@ -136,19 +136,6 @@ async function bare(options = {}) {
   }, [fn.toString(), args]);
   const events = () => page.evaluate(() => window.events.map(([e]) => e));
   return { context, page, call, events };
-}
-
-/** The current TOTP code of a base32 secret (RFC 6238: SHA-1, 6 digits, 30 s). */
-function totp(secret, at = Date.now()) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of secret.replace(/=+$/, '')) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
-  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(at / 30000)));
-  const mac = createHmac('sha1', key).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0xf;
-  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1000000).padStart(6, '0');
 }
 
 test('a sign-up that must verify its email first opens no session: no SIGNED_IN, with or without the session hint; verifying signs in', async () => {

@@ -1,6 +1,7 @@
 // Test peers for the browser tests: the real authgate binary, a static server for the SPA on
 // another origin, an "evil" site, and headless Chromium (Debian's) driven by playwright-core.
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -232,6 +233,19 @@ export function ensureArtifacts() {
 }
 
 let counter = 0;
+/** The current TOTP code of a base32 secret (RFC 6238: SHA-1, 6 digits, 30 s). */
+export function totp(secret, at = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secret.replace(/=+$/, '')) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 30000)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1000000).padStart(6, '0');
+}
+
 export function uniqueEmail() {
   counter += 1;
   return `spa-${Date.now().toString(36)}-${process.pid}-${counter}@example.com`;
