@@ -52,8 +52,8 @@ fn row(method: Method, path: &'static str, route: Route, rate: RateClass) -> Rou
 /// their classes and the captcha gate its routes, and is compared with `openapi.yml` by a test.
 pub fn route_table() -> Vec<RouteSpec> {
     use routes::{
-        admin, auth, email, health, jwks, mfa, passkeys, password, phone, sessions, token, user,
-        verify,
+        admin, auth, email, health, jwks, mfa, oauth, passkeys, password, phone, sessions, token,
+        user, verify,
     };
     use RateClass::{Api, Auth, Refresh, SignIn, Token, Unlimited};
     vec![
@@ -273,6 +273,48 @@ pub fn route_table() -> Vec<RouteSpec> {
             Method::POST,
             "/api/v1/auth/signup/passkey/",
             web::post().to(passkeys::sign_up),
+            Auth,
+        ),
+        row(
+            Method::GET,
+            "/api/v1/auth/oauth/providers/",
+            web::get().to(oauth::providers),
+            Api,
+        ),
+        row(
+            Method::GET,
+            "/api/v1/auth/oauth/{provider}/authorize/",
+            web::get().to(oauth::authorize),
+            Auth,
+        ),
+        row(
+            Method::GET,
+            "/api/v1/auth/oauth/{provider}/callback/",
+            web::get().to(oauth::callback_get),
+            SignIn,
+        ),
+        row(
+            Method::POST,
+            "/api/v1/auth/oauth/{provider}/callback/",
+            web::post().to(oauth::callback_post),
+            SignIn,
+        ),
+        row(
+            Method::POST,
+            "/api/v1/auth/oauth/continue/",
+            web::post().to(oauth::continue_sign_in),
+            SignIn,
+        ),
+        row(
+            Method::POST,
+            "/api/v1/auth/user/identities/{provider}/link/",
+            web::post().to(oauth::link),
+            Auth,
+        ),
+        row(
+            Method::DELETE,
+            "/api/v1/auth/user/identities/{id}/",
+            web::delete().to(oauth::unlink),
             Auth,
         ),
         row(

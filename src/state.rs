@@ -50,6 +50,8 @@ pub struct AppState {
     pub code_key: crate::crypto::CodeKey,
     /// Recently ended sessions, refused by the stateless token checks.
     pub revocations: crate::tokens::revocation::RevocationList,
+    /// The identity providers users may sign in with (`AUTHGATE_PROVIDERS`).
+    pub providers: crate::clients::oidc::Providers,
     /// The WebAuthn relying party passkeys are verified by.
     pub relying_party: crate::crypto::webauthn::RelyingParty,
 }
@@ -124,7 +126,13 @@ impl AppState {
         }
         let relying_party = crate::crypto::webauthn::RelyingParty::from_settings(&settings)
             .context("configuring passkeys")?;
+        let providers = crate::clients::oidc::Providers::new(
+            &settings.providers,
+            http_client.clone(),
+            settings.provider_timeout,
+        );
         Ok(Self {
+            providers,
             relying_party,
             pool,
             keys,

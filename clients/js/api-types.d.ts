@@ -219,6 +219,15 @@ export type HistoryEntry = {
   outcome: string;
 };
 
+export type Identity = {
+  id: string;
+  provider: string;
+  /** The address the provider gave at the last sign-in. */
+  email: string | null;
+  created_at: string;
+  last_used_at: string | null;
+};
+
 /** An invitation code, named by a prefix of its hash. */
 export type Invite = InviteFields;
 
@@ -245,6 +254,16 @@ export type Jwk = OkpJwk | EcJwk | RsaJwk;
 
 export type Jwks = {
   keys: Jwk[];
+};
+
+export type LinkIdentityRequest = {
+  /** Where the browser goes afterwards; allowed by `AUTHGATE_REDIRECT_URLS`. */
+  return_to?: string;
+};
+
+export type LinkIdentityStarted = {
+  /** The provider's authorization URL. */
+  url: string;
 };
 
 /** The `mfa_required` answer of a password sign-in (`signin/`, the `token/` password grant) whose password was right: the `Error` envelope plus the second factors the account has and, when it has passkeys, request options for them. Repeat the same body with `code` (a TOTP or recovery code) or with `passkey` (an assertion made with these options and their `state`). */
@@ -389,6 +408,18 @@ export type PhoneRequest = {
   /** International form (`+` and country code); normalised to E.164. */
   phone: string;
   captcha?: string | null;
+};
+
+export type ProviderContinueRequest = {
+  /** A TOTP or recovery code. */
+  code?: string;
+  passkey?: PasskeyCredentialWithState;
+};
+
+export type ProviderList = {
+  providers: {
+    id: string;
+  }[];
 };
 
 /** WebAuthn Level 3 `PublicKeyCredentialCreationOptionsJSON`, ready for `PublicKeyCredential.parseCreationOptionsFromJSON()`. Binary values (`challenge`, `user.id`, `excludeCredentials[].id`) are base64url without padding. Members not listed here may appear. */
@@ -633,6 +664,8 @@ export type UserFields = {
   passkeys: number;
   /** The account's roles (granted by an operator, or `AUTHGATE_DEFAULT_ROLES` at sign-up), as the next access token carries them in its `roles` claim. */
   roles: string[];
+  /** Identities at providers linked to the account, oldest first. */
+  identities: Identity[];
   /** The address an email change waits to move to (its code went there), until it is verified, cancelled (`DELETE user/email-change/`) or expires; else null. */
   pending_email: string | null;
   contact: Contact | null;
@@ -885,6 +918,14 @@ export interface Operations {
     request: never;
     response: User;
   };
+  /** Link an identity at a provider to the signed-in account */
+  linkIdentity: {
+    method: "POST";
+    path: "user/identities/{provider}/link/";
+    status: 200;
+    request: LinkIdentityRequest;
+    response: LinkIdentityStarted;
+  };
   /** The caller's passkeys */
   listPasskeys: {
     method: "GET";
@@ -892,6 +933,14 @@ export interface Operations {
     status: 200;
     request: never;
     response: PasskeyList;
+  };
+  /** The identity providers users may sign in with */
+  listProviders: {
+    method: "GET";
+    path: "oauth/providers/";
+    status: 200;
+    request: never;
+    response: ProviderList;
   };
   /** The caller's live sessions */
   listSessions: {
@@ -948,6 +997,14 @@ export interface Operations {
     status: 200;
     request: PasskeySignUpOptionsRequest;
     response: PasskeyCreationOptions;
+  };
+  /** Give the second factor of a provider sign-in */
+  providerContinue: {
+    method: "POST";
+    path: "oauth/continue/";
+    status: 204;
+    request: ProviderContinueRequest;
+    response: null;
   };
   /** Rotate the session cookies */
   refreshSession: {
@@ -1086,6 +1143,14 @@ export interface Operations {
   unbindPhone: {
     method: "DELETE";
     path: "user/phone/";
+    status: 204;
+    request: ReauthRequest;
+    response: null;
+  };
+  /** Unlink one of the caller's identities */
+  unlinkIdentity: {
+    method: "DELETE";
+    path: "user/identities/{id}/";
     status: 204;
     request: ReauthRequest;
     response: null;

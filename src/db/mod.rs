@@ -9,6 +9,7 @@
 pub mod admin_keys;
 pub mod codes;
 pub mod events;
+pub mod identities;
 pub mod invites;
 pub mod keys;
 pub mod outbox;

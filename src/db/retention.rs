@@ -5,7 +5,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{
-    auth_events, one_time_codes, outbox, session_tombstones, sessions, webauthn_challenges,
+    auth_events, oauth_flows, one_time_codes, outbox, session_tombstones, sessions,
+    webauthn_challenges,
 };
 use super::DbConnection;
 
@@ -72,6 +73,11 @@ pub fn dead_challenges(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResu
         webauthn_challenges,
         webauthn_challenges::expires_at.lt(now)
     )
+}
+
+/// Provider sign-ins past their expiry, finished or not (as [`dead_challenges`]).
+pub fn dead_flows(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
+    delete_batch!(conn, oauth_flows, oauth_flows::expires_at.lt(now))
 }
 
 /// Messages in `status` created before `before`.

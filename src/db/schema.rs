@@ -28,6 +28,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    identities (id) {
+        id -> Text,
+        user_id -> Text,
+        provider -> Text,
+        subject -> Text,
+        email -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     invite_codes (code_hash) {
         code_hash -> Text,
         max_uses -> Integer,
@@ -48,6 +60,20 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         consumed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    oauth_flows (id) {
+        id -> Text,
+        provider -> Text,
+        purpose -> Text,
+        user_id -> Nullable<Text>,
+        binding -> Text,
+        payload -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
     }
 }
 
@@ -188,6 +214,8 @@ diesel::table! {
 }
 
 diesel::joinable!(auth_events -> users (user_id));
+diesel::joinable!(identities -> users (user_id));
+diesel::joinable!(oauth_flows -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(one_time_codes -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
@@ -197,7 +225,9 @@ diesel::joinable!(user_roles -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     admin_keys,
     auth_events,
+    identities,
     invite_codes,
+    oauth_flows,
     one_time_codes,
     outbox,
     passkeys,

@@ -9,6 +9,7 @@ pub mod email;
 pub mod health;
 pub mod jwks;
 pub mod mfa;
+pub mod oauth;
 pub mod passkeys;
 pub mod password;
 pub mod phone;

@@ -224,12 +224,16 @@ pub fn create_signed_up<T>(
         let inserted = db::users::find_by_id(conn, id)?.ok_or(ApiError::NotFound)?;
         webhooks::queue(state, conn, webhooks::user_created(&inserted, method))?;
         let (extra, aal) = credential(conn, &inserted)?;
-        let signs_in = !state.settings.require_email_verification;
+        // A provider that vouches for the address has verified it already (`credential` marked it).
+        let verified = db::users::find_by_id(conn, id)?.is_some_and(|u| u.email_verified);
+        let signs_in = !state.settings.require_email_verification || verified;
         if signs_in {
             db::users::record_sign_in(conn, id, now)?;
         }
         let user = db::users::find_by_id(conn, id)?.ok_or(ApiError::NotFound)?;
-        crate::service::email::queue_verification(state, conn, &user)?;
+        if !verified {
+            crate::service::email::queue_verification(state, conn, &user)?;
+        }
         let issued = if signs_in {
             Some(sessions::create(
                 state,

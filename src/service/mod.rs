@@ -9,6 +9,7 @@ pub mod codes;
 pub mod email;
 pub mod erasure;
 pub mod export;
+pub mod identities;
 pub mod invites;
 pub mod lockout;
 pub mod mfa;

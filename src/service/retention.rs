@@ -65,6 +65,10 @@ pub fn run_once(
             "webauthn_challenges",
             drain(|| db::retention::dead_challenges(conn, now))?,
         );
+        removed.insert(
+            "oauth_flows",
+            drain(|| db::retention::dead_flows(conn, now))?,
+        );
         let sent = drain(|| {
             db::retention::old_messages(conn, db::outbox::SENT, ago(now, s.outbox_retention))
         })?;

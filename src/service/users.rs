@@ -49,6 +49,8 @@ pub struct UserView {
     pub roles: Vec<String>,
     /// Unused recovery codes (0 without a second factor).
     pub recovery_codes_left: i64,
+    /// Identities at providers linked to the account.
+    pub identities: Vec<crate::service::identities::IdentityView>,
     /// The address an email change waits to move to, until its code is verified or it ends.
     pub pending_email: Option<String>,
     pub contact: Option<ContactView>,
@@ -88,6 +90,7 @@ pub fn view(
     let recovery_codes_left = db::recovery_codes::remaining(conn, &user.id)?;
     let passkeys = db::passkeys::count_for_user(conn, &user.id)?;
     let roles = db::roles::for_user(conn, &user.id)?;
+    let identities = crate::service::identities::list(conn, &user.id)?;
     let pending_email = db::codes::live(
         conn,
         &user.id,
@@ -98,6 +101,7 @@ pub fn view(
     .find_map(|c| c.target);
     Ok(UserView {
         recovery_codes_left,
+        identities,
         pending_email,
         contact: match (user.contact_type, user.contact_value) {
             (Some(kind), Some(value)) => Some(ContactView { kind, value }),

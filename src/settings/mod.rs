@@ -4,6 +4,8 @@
 //! one clear line instead of failing on first use. Imports nothing from the crate but the pure
 //! path rules (`crate::paths`).
 
+pub mod providers;
+pub mod redirects;
 mod secrets;
 pub mod values;
 pub mod webhooks;
@@ -14,6 +16,8 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser};
 use ipnet::IpNet;
 
+pub use providers::{Endpoints, Preset, ProviderConfig};
+pub use redirects::{RedirectRule, ReturnTo};
 pub use secrets::{redact_url_password, DatabaseUrl, EncryptionKey, Secret, SmtpUrl};
 use values::*;
 pub use values::{
@@ -491,6 +495,31 @@ pub struct Settings {
     #[arg(long, env = "AUTHGATE_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = duration, help_heading = "Webhooks")]
     pub webhook_timeout: Duration,
 
+    /// Identity providers users may sign in with (comma-separated lower-case ids, e.g.
+    /// `google,github`). Each id is configured by `AUTHGATE_PROVIDER_<ID>_CLIENT_ID`,
+    /// `_CLIENT_SECRET` (or `_CLIENT_SECRET_FILE`), `_ISSUER` (OpenID Connect discovery) or
+    /// `_AUTHORIZE_URL` + `_TOKEN_URL` + `_USERINFO_URL` (plain OAuth 2.0), `_SCOPES` (default
+    /// `openid email profile`), `_PRESET` (google, microsoft, apple, github; default: the id when
+    /// it names one, which fills in the endpoints and scopes), `_AUTO_LINK` (default false: a
+    /// verified address matching an account signs in to it instead of asking the user to link),
+    /// `_TRUST_MFA` (default false: an ID token whose `amr` has `mfa` counts as the second
+    /// factor); Apple also `_TEAM_ID`, `_KEY_ID` and `_PRIVATE_KEY_FILE` (the .p8 key) in place of
+    /// a secret. The callback to register at the provider is
+    /// `<AUTHGATE_PUBLIC_URL>/api/v1/auth/oauth/<id>/callback/`. See docs/providers.md.
+    #[arg(long, env = "AUTHGATE_PROVIDERS", default_value = "", value_parser = providers::providers, help_heading = "Identity providers")]
+    pub providers: std::vec::Vec<ProviderConfig>,
+
+    /// Where a browser may return after a provider sign-in (`return_to`): comma-separated
+    /// absolute URLs, each matched exactly, or ending in `*` to match as a prefix on the same
+    /// scheme, host and port (e.g. `https://app.example.com/auth/*`). The first is the default.
+    #[arg(long, env = "AUTHGATE_REDIRECT_URLS", default_value = "", value_parser = redirects::redirect_rules, help_heading = "Identity providers")]
+    pub redirect_urls: std::vec::Vec<RedirectRule>,
+
+    /// How long one request to an identity provider (discovery, keys, code exchange, user) may
+    /// take; past it the sign-in ends with `error=provider_unavailable`.
+    #[arg(long, env = "AUTHGATE_PROVIDER_TIMEOUT", default_value = "10s", value_parser = duration, help_heading = "Identity providers")]
+    pub provider_timeout: std::time::Duration,
+
     /// Signup requires an invitation code (`invite_code`), created with `authgate invites create`.
     #[arg(long, env = "AUTHGATE_INVITE_ONLY", default_value_t = false, action = ArgAction::Set, help_heading = "Accounts")]
     pub invite_only: bool,
@@ -686,6 +715,12 @@ impl Settings {
                  pages; set AUTHGATE_FRONTEND_URL to the origin of the front end that handles them"
                     .into(),
             );
+        }
+        if !self.providers.is_empty() && self.provider_timeout.is_zero() {
+            return Err("AUTHGATE_PROVIDER_TIMEOUT must be positive".into());
+        }
+        if !self.providers.is_empty() && self.redirect_urls.is_empty() {
+            return Err("AUTHGATE_PROVIDERS is set but AUTHGATE_REDIRECT_URLS is empty: a provider sign-in must end on a page of the front end".into());
         }
         self.check_webauthn()?;
         if self.captcha_provider != CaptchaProvider::None {

@@ -29,6 +29,31 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// A secret given either in `var` or in the file `file_var` names (one trailing newline dropped,
+/// as `echo` and editors leave it); `None` when neither is set, an error when both are.
+pub fn value_or_file(
+    env: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    file_var: &str,
+) -> Result<Option<String>, String> {
+    match (env(var), env(file_var)) {
+        (Some(_), Some(_)) => Err(format!("{var} and {file_var} are both set; set only one")),
+        (Some(s), None) => Ok(Some(s)),
+        (None, Some(path)) => {
+            let contents = std::fs::read_to_string(&path)
+                .map_err(|e| format!("{file_var}={path}: cannot be read ({e})"))?;
+            Ok(Some(
+                contents
+                    .strip_suffix("\r\n")
+                    .or_else(|| contents.strip_suffix('\n'))
+                    .unwrap_or(&contents)
+                    .to_owned(),
+            ))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 /// Where the data lives; the scheme picks the backend.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {

@@ -223,6 +223,27 @@ pub fn bcrypt_cost(raw: &str) -> Result<u32, String> {
     }
 }
 
+/// A comma-separated list of ids (`AUTHGATE_WEBHOOKS`, `AUTHGATE_PROVIDERS`): each lower-case
+/// `[a-z0-9]+`, as it becomes part of variable names, and listed once.
+pub fn listed_ids<'a>(raw: &'a str, what: &str) -> Result<Vec<&'a str>, String> {
+    let mut ids: Vec<&str> = Vec::new();
+    for id in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            return Err(format!(
+                "`{id}` is not a valid {what} id (lower-case letters and digits only)"
+            ));
+        }
+        if ids.contains(&id) {
+            return Err(format!("{what} `{id}` is listed twice"));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
 pub fn webhook_url(raw: &str) -> Result<String, String> {
     if raw.starts_with("https://") || raw.starts_with("http://") {
         Ok(raw.to_owned())

@@ -6,8 +6,8 @@ use std::fmt;
 
 use base64::Engine as _;
 
-use super::secrets::{redact_url_password, Secret};
-use super::values::webhook_url;
+use super::secrets::{redact_url_password, value_or_file, Secret};
+use super::values::{listed_ids, webhook_url};
 
 /// The events a webhook endpoint can receive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -137,42 +137,15 @@ pub fn endpoints_from(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<WebhookEndpoint>, String> {
     let mut endpoints: Vec<WebhookEndpoint> = Vec::new();
-    for id in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        if !id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        {
-            return Err(format!(
-                "`{id}` is not an endpoint id (lower-case letters and digits only)"
-            ));
-        }
-        if endpoints.iter().any(|e| e.id == id) {
-            return Err(format!("endpoint `{id}` is listed twice"));
-        }
+    for id in listed_ids(raw, "endpoint")? {
         let var = |suffix: &str| format!("AUTHGATE_WEBHOOK_{}_{suffix}", id.to_ascii_uppercase());
         let url_var = var("URL");
         let url = env(&url_var)
             .ok_or_else(|| format!("{url_var} is not set"))
             .and_then(|u| webhook_url(&u).map_err(|e| format!("{url_var} {e}")))?;
         let (secret_var, file_var) = (var("SECRET"), var("SECRET_FILE"));
-        let secret = match (env(&secret_var), env(&file_var)) {
-            (Some(_), Some(_)) => {
-                return Err(format!(
-                    "{secret_var} and {file_var} are both set; set only one"
-                ))
-            }
-            (Some(s), None) => s,
-            (None, Some(path)) => {
-                let contents = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("{file_var}={path}: cannot be read ({e})"))?;
-                contents
-                    .strip_suffix("\r\n")
-                    .or_else(|| contents.strip_suffix('\n'))
-                    .unwrap_or(&contents)
-                    .to_owned()
-            }
-            (None, None) => return Err(format!("{secret_var} (or {file_var}) is not set")),
-        };
+        let secret = value_or_file(&env, &secret_var, &file_var)?
+            .ok_or_else(|| format!("{secret_var} (or {file_var}) is not set"))?;
         let secret = webhook_secret(&secret).map_err(|e| format!("{secret_var} {e}"))?;
         let events_var = var("EVENTS");
         let events = webhook_events(&env(&events_var).unwrap_or_default())

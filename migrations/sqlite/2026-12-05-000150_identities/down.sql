@@ -1,0 +1,2 @@
+DROP TABLE oauth_flows;
+DROP TABLE identities;
