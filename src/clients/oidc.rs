@@ -20,13 +20,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType,
-    CoreGenderClaim, CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
-    CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreRevocableToken, CoreRevocationErrorResponse,
-    CoreTokenIntrospectionResponse, CoreTokenType,
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClientAuthMethod,
+    CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey, CoreJsonWebKeySet,
+    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreRevocableToken, CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AccessToken, AccessTokenHash, AdditionalClaims, AuthUrl, AuthorizationCode, ClientId,
+    AccessToken, AccessTokenHash, AdditionalClaims, AuthType, AuthUrl, AuthorizationCode, ClientId,
     ClientSecret, CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet,
     IdTokenClaims, IdTokenFields, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
     RedirectUrl, Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse as _, TokenUrl,
@@ -341,11 +341,24 @@ impl Providers {
         redirect_uri: &str,
     ) -> Result<OidcClient, ProviderError> {
         let secret = client_secret(&provider.config)?;
+        // HTTP Basic unless the provider takes the secret only in the body (Apple does).
+        let basic = provider.config.preset != Some(Preset::Apple)
+            && d.metadata
+                .token_endpoint_auth_methods_supported()
+                .is_none_or(|methods| {
+                    methods.contains(&CoreClientAuthMethod::ClientSecretBasic)
+                        || !methods.contains(&CoreClientAuthMethod::ClientSecretPost)
+                });
         Ok(OidcClient::from_provider_metadata(
             d.metadata.clone(),
             ClientId::new(provider.config.client_id.clone()),
             Some(secret),
         )
+        .set_auth_type(if basic {
+            AuthType::BasicAuth
+        } else {
+            AuthType::RequestBody
+        })
         .set_redirect_uri(redirect_url(redirect_uri)?))
     }
 
@@ -667,12 +680,25 @@ fn verify_id_token(
     Ok(claims)
 }
 
-fn token_error<RE: std::error::Error + 'static, T: oauth2::ErrorResponse + 'static>(
-    e: oauth2::RequestTokenError<RE, T>,
+fn token_error<
+    RE: std::error::Error + 'static,
+    ET: oauth2::ErrorResponseType + std::fmt::Display + 'static,
+>(
+    e: oauth2::RequestTokenError<RE, StandardErrorResponse<ET>>,
 ) -> ProviderError {
     match e {
         oauth2::RequestTokenError::ServerResponse(r) => {
-            ProviderError::ExchangeRefused(r.to_string())
+            // The provider's own trouble (RFC 6749 §5.2 has no such code, but providers answer
+            // it with a 5xx), not a verdict on the code.
+            let code = serde_json::to_value(r.error()).unwrap_or_default();
+            if matches!(
+                code.as_str(),
+                Some("server_error" | "temporarily_unavailable")
+            ) {
+                ProviderError::Unavailable(r.to_string())
+            } else {
+                ProviderError::ExchangeRefused(r.to_string())
+            }
         }
         oauth2::RequestTokenError::Request(e) => ProviderError::Unavailable(e.to_string()),
         other => ProviderError::Unavailable(other.to_string()),

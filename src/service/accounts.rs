@@ -148,6 +148,7 @@ pub fn sign_up(
         contact: input.contact.as_ref(),
         invite_code: input.invite_code.as_deref(),
         has_password: true,
+        remember_me: false,
     };
     let (user, issued, ()) = create_signed_up(
         state,
@@ -171,6 +172,8 @@ pub struct SignUpRecord<'a> {
     pub invite_code: Option<&'a str>,
     /// False for an account made with a passkey: `hash` is then of random bytes.
     pub has_password: bool,
+    /// The session opened is persistent (a provider sign-in's `remember_me`).
+    pub remember_me: bool,
 }
 
 /// Every sign-up's one transaction: the invitation spent, the account written, `credential`
@@ -241,7 +244,7 @@ pub fn create_signed_up<T>(
                 client,
                 NewSessionFor {
                     user: &user,
-                    remember_me: false,
+                    remember_me: record.remember_me,
                     amr,
                     aal,
                 },

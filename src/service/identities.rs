@@ -634,7 +634,7 @@ async fn sign_in(
                 .map(|n| n.as_str().to_owned())
                 .unwrap_or_default();
             let (client2, config2, user2) = (client.clone(), config.clone(), user.clone());
-            let invite_code = pending.invite_code.clone();
+            let (invite_code, remember_me) = (pending.invite_code.clone(), pending.remember_me);
             let (account, issued) = crate::service::run::blocking(state, move |state, conn| {
                 let id = uuid::Uuid::new_v4().to_string();
                 let record = SignUpRecord {
@@ -644,6 +644,7 @@ async fn sign_in(
                     contact: None,
                     invite_code: invite_code.as_deref(),
                     has_password: false,
+                    remember_me,
                 };
                 let (account, issued, ()) = accounts::create_signed_up(
                     state,

@@ -1058,6 +1058,7 @@ pub fn sign_up(
         contact: None,
         invite_code: payload.invite_code.as_deref(),
         has_password: false,
+        remember_me: false,
     };
     let (user, issued, recovery_codes) = crate::service::accounts::create_signed_up(
         state,

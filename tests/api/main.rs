@@ -29,6 +29,7 @@ mod passkeys;
 mod passwords;
 mod peers;
 mod persistence;
+mod providers;
 mod proxy;
 mod recovery;
 mod refresh;
