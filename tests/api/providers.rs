@@ -845,12 +845,11 @@ both_backends! {
         assert_eq!((user["name"].as_str(), user["email_verified"].as_bool()), (Some("Grace Hopper"), Some(true)));
         // The client secret was a JWT signed with the team's key, as Apple specifies.
         let form = &idp.token_requests().await[0];
-        let secret = form.iter().find(|(k, _)| k == "client_secret").map(|(_, v)| v.clone())
-            .or_else(|| None);
-        let secret = match secret {
-            Some(s) => s,
-            None => panic!("client_secret not in the form (client_secret_basic?): {form:?}"),
-        };
+        let secret = form
+            .iter()
+            .find(|(k, _)| k == "client_secret")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("client_secret not in the form (Apple takes it there): {form:?}"));
         let claims = team_key.verify(&secret);
         assert_eq!((claims["iss"].as_str(), claims["sub"].as_str()), (Some("TEAM123456"), Some(CLIENT_ID)));
         let header = jsonwebtoken::decode_header(&secret).unwrap();
