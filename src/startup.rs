@@ -892,7 +892,9 @@ mod tests {
                 "DELETE /api/v1/auth/mfa/passkeys/{id}/",
                 "DELETE /api/v1/auth/mfa/totp/",
                 "DELETE /api/v1/auth/user/",
+                "DELETE /api/v1/auth/user/identities/{id}/",
                 "DELETE /api/v1/auth/user/phone/",
+                "GET /api/v1/auth/oauth/{provider}/authorize/",
                 "POST /api/v1/auth/email-change/revert/",
                 "POST /api/v1/auth/mfa/passkeys/register/",
                 "POST /api/v1/auth/mfa/passkeys/register/options/",
@@ -905,6 +907,7 @@ mod tests {
                 "POST /api/v1/auth/signup/passkey/options/",
                 "POST /api/v1/auth/sms/code/",
                 "POST /api/v1/auth/user/export/",
+                "POST /api/v1/auth/user/identities/{provider}/link/",
                 "POST /api/v1/auth/user/password/",
                 "POST /api/v1/auth/user/phone/",
                 "POST /api/v1/auth/user/phone/code/",
@@ -915,6 +918,9 @@ mod tests {
         assert_eq!(
             with(&|r| matches!(r.rate, RateClass::SignIn | RateClass::Token)),
             [
+                "GET /api/v1/auth/oauth/{provider}/callback/",
+                "POST /api/v1/auth/oauth/continue/",
+                "POST /api/v1/auth/oauth/{provider}/callback/",
                 "POST /api/v1/auth/signin/",
                 "POST /api/v1/auth/signin/passkey/",
                 "POST /api/v1/auth/sms/signin/",

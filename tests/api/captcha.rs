@@ -340,8 +340,11 @@ both_backends! {
                 .header("cookie", &cookies)
                 .bearer_auth(&tokens.access);
             let resp = req.send().await.unwrap();
-            assert_ne!(resp.status(), 400, "{m} {route}");
             assert_ne!(resp.status(), 503, "{m} {route}");
+            if resp.status() == 400 {
+                // Refused for its own reasons (a placeholder path parameter), not the captcha's.
+                assert_ne!(error_code(resp).await, "captcha_invalid", "{m} {route}");
+            }
             checked.push(route);
         }
         for must in ["/api/v1/auth/custom-refresh/", "/api/v1/auth/custom-logout/", "/.well-known/jwks.json", "/healthz", "/readyz"] {

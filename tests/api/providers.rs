@@ -637,11 +637,22 @@ both_backends! {
         let resp = come_back(&app, "corp", &format!("code=c&state={}", begun.state), Some(&begun.binding)).await;
         assert_eq!(landing(&resp).1.as_deref(), Some("account_exists"));
         // Verified: signs in to the account and links the identity.
-        let resp = sign_in_as(&app, &idp, "auto", &email).await;
+        let subject = format!("auto-{}", uuid::Uuid::new_v4().simple());
+        let resp = sign_in_as(&app, &idp, &subject, &email).await;
         assert_eq!(landing(&resp).1, None);
         let user = user_of(&app, &Tokens::from_response(&resp).access).await;
         assert_eq!(user["id"], owner["id"]);
         assert_eq!(user["identities"][0]["provider"], "corp");
+        // The identity is part of the account: the export lists it, deletion erases it.
+        let export = app.send(Method::POST, "/api/v1/auth/user/export/", &tokens.access, Some(json!({"password": PW}))).await;
+        assert_eq!(export.status(), 200);
+        let export: Value = export.json().await.unwrap();
+        assert!(export.to_string().contains("\"identities\":[{"), "{export}");
+        assert_eq!(crate::erasure::tables_holding(&app, &subject), ["identities"]);
+        let resp = app.send(Method::DELETE, "/api/v1/auth/user/", &tokens.access, Some(json!({"password": PW}))).await;
+        assert_eq!(resp.status(), 204);
+        assert!(crate::erasure::tables_holding(&app, &subject).is_empty());
+        assert!(crate::erasure::tables_holding(&app, owner["id"].as_str().unwrap()).iter().all(|t| t != "identities"));
     }
 
     async fn a_second_factor_still_applies_after_a_provider_sign_in(backend) {
