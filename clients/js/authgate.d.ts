@@ -268,6 +268,38 @@ export interface AuthgateClient {
   renamePasskey(id: string, name: string): Promise<Passkey>;
   /** After re-authentication; 409 `last_sign_in_method` for the last passkey of an account without a password. */
   removePasskey(id: string, reauth: Reauthentication & { signal?: AbortSignal }): Promise<null>;
+
+  /** The ids of the configured identity providers, for "Continue with …" buttons. */
+  listProviders(): Promise<string[]>;
+  /** The address that begins a sign-in with `provider`; the flow ends on `returnTo`. */
+  providerSignInUrl(provider: string, options?: ProviderSignInOptions): string;
+  /** Navigates this page to `provider`. */
+  signInWithProvider(provider: string, options?: ProviderSignInOptions): void;
+  /**
+   * How a provider sign-in ended, read from the page's address (the `error` parameter is then
+   * removed from the address bar): null when none is given, an error, or the second-factor
+   * continuation when the account needs one.
+   */
+  completeProviderSignIn(options?: { url?: string }): Promise<ProviderSignInError | SignInResult | null>;
+  /** Links an identity at `provider` to the signed-in account: navigates to the provider; resolves to its address. */
+  linkProvider(provider: string, options?: { returnTo?: string }): Promise<string>;
+  /** After re-authentication; 409 `last_sign_in_method` when the account would have no way in left. */
+  unlinkIdentity(id: string, reauth: Reauthentication & { signal?: AbortSignal }): Promise<null>;
+}
+
+/** Where a provider sign-in goes back to, and how. */
+export interface ProviderSignInOptions {
+  /** An address `AUTHGATE_REDIRECT_URLS` allows; default its first rule. */
+  returnTo?: string;
+  rememberMe?: boolean;
+  /** When sign-up is by invitation only and the identity is new. */
+  inviteCode?: string;
+}
+
+/** A provider sign-in that failed, e.g. `access_denied`, `account_exists`, `invalid_state`. */
+export interface ProviderSignInError {
+  status: 'error';
+  error: string;
 }
 
 export declare function createClient(options?: ClientOptions): AuthgateClient;

@@ -245,6 +245,44 @@ $('passkeys-list').addEventListener('click', () =>
   }),
 );
 
+// Identity providers: a "Continue with …" button each. The flow leaves this page and comes back
+// to it, signed in or with `?error=` (an account with a second factor is asked for it here).
+async function offerProviders() {
+  let providers = [];
+  try {
+    providers = await auth.listProviders();
+  } catch (err) {
+    return; // no providers endpoint reachable: no buttons
+  }
+  const back = window.location.origin + window.location.pathname;
+  $('providers').replaceChildren($('providers').firstElementChild, ...providers.map((id) => {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'provider';
+    button.dataset.provider = id;
+    button.textContent = `Continue with ${id}`;
+    button.addEventListener('click', () => auth.signInWithProvider(id, { returnTo: back }));
+    return button;
+  }));
+  $('providers').hidden = providers.length === 0;
+}
+
+async function finishProviderSignIn() {
+  const result = await auth.completeProviderSignIn();
+  if (!result) return;
+  if (result.status === 'error') {
+    show(`Sign-in with the provider failed: ${result.error}`);
+  } else if (result.status === 'mfa_required') {
+    mfa = result;
+    $('mfa-passkey').hidden = !result.passkeyOffered;
+    $('mfa-form').hidden = false;
+    show(`Second factor needed: ${result.factors.join(', ')}`);
+  } else {
+    const user = await refreshStatus();
+    show(`Signed in: ${user ? user.email : '?'}`);
+  }
+}
+
 // Another tab signed in or out, or the session ended: follow it. (No request on a page load
 // without a session: the client answers `user()` from the session hint cookie.)
 auth.onAuthStateChange((event) => {
@@ -256,3 +294,5 @@ auth.onAuthStateChange((event) => {
 window.authgate = auth;
 window.authgateHelloUrl = helloUrl;
 refreshStatus();
+offerProviders();
+run(finishProviderSignIn);

@@ -24,6 +24,7 @@ mod mail_logs;
 mod manifests;
 mod mfa;
 mod notices;
+mod oidc_peer;
 mod operations;
 mod passkeys;
 mod passwords;

@@ -867,3 +867,68 @@ both_backends! {
         assert_eq!(header.kid.as_deref(), Some("APPLEKEY1"));
     }
 }
+
+/// The browser arriving at authgate's callback from wherever the provider sent it (`back`, an
+/// address on the service's public URL), with the flow's binding cookie.
+async fn follow_back(app: &TestApp, back: &str, binding: &str) -> reqwest::Response {
+    let url = url::Url::parse(back).unwrap();
+    assert!(back.starts_with(&app.settings.public_url), "{back}");
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    app.client
+        .get(app.url(&path))
+        .header("cookie", format!("{}={binding}", binding_name(app)))
+        .send()
+        .await
+        .unwrap()
+}
+
+both_backends! {
+    async fn a_real_openid_provider_signs_users_in_across_its_key_rotation(backend) {
+        let public_url = test_settings("sqlite://unused.db").public_url;
+        let redirect = format!("{public_url}/api/v1/auth/oauth/peer/callback/");
+        let Some(peer) = crate::oidc_peer::OidcPeer::start(json!({
+            "clients": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [redirect]}],
+            "accounts": {"unverified@example.com": {"email_verified": false, "name": "Not Verified"}},
+        })).await else { return };
+        let app = TestApp::spawn_with(backend, provider_settings("peer", oidc_vars("peer", &peer.issuer, &[]))).await;
+        let login = unique_email();
+        // A new account through the provider's own login page, code flow with PKCE; the address
+        // comes from its userinfo endpoint (its ID tokens carry only `sub` here).
+        let begun = begin(&app, "peer", "").await;
+        let back = peer.log_in(begun.location.as_str(), &login).await;
+        let resp = follow_back(&app, &back, &begun.binding).await;
+        assert_eq!(landing(&resp).1, None, "{back}");
+        let user = user_of(&app, &Tokens::from_response(&resp).access).await;
+        assert_eq!((user["email"].as_str(), user["email_verified"].as_bool()), (Some(login.as_str()), Some(true)));
+        assert_eq!(user["identities"][0]["provider"], "peer");
+        // The same callback address again: a replayed state (and code).
+        let resp = follow_back(&app, &back, &begun.binding).await;
+        assert_eq!(landing(&resp).1.as_deref(), Some("state_used"));
+        // The provider's code under a fresh state of ours: the provider refuses a spent code.
+        let fresh = begin(&app, "peer", "").await;
+        let code = url::Url::parse(&back).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+        let resp = come_back(&app, "peer", &format!("code={code}&state={}", fresh.state), Some(&fresh.binding)).await;
+        assert_eq!(landing(&resp).1.as_deref(), Some("code_exchange_failed"));
+
+        // The provider rotates its signing key: the next sign-in reads its JWKS again.
+        let before = peer.kids().await;
+        peer.rotate_keys().await;
+        assert_ne!(peer.kids().await, before);
+        let begun = begin(&app, "peer", "").await;
+        let back = peer.log_in(begun.location.as_str(), &login).await;
+        let resp = follow_back(&app, &back, &begun.binding).await;
+        assert_eq!(landing(&resp).1, None);
+        assert_eq!(user_of(&app, &Tokens::from_response(&resp).access).await["id"], user["id"]);
+
+        // An address the provider has not verified is not marked verified.
+        let begun = begin(&app, "peer", "").await;
+        let back = peer.log_in(begun.location.as_str(), "unverified@example.com").await;
+        let resp = follow_back(&app, &back, &begun.binding).await;
+        assert_eq!(landing(&resp).1, None);
+        let user = user_of(&app, &Tokens::from_response(&resp).access).await;
+        assert_eq!((user["email_verified"].as_bool(), user["name"].as_str()), (Some(false), Some("Not Verified")));
+    }
+}

@@ -1060,6 +1060,65 @@ export function createClient(options = {}) {
       await updating('DELETE', `mfa/passkeys/${encodeURIComponent(id)}/`, body);
       return null;
     },
+
+    // --- Identity providers ------------------------------------------------------------------
+
+    /** `GET oauth/providers/` → the configured provider ids, for "Continue with …" buttons. */
+    async listProviders() {
+      const { providers } = await call('GET', 'oauth/providers/');
+      return providers.map((p) => p.id);
+    },
+    /**
+     * The address that begins a sign-in with `provider`: a page navigates to it (a link or
+     * `location.assign`), and the flow ends back on `returnTo` (default: the first of authgate's
+     * `AUTHGATE_REDIRECT_URLS`), signed in or with `?error=<code>`; see `completeProviderSignIn`.
+     */
+    providerSignInUrl(provider, { returnTo, rememberMe, inviteCode } = {}) {
+      const query = new URLSearchParams();
+      if (returnTo) query.set('return_to', String(returnTo));
+      if (rememberMe) query.set('remember_me', 'true');
+      if (inviteCode) query.set('invite_code', inviteCode);
+      const q = query.toString();
+      return url(`oauth/${encodeURIComponent(provider)}/authorize/${q ? `?${q}` : ''}`);
+    },
+    /** Navigates this page to `provider` (see `providerSignInUrl`). */
+    signInWithProvider(provider, options = {}) {
+      globalThis.location.assign(this.providerSignInUrl(provider, options));
+    },
+    /**
+     * Reads how a provider sign-in ended from this page's address (`url`, default the current
+     * one) and removes the `error` parameter from the address bar: null when it carries none
+     * (the session cookies are set when it succeeded: `user()` answers), `{status: 'error',
+     * error}` for a failure, or for `mfa_required` the continuation (`withCode`, `withPasskey`,
+     * as `signin` gives it) that finishes at `oauth/continue/` in this browser.
+     */
+    async completeProviderSignIn({ url: address = globalThis.location?.href } = {}) {
+      if (!address) return null;
+      const here = new URL(address);
+      const error = here.searchParams.get('error');
+      if (!error) return null;
+      if (address === globalThis.location?.href && globalThis.history?.replaceState) {
+        here.searchParams.delete('error');
+        globalThis.history.replaceState(globalThis.history.state, '', here.toString());
+      }
+      if (error !== 'mfa_required') return { status: 'error', error };
+      return signinAt('oauth/continue/', {}, 'code');
+    },
+    /**
+     * Links an identity at `provider` to the signed-in account: asks authgate for the provider's
+     * address and navigates there; the browser comes back to `returnTo`.
+     */
+    async linkProvider(provider, { returnTo } = {}) {
+      const body = returnTo ? { return_to: String(returnTo) } : {};
+      const { url: to } = await authCall('POST', `user/identities/${encodeURIComponent(provider)}/link/`, body);
+      globalThis.location.assign(to);
+      return to;
+    },
+    /** Unlinks one of the account's identities (`user().identities`), after re-authentication. */
+    async unlinkIdentity(id, reauth = {}) {
+      await updating('DELETE', `user/identities/${encodeURIComponent(id)}/`, await withReauth(reauth));
+      return null;
+    },
   };
 }
 
