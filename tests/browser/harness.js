@@ -271,3 +271,34 @@ export async function addVirtualAuthenticator(context, page) {
   });
   return { cdp, authenticatorId };
 }
+
+/**
+ * A real OpenID provider (tests/peers/oidc: oidc-provider) on 127.0.0.1: `{issuer, addClient,
+ * stop}`. Its login page is a form with a `login` field and a "Sign in" button.
+ */
+export async function startOidcProvider(config = {}) {
+  const child = spawn(process.execPath, [path.join(ROOT, 'tests/peers/oidc/server.mjs'), JSON.stringify(config)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const issuer = await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      out += d;
+      const line = out.split('\n')[0];
+      if (out.includes('\n')) resolve(JSON.parse(line).issuer);
+    });
+    child.on('exit', (code) => reject(new Error(`the OpenID provider exited (${code}):\n${err}`)));
+  });
+  return {
+    issuer,
+    async addClient(client) {
+      const r = await fetch(`${issuer}/test/clients`, { method: 'POST', body: JSON.stringify([client]) });
+      if (r.status !== 204) throw new Error(`registering a client: ${r.status}`);
+    },
+    async stop() {
+      child.kill('SIGTERM');
+    },
+  };
+}

@@ -11,6 +11,8 @@
 // The login page (GET /interaction/:uid) is a form with `login` and a "Sign in" button; posting it
 // signs the account in and grants the requested scopes in one step (no consent page).
 // POST /test/rotate: from then on tokens are signed with a new key, and the JWKS publishes only it.
+// POST /test/clients (a JSON list of clients): registers more clients, for a test that learns its
+// redirect URI only after the provider started.
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -75,6 +77,7 @@ const escape = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)}
 
 let provider;
 let issuer;
+let currentKey;
 
 async function interaction(req, res, uid, login) {
   const details = await provider.interactionDetails(req, res);
@@ -114,7 +117,14 @@ const server = http.createServer(async (req, res) => {
       return await interaction(req, res, match[1], login);
     }
     if (pathname === '/test/rotate' && req.method === 'POST') {
-      provider = build(issuer, await signingKey());
+      currentKey = await signingKey();
+      provider = build(issuer, currentKey);
+      res.writeHead(204).end();
+      return;
+    }
+    if (pathname === '/test/clients' && req.method === 'POST') {
+      config.clients = [...(config.clients || []), ...JSON.parse(await readBody(req))];
+      provider = build(issuer, currentKey);
       res.writeHead(204).end();
       return;
     }
@@ -128,7 +138,8 @@ const server = http.createServer(async (req, res) => {
 
 server.listen(0, '127.0.0.1', async () => {
   issuer = `http://127.0.0.1:${server.address().port}`;
-  provider = build(issuer, await signingKey());
+  currentKey = await signingKey();
+  provider = build(issuer, currentKey);
   process.stdout.write(`${JSON.stringify({ issuer })}\n`);
 });
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
