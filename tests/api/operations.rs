@@ -627,14 +627,40 @@ fn secret_settings_can_be_read_from_files() {
 }
 
 /// Combinations that could never work refuse to start, in one line naming the variable to fix:
-/// a login page the proxy itself guards (a redirect loop), and mails whose links would lead to
-/// authgate, which serves no pages.
+/// a provider without its endpoints or without anywhere to return to, a login page the proxy
+/// itself guards (a redirect loop), and mails whose links would lead to authgate, which serves no
+/// pages.
 #[test]
 fn serve_refuses_settings_that_could_never_work_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("refused.db").display());
     let port = free_port().to_string();
-    let cases: [(&[(&str, &str)], &str); 3] = [
+    let cases: [(&[(&str, &str)], &str); 6] = [
+        (
+            &[
+                ("AUTHGATE_PROVIDERS", "corp"),
+                ("AUTHGATE_PROVIDER_CORP_CLIENT_ID", "c"),
+                ("AUTHGATE_PROVIDER_CORP_CLIENT_SECRET", "s"),
+            ],
+            "AUTHGATE_PROVIDER_CORP_ISSUER",
+        ),
+        (
+            &[
+                ("AUTHGATE_PROVIDERS", "google"),
+                ("AUTHGATE_PROVIDER_GOOGLE_CLIENT_ID", "c"),
+                ("AUTHGATE_PROVIDER_GOOGLE_CLIENT_SECRET", "s"),
+            ],
+            "AUTHGATE_REDIRECT_URLS",
+        ),
+        (
+            &[
+                ("AUTHGATE_PROVIDERS", "google"),
+                ("AUTHGATE_PROVIDER_GOOGLE_CLIENT_ID", "c"),
+                ("AUTHGATE_PROVIDER_GOOGLE_CLIENT_SECRET", "s"),
+                ("AUTHGATE_REDIRECT_URLS", "/relative"),
+            ],
+            "AUTHGATE_REDIRECT_URLS",
+        ),
         (
             &[
                 ("AUTHGATE_UPSTREAM", "http://127.0.0.1:9"),

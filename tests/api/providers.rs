@@ -932,3 +932,30 @@ both_backends! {
         assert_eq!((user["email_verified"].as_bool(), user["name"].as_str()), (Some(false), Some("Not Verified")));
     }
 }
+
+both_backends! {
+    async fn an_account_made_by_a_provider_sets_a_password_through_the_reset_flow(backend) {
+        let smtp = crate::smtp::SmtpServer::start().await;
+        let idp = FakeIdp::start("").await;
+        let app = crate::mail::mail_app(backend, &smtp, provider_settings("corp", oidc_vars("corp", &idp.issuer, &[]))).await;
+        let email = unique_email();
+        let resp = sign_in_as(&app, &idp, "made-by-provider", &email).await;
+        let tokens = Tokens::from_response(&resp);
+        assert_eq!(user_of(&app, &tokens.access).await["has_password"], false);
+        // No password anyone knows: sign-in with one fails like any wrong password.
+        assert_eq!(app.signin(&email, "correct horse battery", false).await.status(), 401);
+        let resp = app.post_json("/api/v1/auth/password/forgot/", &json!({"email": email})).await;
+        assert_eq!(resp.status(), 202);
+        let code = smtp.wait_for(&email).await.code();
+        let resp = app.post_json("/api/v1/auth/password/reset/", &json!({"email": email, "code": code, "password": "a brand new passphrase"})).await;
+        assert_eq!(resp.status(), 204, "{:?}", resp.text().await);
+        let resp = app.signin(&email, "a brand new passphrase", false).await;
+        assert_eq!(resp.status(), 204);
+        let user = user_of(&app, &Tokens::from_response(&resp).access).await;
+        assert_eq!(user["has_password"], true);
+        // With a password, the identity can be unlinked (re-authenticating with it).
+        let id = user["identities"][0]["id"].as_str().unwrap();
+        let resp = app.send(Method::DELETE, &format!("/api/v1/auth/user/identities/{id}/"), &Tokens::from_response(&app.signin(&email, "a brand new passphrase", false).await).access, Some(json!({"password": "a brand new passphrase"}))).await;
+        assert_eq!(resp.status(), 204);
+    }
+}
