@@ -256,9 +256,13 @@ export type Jwks = {
   keys: Jwk[];
 };
 
+/** `return_to`, and the re-authentication of `ReauthRequest` (the password with a TOTP or recovery `code` when TOTP is on, or a `passkey`). An account with neither a password nor a passkey (made by a provider) needs none: its proof is that this session was opened in the last 10 minutes. */
 export type LinkIdentityRequest = {
   /** Where the browser goes afterwards; allowed by `AUTHGATE_REDIRECT_URLS`. */
   return_to?: string;
+  password?: string;
+  code?: string;
+  passkey?: PasskeyCredentialWithState;
 };
 
 export type LinkIdentityStarted = {

@@ -281,8 +281,12 @@ export interface AuthgateClient {
    * continuation when the account needs one.
    */
   completeProviderSignIn(options?: { url?: string }): Promise<ProviderSignInError | SignInResult | null>;
-  /** Links an identity at `provider` to the signed-in account: navigates to the provider; resolves to its address. */
-  linkProvider(provider: string, options?: { returnTo?: string }): Promise<string>;
+  /**
+   * Links an identity at `provider` to the signed-in account, after re-authentication (an account
+   * without a password or passkey: a sign-in of the last 10 minutes); navigates to the provider
+   * and resolves to its address.
+   */
+  linkProvider(provider: string, options?: Partial<Reauthentication> & { returnTo?: string; signal?: AbortSignal }): Promise<string>;
   /** After re-authentication; 409 `last_sign_in_method` when the account would have no way in left. */
   unlinkIdentity(id: string, reauth: Reauthentication & { signal?: AbortSignal }): Promise<null>;
 }

@@ -217,6 +217,9 @@ pub async fn continue_sign_in(
 pub struct LinkBody {
     #[serde(default)]
     return_to: Option<String>,
+    /// The re-authentication, for an account that has a password or passkeys.
+    #[serde(flatten)]
+    reauth: ReauthBody,
 }
 
 #[derive(Serialize)]
@@ -228,6 +231,7 @@ struct LinkStarted {
 pub async fn link(
     state: web::Data<AppState>,
     auth: Authenticated,
+    client: ClientInfo,
     req: HttpRequest,
     path: web::Path<String>,
     body: crate::http::Json<LinkBody>,
@@ -239,13 +243,26 @@ pub async fn link(
             "no identity provider of that name is configured",
         ));
     }
-    let to = identities::return_to(&state.settings, body.into_inner().return_to.as_deref())?;
-    let user_id = auth.claims.sub;
-    {
-        let user_id = user_id.clone();
+    let body = body.into_inner();
+    let to = identities::return_to(&state.settings, body.return_to.as_deref())?;
+    let user_id = auth.claims.sub.clone();
+    let needs_proof = {
+        let (user_id, session_id) = (user_id.clone(), auth.claims.sid.clone());
         blocking(&state, move |_, conn| {
-            crate::service::users::active(conn, &user_id).map(drop)
+            identities::link_needs_reauthentication(conn, &user_id, &session_id)
         })
+        .await?
+    };
+    if needs_proof {
+        reauthenticated(
+            &state,
+            auth,
+            client,
+            body.reauth,
+            |state, conn, client, user_id, proof| {
+                crate::service::mfa::reauthenticate(state, conn, client, user_id, &proof).map(drop)
+            },
+        )
         .await?;
     }
     let started = identities::start(

@@ -851,6 +851,34 @@ pub fn continue_sign_in(
     Ok(issued)
 }
 
+/// How recent a sign-in stands in for re-authentication when linking, on an account that has
+/// nothing else to prove itself with (no password, no passkey).
+pub const FRESH_SIGN_IN: Duration = Duration::from_secs(600);
+
+/// Whether linking needs the full re-authentication: an account with a password or a passkey
+/// proves itself with one, as for any new way in (a stolen session must not add the thief's
+/// identity). An account made by a provider has neither: its proof is a sign-in of the last
+/// [`FRESH_SIGN_IN`] (this session's), else 400 `reauthentication_required`.
+pub fn link_needs_reauthentication(
+    conn: &mut DbConnection,
+    user_id: &str,
+    session_id: &str,
+) -> Result<bool, ApiError> {
+    let account = crate::service::users::active(conn, user_id)?;
+    if account.has_password || db::passkeys::count_for_user(conn, user_id)? > 0 {
+        return Ok(true);
+    }
+    let fresh = db::now()
+        - chrono::Duration::from_std(FRESH_SIGN_IN).unwrap_or_else(|_| chrono::Duration::zero());
+    match db::sessions::find(conn, session_id)? {
+        Some(s) if s.user_id == user_id && s.created_at >= fresh => Ok(false),
+        _ => Err(ApiError::validation(
+            "reauthentication_required",
+            "sign in again (within 10 minutes) before linking another provider",
+        )),
+    }
+}
+
 /// An identity as `GET user/` shows it.
 #[derive(Debug, Serialize)]
 pub struct IdentityView {

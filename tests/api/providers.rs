@@ -576,7 +576,14 @@ both_backends! {
         assert_eq!(user_of(&app, &tokens.access).await["identities"], json!([]));
 
         // The owner links it from the signed-in account.
+        // Linking is a new way in: the account proves itself first.
         let resp = app.send(Method::POST, "/api/v1/auth/user/identities/corp/link/", &tokens.access, Some(json!({"return_to": format!("{APP}/settings")}))).await;
+        assert_eq!(resp.status(), 400);
+        assert_eq!(error_code(resp).await, "reauthentication_required");
+        let resp = app.send(Method::POST, "/api/v1/auth/user/identities/corp/link/", &tokens.access, Some(json!({"return_to": format!("{APP}/settings"), "password": "not the password"}))).await;
+        assert_eq!(resp.status(), 400);
+        assert_eq!(error_code(resp).await, "invalid_password");
+        let resp = app.send(Method::POST, "/api/v1/auth/user/identities/corp/link/", &tokens.access, Some(json!({"return_to": format!("{APP}/settings"), "password": PW}))).await;
         assert_eq!(resp.status(), 200);
         let binding = cookie(resp.headers(), binding_name(&app)).unwrap().value().to_owned();
         let body: Value = resp.json().await.unwrap();
@@ -596,7 +603,7 @@ both_backends! {
 
         // Another account cannot take the same identity.
         let other = app.signed_in_user().await;
-        let resp = app.send(Method::POST, "/api/v1/auth/user/identities/corp/link/", &other.access, Some(json!({}))).await;
+        let resp = app.send(Method::POST, "/api/v1/auth/user/identities/corp/link/", &other.access, Some(json!({"password": PW}))).await;
         let binding = cookie(resp.headers(), binding_name(&app)).unwrap().value().to_owned();
         let body: Value = resp.json().await.unwrap();
         let url = url::Url::parse(body["url"].as_str().unwrap()).unwrap();
@@ -658,9 +665,13 @@ both_backends! {
     async fn a_second_factor_still_applies_after_a_provider_sign_in(backend) {
         let idp = FakeIdp::start("").await;
         let app = TestApp::spawn_with(backend, provider_settings("corp", oidc_vars("corp", &idp.issuer, &[]))).await;
-        let (email, tokens, secret, step) = crate::mfa::user_with_totp(&app).await;
-        // Link the provider to the TOTP account.
-        let resp = app.send(Method::POST, "/api/v1/auth/user/identities/corp/link/", &tokens.access, Some(json!({}))).await;
+        let email = unique_email();
+        let tokens = Tokens::from_response(&app.signup(&email, PW).await);
+        let (secret, step, recovery) = crate::mfa::enable_totp_with_recovery_codes(&app, &tokens).await;
+        // Link the provider to the TOTP account (re-authenticating with the password and a code).
+        let resp = app.send(Method::POST, "/api/v1/auth/user/identities/corp/link/", &tokens.access, Some(json!({"password": PW}))).await;
+        assert_eq!(error_code(resp).await, "reauthentication_required", "TOTP is on: a code too");
+        let resp = app.send(Method::POST, "/api/v1/auth/user/identities/corp/link/", &tokens.access, Some(json!({"password": PW, "code": recovery[0]}))).await;
         let binding = cookie(resp.headers(), binding_name(&app)).unwrap().value().to_owned();
         let body: Value = resp.json().await.unwrap();
         let url = url::Url::parse(body["url"].as_str().unwrap()).unwrap();
@@ -957,5 +968,87 @@ both_backends! {
         let id = user["identities"][0]["id"].as_str().unwrap();
         let resp = app.send(Method::DELETE, &format!("/api/v1/auth/user/identities/{id}/"), &Tokens::from_response(&app.signin(&email, "a brand new passphrase", false).await).access, Some(json!({"password": "a brand new passphrase"}))).await;
         assert_eq!(resp.status(), 204);
+    }
+}
+
+both_backends! {
+    async fn an_account_made_by_a_provider_links_another_only_from_a_fresh_sign_in(backend) {
+        let idp = FakeIdp::start("").await;
+        let other = FakeIdp::start("").await;
+        let mut vars = oidc_vars("corp", &idp.issuer, &[]);
+        vars.extend(oidc_vars("other", &other.issuer, &[]));
+        let app = TestApp::spawn_with(backend, provider_settings("corp,other", vars)).await;
+        let email = unique_email();
+        let tokens = Tokens::from_response(&sign_in_as(&app, &idp, "fresh", &email).await);
+        // No password, no passkey: the sign-in just made is the proof.
+        let resp = app.send(Method::POST, "/api/v1/auth/user/identities/other/link/", &tokens.access, Some(json!({}))).await;
+        assert_eq!(resp.status(), 200);
+        // The same session, opened long ago: sign in again first.
+        {
+            use diesel::prelude::*;
+            use authgate::db::schema::sessions;
+            let mut conn = app.state.pool.get().unwrap();
+            let long_ago = chrono::Utc::now().naive_utc() - chrono::Duration::hours(1);
+            diesel::update(sessions::table).set(sessions::created_at.eq(long_ago)).execute(&mut *conn).unwrap();
+        }
+        let resp = app.send(Method::POST, "/api/v1/auth/user/identities/other/link/", &tokens.access, Some(json!({}))).await;
+        assert_eq!(resp.status(), 400);
+        assert_eq!(error_code(resp).await, "reauthentication_required");
+    }
+}
+
+both_backends! {
+    async fn invite_only_applies_to_accounts_a_provider_would_create(backend) {
+        let idp = FakeIdp::start("").await;
+        let app = TestApp::spawn_with(backend, |s| {
+            provider_settings("corp", oidc_vars("corp", &idp.issuer, &[]))(s);
+            s.invite_only = true;
+        }).await;
+        let email = unique_email();
+        let resp = sign_in_as(&app, &idp, "invited", &email).await;
+        assert_eq!(landing(&resp).1.as_deref(), Some("invalid_invite_code"));
+        assert!(crate::erasure::tables_holding(&app, &email).is_empty(), "no account");
+        let code = {
+            let mut conn = app.state.pool.get().unwrap();
+            authgate::service::invites::create(&mut conn, &Default::default(), 1, Some(Duration::from_secs(3600))).unwrap().0
+        };
+        let begun = begin(&app, "corp", &format!("invite_code={code}")).await;
+        idp.issue(idp.key.sign(&idp.claims(begun.nonce.as_deref().unwrap(), "invited", &email))).await;
+        let resp = come_back(&app, "corp", &format!("code=c&state={}", begun.state), Some(&begun.binding)).await;
+        assert_eq!(landing(&resp).1, None);
+        // Signing in again needs no invitation: the account exists.
+        assert_eq!(landing(&sign_in_as(&app, &idp, "invited", &email).await).1, None);
+    }
+
+    async fn a_providers_mfa_stands_for_the_second_factor_only_when_trusted(backend) {
+        let idp = FakeIdp::start("").await;
+        let untrusting = FakeIdp::start("").await;
+        let mut vars = oidc_vars("corp", &idp.issuer, &[("TRUST_MFA", "true"), ("AUTO_LINK", "true")]);
+        vars.extend(oidc_vars("other", &untrusting.issuer, &[("AUTO_LINK", "true")]));
+        let app = TestApp::spawn_with(backend, provider_settings("corp,other", vars)).await;
+        let (email, _, _, _) = crate::mfa::user_with_totp(&app).await;
+        // Trusted, and the provider says it checked several factors: aal2 at once.
+        let begun = begin(&app, "corp", "").await;
+        let mut c = idp.claims(begun.nonce.as_deref().unwrap(), "mfa-trusted", &email);
+        c["amr"] = json!(["pwd", "mfa"]);
+        idp.issue(idp.key.sign(&c)).await;
+        let resp = come_back(&app, "corp", &format!("code=c&state={}", begun.state), Some(&begun.binding)).await;
+        assert_eq!(landing(&resp).1, None);
+        let claims = crate::mfa::claims(&Tokens::from_response(&resp).access);
+        assert_eq!((claims["amr"].clone(), claims["aal"].clone()), (json!(["oauth", "mfa"]), json!("aal2")));
+        // Trusted, but one factor only: authgate's own second factor is asked.
+        let begun = begin(&app, "corp", "").await;
+        let mut c = idp.claims(begun.nonce.as_deref().unwrap(), "mfa-trusted", &email);
+        c["amr"] = json!(["pwd"]);
+        idp.issue(idp.key.sign(&c)).await;
+        let resp = come_back(&app, "corp", &format!("code=c&state={}", begun.state), Some(&begun.binding)).await;
+        assert_eq!(landing(&resp).1.as_deref(), Some("mfa_required"));
+        // Not trusted: `mfa` in its token changes nothing.
+        let begun = begin(&app, "other", "").await;
+        let mut c = untrusting.claims(begun.nonce.as_deref().unwrap(), "mfa-untrusted", &email);
+        c["amr"] = json!(["mfa"]);
+        untrusting.issue(untrusting.key.sign(&c)).await;
+        let resp = come_back(&app, "other", &format!("code=c&state={}", begun.state), Some(&begun.binding)).await;
+        assert_eq!(landing(&resp).1.as_deref(), Some("mfa_required"));
     }
 }

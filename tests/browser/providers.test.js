@@ -96,10 +96,14 @@ test('an account with TOTP links the provider, then gives its code after the pro
     const { secret } = await window.authgate.enrollTotp({ password });
     return secret;
   }, PASSWORD);
-  await page.evaluate((code) => window.authgate.confirmTotp({ code }), totp(secret));
+  const { recovery_codes: recovery } = await page.evaluate((code) => window.authgate.confirmTotp({ code }), totp(secret));
 
-  // The provider's address is the same as the account's: it signs in there only once linked.
-  await page.evaluate((to) => window.authgate.linkProvider('corp', { returnTo: to }), `${app.origin}/`).catch(() => {});
+  // The provider's address is the same as the account's: it signs in there only once linked,
+  // which takes the password and a code.
+  await page.evaluate(
+    ([to, password, code]) => window.authgate.linkProvider('corp', { returnTo: to, password, code }),
+    [`${app.origin}/`, PASSWORD, recovery[0]],
+  ).catch(() => {});
   await page.waitForURL((u) => u.origin === idp.issuer);
   await page.fill('input[name="login"]', email);
   await page.click('button[type="submit"]');

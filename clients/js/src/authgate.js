@@ -1106,10 +1106,13 @@ export function createClient(options = {}) {
     },
     /**
      * Links an identity at `provider` to the signed-in account: asks authgate for the provider's
-     * address and navigates there; the browser comes back to `returnTo`.
+     * address and navigates there; the browser comes back to `returnTo`. Re-authentication as in
+     * `registerPasskey` (`{password, code?}` or `{passkey: true}`); an account with neither a
+     * password nor a passkey links from a sign-in of the last 10 minutes instead.
      */
-    async linkProvider(provider, { returnTo } = {}) {
-      const body = returnTo ? { return_to: String(returnTo) } : {};
+    async linkProvider(provider, { returnTo, ...reauth } = {}) {
+      const body = await withReauth(reauth);
+      if (returnTo) body.return_to = String(returnTo);
       const { url: to } = await authCall('POST', `user/identities/${encodeURIComponent(provider)}/link/`, body);
       globalThis.location.assign(to);
       return to;
