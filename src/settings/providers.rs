@@ -288,13 +288,7 @@ pub fn providers_from(
 mod tests {
     use super::*;
 
-    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            vars.iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
+    use crate::settings::values::test_env as env;
 
     #[test]
     fn presets_fill_in_what_the_provider_publishes() {

@@ -244,6 +244,16 @@ pub fn listed_ids<'a>(raw: &'a str, what: &str) -> Result<Vec<&'a str>, String> 
     Ok(ids)
 }
 
+/// An environment of `(name, value)` pairs, for the per-id settings' tests.
+#[cfg(test)]
+pub fn test_env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name| {
+        vars.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| (*v).to_owned())
+    }
+}
+
 pub fn webhook_url(raw: &str) -> Result<String, String> {
     if raw.starts_with("https://") || raw.starts_with("http://") {
         Ok(raw.to_owned())

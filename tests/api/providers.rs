@@ -335,6 +335,19 @@ fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// An app with two stub providers, `corp` and `other`, each with its extra settings.
+async fn two_providers(
+    backend: Backend,
+    corp: &[(&str, &str)],
+    other: &[(&str, &str)],
+) -> (FakeIdp, FakeIdp, TestApp) {
+    let (a, b) = (FakeIdp::start("").await, FakeIdp::start("").await);
+    let mut vars = oidc_vars("corp", &a.issuer, corp);
+    vars.extend(oidc_vars("other", &b.issuer, other));
+    let app = TestApp::spawn_with(backend, provider_settings("corp,other", vars)).await;
+    (a, b, app)
+}
+
 /// A whole sign-in through the stub provider for `sub`/`email`; the callback's answer.
 async fn sign_in_as(app: &TestApp, idp: &FakeIdp, sub: &str, email: &str) -> reqwest::Response {
     let begun = begin(
@@ -484,11 +497,7 @@ both_backends! {
     }
 
     async fn state_is_single_use_and_bound_to_the_browser_and_the_provider(backend) {
-        let idp = FakeIdp::start("").await;
-        let other = FakeIdp::start("").await;
-        let mut vars = oidc_vars("corp", &idp.issuer, &[]);
-        vars.extend(oidc_vars("other", &other.issuer, &[]));
-        let app = TestApp::spawn_with(backend, provider_settings("corp,other", vars)).await;
+        let (idp, _other, app) = two_providers(backend, &[], &[]).await;
         let email = unique_email();
         // Another browser (no binding cookie, or its own) cannot finish this browser's flow:
         // the login CSRF where an attacker's flow ends in the victim's browser.
@@ -973,11 +982,7 @@ both_backends! {
 
 both_backends! {
     async fn an_account_made_by_a_provider_links_another_only_from_a_fresh_sign_in(backend) {
-        let idp = FakeIdp::start("").await;
-        let other = FakeIdp::start("").await;
-        let mut vars = oidc_vars("corp", &idp.issuer, &[]);
-        vars.extend(oidc_vars("other", &other.issuer, &[]));
-        let app = TestApp::spawn_with(backend, provider_settings("corp,other", vars)).await;
+        let (idp, _other, app) = two_providers(backend, &[], &[]).await;
         let email = unique_email();
         let tokens = Tokens::from_response(&sign_in_as(&app, &idp, "fresh", &email).await);
         // No password, no passkey: the sign-in just made is the proof.
@@ -1021,11 +1026,7 @@ both_backends! {
     }
 
     async fn a_providers_mfa_stands_for_the_second_factor_only_when_trusted(backend) {
-        let idp = FakeIdp::start("").await;
-        let untrusting = FakeIdp::start("").await;
-        let mut vars = oidc_vars("corp", &idp.issuer, &[("TRUST_MFA", "true"), ("AUTO_LINK", "true")]);
-        vars.extend(oidc_vars("other", &untrusting.issuer, &[("AUTO_LINK", "true")]));
-        let app = TestApp::spawn_with(backend, provider_settings("corp,other", vars)).await;
+        let (idp, untrusting, app) = two_providers(backend, &[("TRUST_MFA", "true"), ("AUTO_LINK", "true")], &[("AUTO_LINK", "true")]).await;
         let (email, _, _, _) = crate::mfa::user_with_totp(&app).await;
         // Trusted, and the provider says it checked several factors: aal2 at once.
         let begun = begin(&app, "corp", "").await;
