@@ -48,7 +48,9 @@ test('the package: npm pack ships exactly the module, its declarations, README a
   const shipped = pack.files.find((f) => f.path === 'authgate.js');
   const gzipped = gzipSync(readFileSync(path.join(CLIENT, 'authgate.js'))).length;
   assert.ok(gzipped < 8 * 1024, `authgate.js is ${gzipped} bytes gzipped (${shipped.size} bytes): the budget is 8 KB`);
-  assert.ok(pack.unpackedSize < 96 * 1024, `the package unpacks to ${pack.unpackedSize} bytes`);
+  // The rest is for the developer, not the page (README, CHANGELOG, the declarations, which grow
+  // with the API: the identity-provider calls took it from 93 to 98 KB): a loose ceiling.
+  assert.ok(pack.unpackedSize < 112 * 1024, `the package unpacks to ${pack.unpackedSize} bytes`);
 });
 
 test('the published authgate.js is what scripts/build.mjs makes of src/authgate.js (not stale)', async (t) => {
