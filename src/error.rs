@@ -51,6 +51,13 @@ pub enum ApiError {
     /// recovery `code`, or a passkey). `None` where the caller has nothing more to offer.
     #[error("this account requires a second factor: send a code from the authenticator app, a recovery code, or use a passkey")]
     MfaRequired(Option<Box<MfaChallenge>>),
+    /// A `{provider}` that `AUTHGATE_PROVIDERS` does not name.
+    #[error("no identity provider of that name is configured")]
+    UnknownProvider,
+    /// `oauth/continue/` in a browser where no provider sign-in waits for its second factor
+    /// (none began here, it expired, or it finished).
+    #[error("no provider sign-in awaits a second factor in this browser")]
+    NoPendingSignIn,
     /// Passkeys cannot work with this configuration (the RP ID is not a domain name).
     #[error("passkeys are not available on this service")]
     PasskeysDisabled,
@@ -114,6 +121,8 @@ impl ApiError {
             Self::MfaRequired(_) => "mfa_required",
             Self::PasskeyRejected { code, .. } => code,
             Self::PasskeysDisabled => "passkeys_disabled",
+            Self::UnknownProvider => "unknown_provider",
+            Self::NoPendingSignIn => "invalid_state",
             Self::Conflict { code, .. } => code,
             Self::WrongPassword => "invalid_old_password",
             Self::TooManyRequests { .. } => "too_many_requests",

@@ -44,10 +44,13 @@ impl ResponseError for ApiError {
             | Self::MfaRequired(_)
             | Self::PasskeyRejected { .. }
             | Self::SecondFactorRejected
+            | Self::NoPendingSignIn
             | Self::RefreshTokenReused(_) => StatusCode::UNAUTHORIZED,
             Self::CsrfRejected | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::EmailTaken | Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::NotFound | Self::PasskeysDisabled => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::PasskeysDisabled | Self::UnknownProvider => {
+                StatusCode::NOT_FOUND
+            }
             Self::Unavailable(_) | Self::Storage(_) | Self::CaptchaUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -187,12 +187,8 @@ fn csrf_check(
 fn is_provider_callback(path: &str) -> bool {
     path.strip_prefix("/api/v1/auth/oauth/")
         .and_then(|rest| rest.trim_end_matches('/').strip_suffix("/callback"))
-        .is_some_and(|id| {
-            !id.is_empty()
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
+        // Any one segment: an unknown provider is the route's 404, not a JSON-only 415.
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
 
 /// The endpoints that read or clear the session cookies whatever the request carries.

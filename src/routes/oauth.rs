@@ -91,10 +91,7 @@ pub async fn authorize(
         .into_inner();
     let provider = path.into_inner();
     if state.providers.get(&provider).is_none() {
-        return Err(ApiError::validation(
-            "unknown_provider",
-            "no identity provider of that name is configured",
-        ));
+        return Err(ApiError::UnknownProvider);
     }
     let to = identities::return_to(&state.settings, query.return_to.as_deref())?;
     let started = identities::start(
@@ -238,10 +235,7 @@ pub async fn link(
 ) -> Result<HttpResponse, ApiError> {
     let provider = path.into_inner();
     if state.providers.get(&provider).is_none() {
-        return Err(ApiError::validation(
-            "unknown_provider",
-            "no identity provider of that name is configured",
-        ));
+        return Err(ApiError::UnknownProvider);
     }
     let body = body.into_inner();
     let to = identities::return_to(&state.settings, body.return_to.as_deref())?;

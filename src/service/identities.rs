@@ -114,13 +114,6 @@ fn open<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&json).map_err(|e| ApiError::Internal(e.into()))
 }
 
-fn unknown_provider() -> ApiError {
-    ApiError::Validation {
-        code: "unknown_provider",
-        message: "no identity provider of that name is configured".into(),
-    }
-}
-
 /// The `return_to` a flow will end on: the one given, if `AUTHGATE_REDIRECT_URLS` allows it, or
 /// the first rule's target.
 pub fn return_to(
@@ -151,7 +144,7 @@ fn binding_value(presented: Option<String>) -> String {
         .unwrap_or_else(|| crate::crypto::b64url(&crate::crypto::random_bytes::<32>()))
 }
 
-/// Begins a flow: 400 `unknown_provider` or `invalid_return_to` before anything else; a
+/// Begins a flow: 404 `unknown_provider` or 400 `invalid_return_to` before anything else; a
 /// provider that cannot be reached sends the browser back with `error=provider_unavailable`.
 pub async fn start(
     state: &Arc<AppState>,
@@ -163,7 +156,7 @@ pub async fn start(
     let provider = state
         .providers
         .get(provider_id)
-        .ok_or_else(unknown_provider)?;
+        .ok_or(ApiError::UnknownProvider)?;
     let binding = binding_value(presented_binding);
     let secrets = FlowSecrets::new();
     let redirect = redirect_uri(&state.settings, provider_id);
@@ -321,7 +314,7 @@ pub async fn callback(
 ) -> Result<Finished, ApiError> {
     let fallback = return_to(&state.settings, None).ok();
     let Some(provider) = state.providers.get(provider_id) else {
-        return Err(unknown_provider());
+        return Err(ApiError::UnknownProvider);
     };
     let (provider_id, state_param) = (
         provider_id.to_owned(),
@@ -806,7 +799,7 @@ fn await_factor(
 
 /// `oauth/continue/`: the second factor of a provider sign-in that awaits one in this browser.
 /// 401 `mfa_required` (with the account's factors) without a proof, `invalid_code` for a wrong
-/// one (counted toward the TOTP lock, the wait goes on); 400 `invalid_state` when nothing awaits.
+/// one (counted toward the TOTP lock, the wait goes on); 401 `invalid_state` when nothing awaits.
 pub fn continue_sign_in(
     state: &AppState,
     conn: &mut DbConnection,
@@ -814,12 +807,7 @@ pub fn continue_sign_in(
     binding: Option<&str>,
     proof: SecondProof<'_>,
 ) -> Result<Issued, ApiError> {
-    let nothing = || {
-        ApiError::validation(
-            "invalid_state",
-            "no provider sign-in awaits a second factor in this browser",
-        )
-    };
+    let nothing = || ApiError::NoPendingSignIn;
     let binding = binding.ok_or_else(nothing)?;
     let id = flow_id(state, "mfa", binding);
     let now = db::now();
