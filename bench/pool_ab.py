@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""SQLite at scale: the connection pool's size, an A/B (manual; see bench/README.md).
+"""SQLite at scale: the connection pool's size and the tables' layout, an A/B (manual; see
+bench/README.md).
 
 Whether the SQLite misses of the scale run (bench/scale.py) come from how many pooled
 connections share the file. In WAL mode a connection resets its whole page cache whenever
@@ -7,12 +8,17 @@ another connection committed since its last read, so with 8 pooled connections a
 (one write) per request nearly every request starts cold, and the B-trees of a 5M-session file
 are deeper to walk again. With fewer connections more requests find their pages cached.
 
-For each pool size (--pools): refresh rotation and GET user/ on an empty database (the small set
+The layout (--layouts): `rowid` is the schema as migrated (a text primary key is an index beside
+the table, so every lookup by id searches two B-trees); `clustered` rebuilds `sessions` and
+`users` as WITHOUT ROWID tables, clustered on their id (one search), to see what a migration to it
+would give before writing one.
+
+For each pool size and layout: refresh rotation and GET user/ on an empty database (the small set
 run.py seeds) and on one seeded as scale.py seeds it; the variants interleaved over --rounds so
 the machine's load falls on all alike; the median round kept. Server CPU per request is the
 figure least moved by other load.
 
-    python3 bench/pool_ab.py --pools 8,2,1 [--no-build]
+    python3 bench/pool_ab.py --pools 8,2,1 [--layouts rowid,clustered] [--no-build]
 """
 import argparse
 import os
@@ -25,6 +31,28 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run as bench  # noqa: E402
 import scale  # noqa: E402
+
+
+def cluster(path):
+    """Rebuilds `sessions` and `users` as WITHOUT ROWID tables (same columns, constraints and
+    indexes), clustered on their text primary key."""
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA foreign_keys = OFF")
+    for table in ("sessions", "users"):
+        (create,) = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+        indexes = [r[0] for r in db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (table,))]
+        body = create[create.index("("):]
+        db.execute("BEGIN")
+        db.execute(f"CREATE TABLE {table}_clustered {body} WITHOUT ROWID")
+        db.execute(f"INSERT INTO {table}_clustered SELECT * FROM {table}")
+        db.execute(f"DROP TABLE {table}")
+        db.execute(f"ALTER TABLE {table}_clustered RENAME TO {table}")
+        for sql in indexes:
+            db.execute(sql)
+        db.execute("COMMIT")
+    db.execute("VACUUM")
+    db.close()
 
 
 def measure(binary, db_url, pool, emails, args, work, tag):
@@ -56,6 +84,7 @@ def measure(binary, db_url, pool, emails, args, work, tag):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pools", default="8,1")
+    ap.add_argument("--layouts", default="rowid")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--users", type=int, default=1_000_000)
     ap.add_argument("--sessions", type=int, default=5_000_000)
@@ -65,7 +94,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
-    pools = [int(p) for p in args.pools.split(",")]
+    variants = [(int(p), layout) for layout in args.layouts.split(",") for p in args.pools.split(",")]
     bench.build(args)
     binary = os.path.join(bench.target_dir(), bench.PROFILE, "authgate")
     work = tempfile.mkdtemp(prefix="authgate-pool-ab-")
@@ -86,28 +115,39 @@ def main():
         print(f"seeding {args.users:,} users, {args.sessions:,} sessions", flush=True)
         seconds, _ = scale.sqlite_seed(big, password_hash, args.users, args.sessions, args.events_per_user)
         print(f"  seeded in {seconds:.0f} s", flush=True)
-        results = {p: {"empty": [], "scale": []} for p in pools}
+        templates = {"rowid": (empty, big)}
+        if "clustered" in args.layouts.split(","):
+            ce, cb = os.path.join(work, "empty-clustered.db"), os.path.join(work, "scale-clustered.db")
+            shutil.copy(empty, ce)
+            shutil.copy(big, cb)
+            print("clustering sessions and users (WITHOUT ROWID)", flush=True)
+            cluster(ce)
+            cluster(cb)
+            templates["clustered"] = (ce, cb)
+        results = {v: {"empty": [], "scale": []} for v in variants}
         for rnd in range(args.rounds):
-            for p in pools:
-                fresh = os.path.join(work, f"empty-{rnd}-{p}.db")
-                shutil.copy(empty, fresh)
-                results[p]["empty"].append(measure(binary, f"sqlite://{fresh}", p, emails, args, work, f"r{rnd} pool {p} empty"))
+            for v in variants:
+                pool, layout = v
+                e, b = templates[layout]
+                fresh = os.path.join(work, f"empty-{rnd}.db")
+                shutil.copy(e, fresh)
+                results[v]["empty"].append(measure(binary, f"sqlite://{fresh}", pool, emails, args, work, f"r{rnd} pool {pool} {layout} empty"))
                 os.remove(fresh)
-                results[p]["scale"].append(measure(binary, f"sqlite://{big}", p, emails, args, work, f"r{rnd} pool {p} scale"))
-        print("\n| pool | refresh: empty → scale (ratio) | µs per refresh | `user/`: empty → scale (ratio) | µs per `user/` |")
+                results[v]["scale"].append(measure(binary, f"sqlite://{b}", pool, emails, args, work, f"r{rnd} pool {pool} {layout} scale"))
+        print("\n| pool, layout | refresh: empty → scale (ratio) | µs per refresh | `user/`: empty → scale (ratio) | µs per `user/` |")
         print("| --- | --- | --- | --- | --- |")
-        for p in pools:
+        for v in variants:
             cells = []
             for k in ("refresh", "user_get"):
-                e = statistics.median(r[k]["rps"] for r in results[p]["empty"])
-                s = statistics.median(r[k]["rps"] for r in results[p]["scale"])
-                eu = statistics.median(r[k]["us_per_request"] for r in results[p]["empty"])
-                su = statistics.median(r[k]["us_per_request"] for r in results[p]["scale"])
+                e = statistics.median(r[k]["rps"] for r in results[v]["empty"])
+                s = statistics.median(r[k]["rps"] for r in results[v]["scale"])
+                eu = statistics.median(r[k]["us_per_request"] for r in results[v]["empty"])
+                su = statistics.median(r[k]["us_per_request"] for r in results[v]["scale"])
                 cells += [f"{e:,.0f} → {s:,.0f}/s ({s / e:.0%})", f"{eu:.0f} → {su:.0f}"]
-            print(f"| {p} | " + " | ".join(cells) + " |")
+            print(f"| {v[0]}, {v[1]} | " + " | ".join(cells) + " |")
         print("\nevery run (requests/s): " + "; ".join(
-            f"pool {p} {k} {ph} " + "/".join(f"{r[k]['rps']:.0f}" for r in results[p][ph])
-            for p in pools for k in ("refresh", "user_get") for ph in ("empty", "scale")))
+            f"pool {v[0]} {v[1]} {k} {ph} " + "/".join(f"{r[k]['rps']:.0f}" for r in results[v][ph])
+            for v in variants for k in ("refresh", "user_get") for ph in ("empty", "scale")))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
