@@ -68,7 +68,6 @@ struct Pending {
 struct AwaitingFactor {
     return_to: String,
     remember_me: bool,
-    provider: String,
 }
 
 /// What the flow is for.
@@ -628,7 +627,7 @@ async fn sign_in(
                 .unwrap_or_default();
             let (client2, config2, user2) = (client.clone(), config.clone(), user.clone());
             let (invite_code, remember_me) = (pending.invite_code.clone(), pending.remember_me);
-            let (account, issued) = crate::service::run::blocking(state, move |state, conn| {
+            let issued = crate::service::run::blocking(state, move |state, conn| {
                 let id = uuid::Uuid::new_v4().to_string();
                 let record = SignUpRecord {
                     id: &id,
@@ -639,7 +638,7 @@ async fn sign_in(
                     has_password: false,
                     remember_me,
                 };
-                let (account, issued, ()) = accounts::create_signed_up(
+                let (_, issued, ()) = accounts::create_signed_up(
                     state,
                     conn,
                     &client2,
@@ -662,7 +661,7 @@ async fn sign_in(
                         Ok(((), "aal1"))
                     },
                 )?;
-                Ok((account, issued))
+                Ok(issued)
             })
             .await?;
             crate::notify::wake(state);
@@ -672,14 +671,11 @@ async fn sign_in(
                     issued: Some(issued),
                     keep_binding: false,
                 },
-                None => {
-                    let _ = account;
-                    Finished {
-                        location: to.with_error("email_not_verified"),
-                        issued: None,
-                        keep_binding: false,
-                    }
-                }
+                None => Finished {
+                    location: to.with_error("email_not_verified"),
+                    issued: None,
+                    keep_binding: false,
+                },
             });
         }
     };
@@ -773,7 +769,6 @@ fn await_factor(
         &AwaitingFactor {
             return_to: return_to.to_owned(),
             remember_me,
-            provider: provider.to_owned(),
         },
         &id,
     )?;
@@ -835,7 +830,6 @@ pub fn continue_sign_in(
         "oauth",
     )?;
     issued.recovery_codes_left = factor.recovery_codes_left;
-    let _ = waiting.provider;
     Ok(issued)
 }
 
