@@ -231,6 +231,29 @@ pub fn revoke(
     .execute(conn)
 }
 
+/// A user's sessions that can still be refreshed. The filter is shared so that every query of
+/// live sessions reads the partial index `sessions_user_live` (user, expiry; not revoked), whose
+/// condition must appear in the query as it stands: a user's revoked and expired rows are then
+/// never read (a unit test checks the plan).
+type LiveOf<'a> = diesel::dsl::Filter<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<
+            diesel::dsl::Filter<sessions::table, diesel::dsl::Eq<sessions::user_id, &'a str>>,
+            diesel::dsl::IsNull<sessions::revoked_at>,
+        >,
+        diesel::dsl::Gt<sessions::expires_at, NaiveDateTime>,
+    >,
+    diesel::dsl::Gt<sessions::last_used_at, NaiveDateTime>,
+>;
+
+fn live_of(user_id: &str, now: NaiveDateTime, idle_since: NaiveDateTime) -> LiveOf<'_> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::last_used_at.gt(idle_since))
+}
+
 /// Sessions of a user that can still be refreshed.
 pub fn count_live(
     conn: &mut DbConnection,
@@ -238,13 +261,7 @@ pub fn count_live(
     now: NaiveDateTime,
     idle_since: NaiveDateTime,
 ) -> QueryResult<i64> {
-    sessions::table
-        .filter(sessions::user_id.eq(user_id))
-        .filter(sessions::revoked_at.is_null())
-        .filter(sessions::expires_at.gt(now))
-        .filter(sessions::last_used_at.gt(idle_since))
-        .count()
-        .get_result(conn)
+    live_of(user_id, now, idle_since).count().get_result(conn)
 }
 
 /// Ends every live session of a user, except `keep` (the caller's, on password change), and
@@ -349,11 +366,7 @@ pub fn live_for_user(
     now: NaiveDateTime,
     idle_since: NaiveDateTime,
 ) -> QueryResult<Vec<SessionRow>> {
-    sessions::table
-        .filter(sessions::user_id.eq(user_id))
-        .filter(sessions::revoked_at.is_null())
-        .filter(sessions::expires_at.gt(now))
-        .filter(sessions::last_used_at.gt(idle_since))
+    live_of(user_id, now, idle_since)
         .order((sessions::created_at.desc(), sessions::id.desc()))
         .select(SessionRow::as_select())
         .load(conn)
@@ -415,6 +428,50 @@ mod tests {
             debug_query::<diesel::pg::Pg, _>(&ours).to_string(),
             debug_query::<diesel::pg::Pg, _>(&theirs).to_string()
         );
+    }
+
+    #[derive(QueryableByName)]
+    struct PlanStep {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+
+    /// SQLite's plan for `query` (its parameters left unbound, which a plan does not need).
+    fn sqlite_plan<Q>(c: &mut SqliteConnection, query: &Q) -> String
+    where
+        Q: diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite>,
+    {
+        let rendered = debug_query::<diesel::sqlite::Sqlite, _>(query).to_string();
+        let sql = rendered.split(" -- binds:").next().unwrap();
+        diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load::<PlanStep>(c)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.detail)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    #[test]
+    fn live_session_queries_read_only_the_partial_index_of_sessions_not_ended() {
+        let mut conn = DbConnection::Sqlite(SqliteConnection::establish(":memory:").unwrap());
+        crate::db::run_migrations(&mut conn).unwrap();
+        let DbConnection::Sqlite(c) = &mut conn else {
+            unreachable!()
+        };
+        let now = crate::db::now();
+        let count = sqlite_plan(c, &live_of("u1", now, now).count());
+        assert!(
+            count.contains("USING INDEX sessions_user_live (user_id=? AND expires_at>?)"),
+            "{count}"
+        );
+        let list = sqlite_plan(
+            c,
+            &live_of("u1", now, now)
+                .order((sessions::created_at.desc(), sessions::id.desc()))
+                .select(SessionRow::as_select()),
+        );
+        assert!(list.contains("USING INDEX sessions_user_live"), "{list}");
     }
 
     /// The statements diesel newly caches, by SQL.
