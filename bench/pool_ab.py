@@ -19,6 +19,11 @@ the machine's load falls on all alike; the median round kept. Server CPU per req
 figure least moved by other load.
 
     python3 bench/pool_ab.py --pools 8,2,1 [--layouts rowid,clustered] [--no-build]
+
+--builds compares builds instead (each variant also crossed with the pools and layouts), e.g. the
+release binary of two commits copied aside:
+
+    python3 bench/pool_ab.py --no-build --builds before=/tmp/authgate-a,after=/tmp/authgate-b
 """
 import argparse
 import os
@@ -93,10 +98,13 @@ def main():
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--builds", default="", help="label=path,...: binaries to compare (default: this checkout's)")
     args = ap.parse_args()
-    variants = [(int(p), layout) for layout in args.layouts.split(",") for p in args.pools.split(",")]
     bench.build(args)
     binary = os.path.join(bench.target_dir(), bench.PROFILE, "authgate")
+    builds = dict(b.split("=", 1) for b in args.builds.split(",")) if args.builds else {"": binary}
+    variants = [(label, int(p), layout) for label in builds
+                for layout in args.layouts.split(",") for p in args.pools.split(",")]
     work = tempfile.mkdtemp(prefix="authgate-pool-ab-")
     try:
         # A template empty database with the small set, and a copy seeded at scale.
@@ -127,14 +135,14 @@ def main():
         results = {v: {"empty": [], "scale": []} for v in variants}
         for rnd in range(args.rounds):
             for v in variants:
-                pool, layout = v
+                label, pool, layout = v
                 e, b = templates[layout]
                 fresh = os.path.join(work, f"empty-{rnd}.db")
                 shutil.copy(e, fresh)
-                results[v]["empty"].append(measure(binary, f"sqlite://{fresh}", pool, emails, args, work, f"r{rnd} pool {pool} {layout} empty"))
+                results[v]["empty"].append(measure(builds[label], f"sqlite://{fresh}", pool, emails, args, work, f"r{rnd} {label} pool {pool} {layout} empty"))
                 os.remove(fresh)
-                results[v]["scale"].append(measure(binary, f"sqlite://{b}", pool, emails, args, work, f"r{rnd} pool {pool} {layout} scale"))
-        print("\n| pool, layout | refresh: empty → scale (ratio) | µs per refresh | `user/`: empty → scale (ratio) | µs per `user/` |")
+                results[v]["scale"].append(measure(builds[label], f"sqlite://{b}", pool, emails, args, work, f"r{rnd} {label} pool {pool} {layout} scale"))
+        print("\n| build, pool, layout | refresh: empty → scale (ratio) | µs per refresh | `user/`: empty → scale (ratio) | µs per `user/` |")
         print("| --- | --- | --- | --- | --- |")
         for v in variants:
             cells = []
@@ -144,9 +152,9 @@ def main():
                 eu = statistics.median(r[k]["us_per_request"] for r in results[v]["empty"])
                 su = statistics.median(r[k]["us_per_request"] for r in results[v]["scale"])
                 cells += [f"{e:,.0f} → {s:,.0f}/s ({s / e:.0%})", f"{eu:.0f} → {su:.0f}"]
-            print(f"| {v[0]}, {v[1]} | " + " | ".join(cells) + " |")
+            print(f"| {v[0]}, {v[1]}, {v[2]} | " + " | ".join(cells) + " |")
         print("\nevery run (requests/s): " + "; ".join(
-            f"pool {v[0]} {v[1]} {k} {ph} " + "/".join(f"{r[k]['rps']:.0f}" for r in results[v][ph])
+            f"{v[0]} pool {v[1]} {v[2]} {k} {ph} " + "/".join(f"{r[k]['rps']:.0f}" for r in results[v][ph])
             for v in variants for k in ("refresh", "user_get") for ph in ("empty", "scale")))
     finally:
         shutil.rmtree(work, ignore_errors=True)

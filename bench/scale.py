@@ -399,8 +399,10 @@ def report(results, args):
             left = prog[-1]["sessions_rows"] - r["sizes_before"]["tables"]["sessions"]["rows"] // 10
             lines[-1] += (f" Sessions left, sampled every minute: {', '.join(format(p['sessions_rows'], ',') for p in prog)}: "
                           f"{rate:,.0f} deleted per second over the first {moving[-1]['seconds']:.0f} s"
-                          + (f"; at that rate the sessions alone need about {left / max(rate, 1) / 60:.0f} more minutes, "
-                             "then the audit events" if not r["janitor_finished"] else "") + ".")
+                          + ("" if r["janitor_finished"]
+                             else f"; at that rate the sessions alone need about {left / max(rate, 1) / 60:.0f} more minutes, "
+                             "then the audit events" if left > 0
+                             else "; the dead sessions were gone, the audit events not yet") + ".")
         lines.append("")
         cols = ["before (seeded)", "after the first pass" if r["janitor_finished"] else "during the first pass"] + (["after a VACUUM"] if "sizes_after_vacuum" in r else [])
         snaps = [r["sizes_before"], r["sizes_after"]] + ([r["sizes_after_vacuum"]] if "sizes_after_vacuum" in r else [])

@@ -644,7 +644,9 @@ impl Application {
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let workers = settings.workers;
-        let app_state_pool_size = settings.database_pool_size;
+        // Refreshes' own connection on SQLite counts too.
+        let app_state_pool_size =
+            settings.database_pool_size + u32::from(state.refresh_pool.is_some());
         let shutdown_timeout = settings.shutdown_timeout.as_secs();
         let metrics_listener = match settings.metrics_listen {
             Some(addr) => Some(TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?),
@@ -711,8 +713,8 @@ impl Application {
             server = server.workers(workers);
         }
         // Every blocking task (database work, bcrypt) holds a pooled connection, so threads
-        // beyond the pool size would only wait for one: cap each worker's blocking pool at its
-        // share of the pool (actix's default is 512 / workers threads, which under load grew
+        // beyond the connections would only wait for one: cap each worker's blocking pool at its
+        // share of them (actix's default is 512 / workers threads, which under load grew
         // the process to 30+ threads and their stacks and malloc arenas).
         let worker_count = if workers > 0 {
             workers

@@ -17,6 +17,8 @@ use crate::tokens::KeyStore;
 pub struct AppState {
     pub settings: Settings,
     pub pool: Pool,
+    /// On SQLite, the connection refreshes run on, of their own (see [`db::build_refresh_pool`]).
+    pub refresh_pool: Option<Pool>,
     pub keys: Arc<KeyStore>,
     pub tokens: TokenIssuer,
     pub hasher: PasswordHasher,
@@ -57,6 +59,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The pool refreshes run on: their own on SQLite, else the shared one.
+    pub fn refresh_pool(&self) -> &Pool {
+        self.refresh_pool.as_ref().unwrap_or(&self.pool)
+    }
+
     /// Connects the database (migrating it when enabled), loads the signing keys and builds
     /// every client, limiter and cache the settings ask for.
     pub async fn from_settings(settings: Settings) -> anyhow::Result<Self> {
@@ -67,6 +74,11 @@ impl AppState {
         let pool = db::build_counted_pool(
             &settings.database_url,
             settings.database_pool_size,
+            settings.database_timeout,
+            metrics.db_checkouts.clone(),
+        );
+        let refresh_pool = db::build_refresh_pool(
+            &settings.database_url,
             settings.database_timeout,
             metrics.db_checkouts.clone(),
         );
@@ -135,6 +147,7 @@ impl AppState {
             providers,
             relying_party,
             pool,
+            refresh_pool,
             keys,
             tokens,
             hasher,

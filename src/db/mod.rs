@@ -126,6 +126,25 @@ pub fn build_counted_pool(
         .build_unchecked(ConnectionManager { url: url.clone() })
 }
 
+/// The pool refreshes run on. On SQLite, one connection of their own: SQLite drops a
+/// connection's whole page cache whenever another connection has committed since its last read,
+/// and every refresh commits. Spread over the shared pool, nearly every refresh found its cache
+/// void and read each B-tree it walks (the session's, its user's) from the file again, which at
+/// millions of rows is twice the page reads of a small database. On a connection only they
+/// commit on, those pages stay cached. Writes queue for one writer on SQLite anyway, so the one
+/// connection costs little beyond the reads that now wait for it. On PostgreSQL, none: refreshes
+/// use the shared pool.
+pub fn build_refresh_pool(
+    url: &DatabaseUrl,
+    timeout: Duration,
+    checkouts: prometheus::IntCounter,
+) -> Option<Pool> {
+    match url {
+        DatabaseUrl::Sqlite(_) => Some(build_counted_pool(url, 1, timeout, checkouts)),
+        DatabaseUrl::Postgres(_) => None,
+    }
+}
+
 fn pool_builder(size: u32, timeout: Duration) -> r2d2::Builder<ConnectionManager> {
     r2d2::Pool::builder()
         .max_size(size)

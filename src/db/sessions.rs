@@ -452,13 +452,24 @@ mod tests {
             .join("; ")
     }
 
-    #[test]
-    fn live_session_queries_read_only_the_partial_index_of_sessions_not_ended() {
+    /// A migrated in-memory SQLite database.
+    fn migrated_sqlite() -> DbConnection {
         let mut conn = DbConnection::Sqlite(SqliteConnection::establish(":memory:").unwrap());
         crate::db::run_migrations(&mut conn).unwrap();
-        let DbConnection::Sqlite(c) = &mut conn else {
-            unreachable!()
-        };
+        conn
+    }
+
+    fn sqlite(conn: &mut DbConnection) -> &mut SqliteConnection {
+        match conn {
+            DbConnection::Sqlite(c) => c,
+            DbConnection::Postgresql(_) => unreachable!("built by migrated_sqlite"),
+        }
+    }
+
+    #[test]
+    fn live_session_queries_read_only_the_partial_index_of_sessions_not_ended() {
+        let mut conn = migrated_sqlite();
+        let c = sqlite(&mut conn);
         let now = crate::db::now();
         let count = sqlite_plan(c, &live_of("u1", now, now).count());
         assert!(
@@ -488,11 +499,8 @@ mod tests {
 
     #[test]
     fn the_rotation_is_prepared_once_per_connection_and_moves_the_counter_one_step_at_a_time() {
-        let mut conn = DbConnection::Sqlite(SqliteConnection::establish(":memory:").unwrap());
-        crate::db::run_migrations(&mut conn).unwrap();
-        let DbConnection::Sqlite(c) = &mut conn else {
-            unreachable!()
-        };
+        let mut conn = migrated_sqlite();
+        let c = sqlite(&mut conn);
         c.batch_execute(
             "INSERT INTO users (id, email, password_hash, name, created_at, updated_at) \
              VALUES ('u1', 'a@example.com', 'x', 'A', '2026-01-01', '2026-01-01'); \
@@ -514,13 +522,10 @@ mod tests {
         let seen = cached.0.lock().unwrap().clone();
         assert_eq!(seen.len(), 1, "{seen:?}");
         assert!(seen[0].starts_with("UPDATE"), "{seen:?}");
-        let DbConnection::Sqlite(c) = &mut conn else {
-            unreachable!()
-        };
         let row: (i64, Option<NaiveDateTime>) = sessions::table
             .find("s1")
             .select((sessions::counter, sessions::revoked_at))
-            .get_result(c)
+            .get_result(sqlite(&mut conn))
             .unwrap();
         assert_eq!(row, (2, None));
     }

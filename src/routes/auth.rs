@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::domain::{DisplayName, Email, Password};
 use crate::error::ApiError;
 use crate::http::{auth::presented_token, cookies, ClientInfo};
-use crate::routes::blocking;
+use crate::routes::{blocking, refreshing};
 use crate::service::accounts::{self, Contact, SignIn, SignUp};
 use crate::service::password::check_new;
 use crate::service::run::hash_new_password;
@@ -139,9 +139,11 @@ pub async fn refresh(
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Ok(clear_cookies_error(&state, ApiError::InvalidRefreshToken));
     };
-    match blocking(&state, move |state, conn| {
-        sessions::refresh(state, conn, &client, &token)
-    })
+    match refreshing(
+        &state,
+        move |state, conn| sessions::refresh(state, conn, &client, &token),
+        |state, refreshed| refreshed.sign(state),
+    )
     .await
     {
         Ok(issued) => {

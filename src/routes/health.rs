@@ -131,14 +131,17 @@ pub async fn metrics(state: web::Data<AppState>, req: actix_web::HttpRequest) ->
 }
 
 pub fn metrics_text(state: &AppState) -> HttpResponse {
-    let pool = state.pool.state();
+    let (mut connections, mut idle) = (0, 0);
+    for pool in std::iter::once(&state.pool).chain(&state.refresh_pool) {
+        let s = pool.state();
+        connections += i64::from(s.connections);
+        idle += i64::from(s.idle_connections);
+    }
     let m = &state.metrics;
+    m.db_pool.with_label_values(&["idle"]).set(idle);
     m.db_pool
-        .with_label_values(&["idle"])
-        .set(i64::from(pool.idle_connections));
-    m.db_pool.with_label_values(&["in_use"]).set(i64::from(
-        pool.connections.saturating_sub(pool.idle_connections),
-    ));
+        .with_label_values(&["in_use"])
+        .set(connections - idle);
     m.keys_published
         .set(i64::try_from(state.keys.snapshot().by_kid.len()).unwrap_or(0));
     HttpResponse::Ok()

@@ -20,7 +20,7 @@ pub mod verify;
 
 use actix_web::HttpResponse;
 
-pub use crate::service::run::blocking;
+pub use crate::service::run::{blocking, refreshing};
 
 /// 202 for the endpoints that answer alike whether or not an account exists.
 pub fn accepted() -> HttpResponse {

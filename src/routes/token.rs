@@ -9,7 +9,7 @@ use crate::db::DbConnection;
 use crate::domain::{Email, Password};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
-use crate::routes::blocking;
+use crate::routes::{blocking, refreshing};
 use crate::service::accounts::SignIn;
 use crate::service::passkeys::{self, Assertion};
 use crate::service::sessions::{self, Issued};
@@ -125,14 +125,13 @@ pub async fn token(
             .await?
         }
         Grant::Refresh(token) => {
-            blocking(&state, move |state, conn| {
-                with_user(
-                    sessions::refresh(state, conn, &client, &token)?,
-                    state,
-                    conn,
-                )
-            })
-            .await?
+            let issued = refreshing(
+                &state,
+                move |state, conn| sessions::refresh(state, conn, &client, &token),
+                |state, refreshed| refreshed.sign(state),
+            )
+            .await?;
+            blocking(&state, move |state, conn| with_user(issued, state, conn)).await?
         }
     };
     let mut resp = HttpResponse::Ok();

@@ -26,6 +26,28 @@ where
     .await?
 }
 
+/// A refresh: `step` on the blocking pool with the connection refreshes run on (on SQLite one of
+/// their own, so its page cache stays warm: see [`crate::db::build_refresh_pool`]), then
+/// `finish` on the same thread with the connection given back. On SQLite every refresh queues
+/// for that one connection, so what needs none (signing the tokens) must not hold it.
+pub async fn refreshing<S, T, F, G>(
+    state: &Arc<AppState>,
+    step: F,
+    finish: G,
+) -> Result<T, ApiError>
+where
+    F: FnOnce(&AppState, &mut DbConnection) -> Result<S, ApiError> + Send + 'static,
+    G: FnOnce(&AppState, S) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let state = Arc::clone(state);
+    crate::runtime::blocking::in_span(move || {
+        let stepped = step(&state, &mut *state.refresh_pool().get()?)?;
+        finish(&state, stepped)
+    })
+    .await?
+}
+
 /// Runs password hashing alone on the hashing threads, holding no connection.
 pub async fn hashing<T, F>(state: &Arc<AppState>, f: F) -> Result<T, ApiError>
 where

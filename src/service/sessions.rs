@@ -141,21 +141,47 @@ enum Step {
     Invalid,
 }
 
+/// A refresh decided and written, its tokens not yet signed: signing needs no connection, so
+/// [`refresh`]'s caller gives the connection back before [`Refreshed::sign`].
+pub struct Refreshed {
+    presented: refresh::Presented,
+    row: Box<db::sessions::SessionRow>,
+    user: db::sessions::SessionUser,
+    roles: Vec<String>,
+    secret: Vec<u8>,
+    next: u64,
+}
+
+impl Refreshed {
+    /// Signs the access token and builds the next refresh token.
+    pub fn sign(self, state: &AppState) -> Result<Issued, ApiError> {
+        issue(
+            state,
+            &self.presented,
+            *self.row,
+            self.user,
+            self.roles,
+            &self.secret,
+            self.next,
+        )
+    }
+}
+
 /// Exchanges a refresh token for the next one: the current token rotates; the
 /// previous one inside the grace window gets the current token again; anything older revokes the
 /// session. Concurrent refreshes of one session serialise on the counter.
 ///
-/// The common cases take no lock while reading and signing: one unlocked read of the session
-/// and its user, then (for a rotation) one conditional `UPDATE … WHERE counter = <read>` that
-/// only one of several concurrent refreshes can win. Everything else (the loser of such a race,
-/// reuse, expiry, a disabled user) runs the full step with the row locked, which re-reads and
-/// decides again, so the outcome is the one a fully locked step would give.
+/// The common cases take no lock while reading: one unlocked read of the session and its user,
+/// then (for a rotation) one conditional `UPDATE … WHERE counter = <read>` that only one of
+/// several concurrent refreshes can win. Everything else (the loser of such a race, reuse,
+/// expiry, a disabled user) runs the full step with the row locked, which re-reads and decides
+/// again, so the outcome is the one a fully locked step would give.
 pub fn refresh(
     state: &AppState,
     conn: &mut DbConnection,
     client: &ClientInfo,
     token: &str,
-) -> Result<Issued, ApiError> {
+) -> Result<Refreshed, ApiError> {
     let Some(presented) = refresh::parse(token) else {
         state
             .metrics
@@ -180,10 +206,17 @@ pub fn refresh(
             outcome,
         } => {
             // Read at every refresh: a role granted or revoked takes effect at the next one.
-            let issued = db::roles::for_user(conn, &row.user_id)
+            let refreshed = db::roles::for_user(conn, &row.user_id)
                 .map_err(ApiError::from)
-                .and_then(|roles| issue(state, &presented, *row, user, roles, &secret, next));
-            (issued, outcome)
+                .map(|roles| Refreshed {
+                    presented,
+                    row,
+                    user,
+                    roles,
+                    secret,
+                    next,
+                });
+            (refreshed, outcome)
         }
         Step::Reused(cause) => {
             tracing::warn!(session_id = %sid, cause, "refresh token reuse: session revoked");
@@ -330,7 +363,7 @@ fn locked_step(
     })
 }
 
-/// Signs the access token and builds the refresh token for a decided step (no lock held).
+/// Signs the access token and builds the refresh token for a decided step (no connection held).
 fn issue(
     state: &AppState,
     presented: &refresh::Presented,

@@ -45,7 +45,8 @@ pub struct Settings {
     )]
     pub database_url: DatabaseUrl,
 
-    /// Connections in the database pool.
+    /// Connections in the database pool. On SQLite, refreshes run on one more connection of
+    /// their own.
     #[arg(
         long,
         env = "AUTHGATE_DATABASE_POOL_SIZE",

@@ -32,6 +32,31 @@ both_backends! {
         assert_eq!(error_code(newest).await, "invalid_refresh_token");
     }
 
+    async fn on_sqlite_refreshes_run_on_a_connection_of_their_own(backend) {
+        // SQLite drops a connection's page cache whenever another connection commits; refreshes
+        // (each one a commit) keep theirs warm on a connection only they use. On PostgreSQL they
+        // share the pool.
+        let app = TestApp::spawn_with(backend, |s| {
+            s.database_pool_size = 1;
+            s.database_timeout = Duration::from_millis(500);
+        })
+        .await;
+        let token = app.signed_in_user().await.refresh;
+        let state = app.state.clone();
+        let held = tokio::task::spawn_blocking(move || state.pool.get().expect("the one pooled connection"))
+            .await
+            .unwrap();
+        let resp = app.refresh(&token).await;
+        match backend {
+            Backend::Sqlite => assert_eq!(resp.status(), 204, "the shared pool is not needed"),
+            Backend::Postgres => assert_eq!(resp.status(), 503, "the shared pool's one connection is held"),
+        }
+        drop(held);
+        if backend == Backend::Postgres {
+            assert_eq!(app.refresh(&token).await.status(), 204, "served once the connection is back");
+        }
+    }
+
     async fn previous_token_inside_the_grace_window_gets_the_same_successor(backend) {
         let app = TestApp::spawn_with(backend, |s| s.refresh_reuse_grace = Duration::from_secs(10)).await;
         let t0 = app.signed_in_user().await.refresh;
