@@ -645,8 +645,9 @@ impl Application {
         let port = listener.local_addr()?.port();
         let workers = settings.workers;
         // Refreshes' own connection on SQLite counts too.
-        let app_state_pool_size =
-            settings.database_pool_size + u32::from(state.refresh_pool.is_some());
+        let app_state_pool_size = settings
+            .database_pool_size
+            .saturating_add(u32::from(state.refresh_pool.is_some()));
         let shutdown_timeout = settings.shutdown_timeout.as_secs();
         let metrics_listener = match settings.metrics_listen {
             Some(addr) => Some(TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?),
