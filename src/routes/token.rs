@@ -125,13 +125,16 @@ pub async fn token(
             .await?
         }
         Grant::Refresh(token) => {
-            let issued = refreshing(
+            refreshing(
                 &state,
-                move |state, conn| sessions::refresh(state, conn, &client, &token),
-                |state, refreshed| refreshed.sign(state),
+                move |state, conn| {
+                    let refreshed = sessions::refresh(state, conn, &client, &token)?;
+                    let user = users::current(state, conn, refreshed.user_id())?;
+                    Ok((refreshed, user))
+                },
+                |state, (refreshed, user)| Ok((refreshed.sign(state)?, user)),
             )
-            .await?;
-            blocking(&state, move |state, conn| with_user(issued, state, conn)).await?
+            .await?
         }
     };
     let mut resp = HttpResponse::Ok();

@@ -153,6 +153,11 @@ pub struct Refreshed {
 }
 
 impl Refreshed {
+    /// The session's user.
+    pub fn user_id(&self) -> &str {
+        &self.row.user_id
+    }
+
     /// Signs the access token and builds the next refresh token.
     pub fn sign(self, state: &AppState) -> Result<Issued, ApiError> {
         issue(
